@@ -1,0 +1,29 @@
+"""Test configuration: Hypothesis profiles and shared fixtures.
+
+Profiles (select with ``--hypothesis-profile=NAME`` or ``HYPOTHESIS_PROFILE=NAME``):
+
+- ``ci`` (default): derandomized, so CI is deterministic; prints the reproduction blob
+  on failure; a modest number of examples so the suite stays fast.
+- ``thorough``: many examples, random; for long local runs before a release.
+"""
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    print_blob=True,
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "thorough",
+    max_examples=500,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
