@@ -63,6 +63,79 @@ def reference(
     typer.echo(f"wrote {out}")
 
 
+@app.command()
+def simulate(
+    config: Optional[Path] = typer.Argument(None, help="Parameter file (TOML). Default: the built-in example."),
+    out: Path = typer.Option(..., "--out", "-o", help="HDF5 run file (docs/formats.md)."),
+    events: Optional[int] = typer.Option(None, "--events", "-n", min=1, help="Stop after this many events."),
+    time: Optional[float] = typer.Option(None, "--time", "-t", min=0.0, help="Stop at this simulated time."),
+    seed: Optional[int] = typer.Option(None, "--seed", "-s", min=0, help="SeedSequence entropy (default: fresh, recorded in the file)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the file's last checkpoint, bit-exactly."),
+    mode: str = typer.Option("full", "--mode", help="'full' records every change (replayable); 'light' only times and clusters."),
+    snapshot_every: Optional[float] = typer.Option(None, "--snapshot-every", min=0.0, help="Simulated time between full snapshots of S."),
+    checkpoint_every: float = typer.Option(100_000, "--checkpoint-every", min=1, help="Events between checkpoints."),
+    tolerance: Optional[float] = typer.Option(1e-8, "--tolerance", help="Truncation tolerance of the local kicks (docs/fast.md)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Run the fast simulator and write an HDF5 run file (checkpointed, resumable)."""
+    from trsp_cli.simulate_cmd import run_simulate
+
+    _guarded(
+        run_simulate,
+        config,
+        out,
+        events=events,
+        time=time,
+        seed=seed,
+        resume=resume,
+        mode=mode,
+        snapshot_every=snapshot_every,
+        checkpoint_every=checkpoint_every,
+        tolerance=tolerance,
+        progress=progress,
+    )
+
+
+@app.command()
+def verify(
+    runs: Optional[List[Path]] = typer.Argument(None, help="Run files (replicas). None: simulate the default example and verify it."),
+    json_out: bool = typer.Option(False, "--json", help="Print the results as JSON instead of a table."),
+    replicas: int = typer.Option(4, "--replicas", min=1, help="Replicas to simulate when no run file is given."),
+    events: int = typer.Option(20_000, "--events", min=1, help="Events per simulated replica when no run file is given."),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Seed for the simulated replicas."),
+) -> None:
+    """Run the statistical verification battery; exit 0 pass, 1 fail, 2 unusable input."""
+    from trsp_cli.verify_cmd import run_verify
+
+    code = _guarded(run_verify, list(runs or []), json_out=json_out, replicas=replicas, events=events, seed=seed)
+    raise typer.Exit(int(code or 0))
+
+
+@app.command()
+def sweep(
+    config: Path = typer.Argument(..., help="Sweep file (TOML): temperatures x seeds x variants."),
+    out: Path = typer.Option(..., "--out", "-o", help="HDF5 file holding every member's observables."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of an existing Dask scheduler (default: a LocalCluster)."),
+    resume: bool = typer.Option(False, "--resume", help="Skip members already finished in OUT."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Run an ensemble of simulations on Dask and collect Q, chi_4, S_4 and aging observables."""
+    from trsp_cli.sweep_cmd import run_sweep
+
+    _guarded(run_sweep, config, out, scheduler=scheduler, resume=resume, progress=progress)
+
+
+@app.command()
+def plot(
+    sweep_file: Path = typer.Argument(..., help="Sweep output (HDF5)."),
+    outdir: Path = typer.Option(Path("figures"), "--outdir", "-o", help="Folder for the PNG figures."),
+) -> None:
+    """Write PNG figures in the style of the paper's Figs. 4-8 and 12."""
+    from trsp_cli.plot_cmd import run_plot
+
+    _guarded(run_plot, sweep_file, outdir)
+
+
 def main() -> None:  # pragma: no cover - console entry point alternative
     app()
 
