@@ -9,6 +9,11 @@ Profiles (select with ``--hypothesis-profile=NAME`` or ``HYPOTHESIS_PROFILE=NAME
 
 import os
 
+# Threaded BLAS on the oracle's small dense matrices is slower than one thread and
+# makes the suite's time depend on whatever else the machine runs; pin it before numpy loads.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(

@@ -85,7 +85,7 @@ class Softness:
 
     mean: float | None = -1.0
     variance: float = 1.0
-    C1: float = 0.3
+    C1: float = 0.6
     xi: float = 1.0
 
 
@@ -108,7 +108,7 @@ class Kick:
     (the facilitation scale of Sec. VII.B, which the paper calls c; 1 = the paper's model)."""
 
     sigma0: float = 0.6
-    sigma1: float = 0.4
+    sigma1: float = 0.5
     xi_sigma: float = 1.0
     rho1: float = 0.3
     xi_rho: float = 1.0
@@ -288,6 +288,20 @@ def params_from_dict(data: Mapping[str, Any]) -> Params:
 def validate_scalars(p: Params) -> None:
     """Check every condition on a single parameter (or on a section), without the lattice."""
     lat, sof, rat, kik, clu, tem = p.lattice, p.softness, p.rates, p.kick, p.cluster, p.temperature
+    # A Params built directly (not through params_from_dict) has skipped the type checks:
+    # catch the non-finite numbers and the missing rate law here too.
+    for name in _SECTIONS:
+        sec = getattr(p, name)
+        if sec is None:
+            continue
+        for f in fields(sec):
+            v = getattr(sec, f.name)
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ParameterError(f"{name}.{f.name}", "must be finite (not NaN or infinite)", v)
+    if tem is None:
+        for s, k in sorted(_SUPPLIED_BY_TEMPERATURE):
+            if getattr(getattr(p, s), k) is None:
+                raise ParameterError(f"{s}.{k}", "is required when [temperature] is not given")
     _check(lat.dim in (2, 3), "lattice.dim", "must be 2 or 3", lat.dim)
     _check(lat.L >= 2, "lattice.L", "must be >= 2", lat.L)
     _check(lat.spacing > 0, "lattice.spacing", "must be > 0", lat.spacing)
