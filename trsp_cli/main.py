@@ -56,7 +56,7 @@ def reference(
     ),
     out: Path = typer.Option(Path("reference.json"), "--out", "-o", help="JSON file to write (atomically)."),
 ) -> None:
-    """Write the oracle's conformance vectors for a parameter set (docs/formats.md)."""
+    """Write the oracle's conformance vectors for a parameter set (docs/formats.md, "Conformance vectors")."""
     from trsp_cli.reference_cmd import run_reference
 
     _guarded(run_reference, params, out)
@@ -66,15 +66,16 @@ def reference(
 @app.command()
 def simulate(
     config: Optional[Path] = typer.Argument(None, help="Parameter file (TOML). Default: the built-in example."),
-    out: Path = typer.Option(..., "--out", "-o", help="HDF5 run file (docs/formats.md)."),
+    out: Path = typer.Option(..., "--out", "-o", help="HDF5 run file (docs/formats.md, "Conformance vectors")."),
     events: Optional[int] = typer.Option(None, "--events", "-n", min=1, help="Stop after this many events."),
     time: Optional[float] = typer.Option(None, "--time", "-t", min=0.0, help="Stop at this simulated time."),
     seed: Optional[int] = typer.Option(None, "--seed", "-s", min=0, help="SeedSequence entropy (default: fresh, recorded in the file)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the file's last checkpoint, bit-exactly."),
-    mode: str = typer.Option("full", "--mode", help="'full' records every change (replayable); 'light' only times and clusters."),
+    mode: Optional[str] = typer.Option(None, "--mode", help="'full' (default) records every change (replayable); 'light' only times and clusters. On resume: the run's own."),
     snapshot_every: Optional[float] = typer.Option(None, "--snapshot-every", min=0.0, help="Simulated time between full snapshots of S."),
-    checkpoint_every: float = typer.Option(100_000, "--checkpoint-every", min=1, help="Events between checkpoints."),
-    tolerance: Optional[float] = typer.Option(1e-8, "--tolerance", help="Truncation tolerance of the local kicks (docs/fast.md)."),
+    checkpoint_every: int = typer.Option(100_000, "--checkpoint-every", min=1, help="Events between checkpoints."),
+    tolerance: Optional[float] = typer.Option(None, "--tolerance", min=0.0, help="Truncation tolerance of the local kicks (docs/fast.md); 0 = the exact model. Default: trsp_fast's, or the run's own on resume."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing run file (atomically)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Run the fast simulator and write an HDF5 run file (checkpointed, resumable)."""
@@ -93,6 +94,7 @@ def simulate(
         checkpoint_every=checkpoint_every,
         tolerance=tolerance,
         progress=progress,
+        force=force,
     )
 
 
