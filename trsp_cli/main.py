@@ -66,7 +66,7 @@ def reference(
 @app.command()
 def simulate(
     config: Optional[Path] = typer.Argument(None, help="Parameter file (TOML). Default: the built-in example."),
-    out: Path = typer.Option(..., "--out", "-o", help="HDF5 run file (docs/formats.md, "Conformance vectors")."),
+    out: Path = typer.Option(..., "--out", "-o", help="HDF5 run file (docs/formats.md)."),
     events: Optional[int] = typer.Option(None, "--events", "-n", min=1, help="Stop after this many events."),
     time: Optional[float] = typer.Option(None, "--time", "-t", min=0.0, help="Stop at this simulated time."),
     seed: Optional[int] = typer.Option(None, "--seed", "-s", min=0, help="SeedSequence entropy (default: fresh, recorded in the file)."),
