@@ -1,0 +1,22 @@
+"""trsp_fast: the fast local lattice simulator of TRSP models (docs/fast.md).
+
+Public API: :class:`FastModel` (the model, windowed and translation invariant; canonical
+draws ``choose_event`` / ``apply_kick``; ``sample_equilibrium``), :class:`Simulation` (the
+event loop; ``run``, ``get_state``, ``from_state``) and :class:`EventChunk`.
+
+Imported lazily, so that ``trsp_fast.runfile`` does not pay for Numba.
+"""
+
+__all__ = ["FastModel", "Simulation", "EventChunk", "DEFAULT_TOLERANCE"]
+
+
+def __getattr__(name):
+    if name in ("FastModel", "DEFAULT_TOLERANCE"):
+        from . import model
+
+        return getattr(model, name)
+    if name in ("Simulation", "EventChunk"):
+        from . import simulation
+
+        return getattr(simulation, name)
+    raise AttributeError(f"module 'trsp_fast' has no attribute {name!r}")

@@ -1,0 +1,121 @@
+"""The truncated model of trsp_fast against the untruncated oracle: the documented error bounds (docs/fast.md).
+
+For a finite tolerance FastModel simulates a TRSP model with equilibrium covariance
+K_t = Lambda_t^-1 and kick covariance K_Delta^W (test_fast_exactness.py checks that it is
+exactly that model).  Here: how far that model is from the untruncated one.
+
+* rigorous, by construction: every entry of K_t within tolerance * variance of K's, and every
+  neglected entry of K_Delta below the bound FastModel.truncation_bounds()['kick_covariance']
+  <= tolerance * variance;
+* empirical (documented in docs/fast.md as observed, not proven): the mean map's matrix H within
+  tolerance of the untruncated one, its constant part H mu' within 5 tolerance max(1, |mean|).
+A mutant with one distance shell less in the kick window breaks the kick bound (the test can fail).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from trsp_fast import FastModel
+from trsp_fast import geometry as geo
+from trsp_fast._blas import single_threaded_blas
+from trsp_ref.model import ReferenceModel
+from trsp_ref.params import ParameterError, params_from_dict
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_blas_thread():
+    with single_threaded_blas():
+        yield
+
+
+CASES = {
+    "3d_plaquette": {"lattice": {"dim": 3, "L": 9}, "cluster": {"shape": "plaquette"}},
+    "2d_dimer": {"lattice": {"dim": 2, "L": 20}, "cluster": {"shape": "dimer"}, "softness": {"xi": 1.3}},
+    "3d_site_f06": {"lattice": {"dim": 3, "L": 8}, "cluster": {"shape": "site"}, "kick": {"facilitation": 0.6, "xi_rho": 1.4}},
+}
+_FULL: dict = {}
+
+
+def _full(name):
+    if name not in _FULL:
+        _FULL[name] = ReferenceModel(params_from_dict(CASES[name]))
+    return _FULL[name]
+
+
+@pytest.mark.parametrize("tol", [1e-2, 1e-3, 1e-4])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_truncation_error_bounds(name, tol):
+    full = _full(name)
+    p = full.params
+    var = p.softness.variance
+    fm = FastModel(p, tolerance=tol)
+    b = fm.truncation_bounds()
+    # equilibrium covariance: exact error, within tolerance * variance (rule of the precision radius)
+    err_K = float(np.abs(fm.covariance_row - full.K[0]).max())
+    assert err_K <= tol * var
+    assert math.isclose(err_K, b["covariance"], rel_tol=1e-6, abs_tol=1e-15)
+    # kick covariance: every neglected entry below the rigorous bound, itself <= tolerance * variance
+    assert b["kick_covariance"] <= tol * var and b["kick_variance"] <= b["kick_covariance"] * (1 + 1e-12)
+    for cid in (0, fm.n_clusters - 1, fm.n_clusters // 2 + 1):
+        dk, ops = fm.dense_kick(cid), full.kick_operators(cid)
+        assert np.abs(dk.K_Delta - ops.K_Delta).max() <= b["kick_covariance"] * (1 + 1e-12)
+        # the mean map S -> S + H (mu' - S): empirical bounds (docs/fast.md)
+        assert np.abs(dk.H - ops.H).max() <= tol
+        assert np.abs(dk.H @ dk.mu_prime - ops.H @ ops.mu_prime).max() <= 5 * tol * max(1.0, abs(fm.mean))
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_one_shell_less_breaks_the_kick_bound(name):
+    """Mutant: the window one distance shell smaller than the rule gives neglects an entry > tolerance * variance."""
+    full = _full(name)
+    p, tol = full.params, 1e-3
+    fm = FastModel(p, tolerance=tol)
+    d = geo.lattice_distance_values(fm.grid, p.lattice.spacing)
+    inner = d[d < fm.kick_radius]
+    smaller = 0.5 * (inner[-2] + inner[-1])
+    mutant = FastModel(p, tolerance=tol, kick_radius=smaller, precision_radius=fm.precision_radius)
+    err = max(np.abs(mutant.dense_kick(c).K_Delta - full.kick_operators(c).K_Delta).max() for c in (0, 1))
+    assert err > tol * p.softness.variance
+
+
+def test_radii_are_lattice_properties_not_size_properties():
+    """Translation invariance: on lattices larger than the windows the radii and window sizes do not depend on L."""
+    base = {"lattice": {"dim": 2, "L": 24}, "cluster": {"shape": "plaquette"}}
+    models = [FastModel(params_from_dict({**base, "lattice": {"dim": 2, "L": L}}), tolerance=1e-5) for L in (24, 31, 40)]
+    for m in models[1:]:
+        assert (m.kick_radius, m.window_size, m.active_size, m.stencil_size) == (
+            models[0].kick_radius,
+            models[0].window_size,
+            models[0].active_size,
+            models[0].stencil_size,
+        )
+
+
+def test_radii_sit_between_lattice_distances():
+    """Derived radii are halfway between consecutive lattice distances: no site is within rounding of a
+    boundary, so another implementation computing distances slightly differently keeps the same sites."""
+    for tol in (1e-2, 1e-4, 1e-6):
+        fm = FastModel(params_from_dict({"lattice": {"dim": 3, "L": 12}}), tolerance=tol)
+        d = geo.lattice_distance_values(fm.grid, 1.0)
+        for r in (fm.kick_radius, fm.precision_radius):
+            if math.isfinite(r):
+                assert np.abs(d - r).min() > 0.01
+
+
+def test_exact_when_windows_cover_the_lattice():
+    p = params_from_dict({"lattice": {"dim": 2, "L": 5}})
+    for kw in ({"tolerance": None}, {"tolerance": 0.0}, {"tolerance": 1e-3, "kick_radius": math.inf, "precision_radius": math.inf}):
+        fm = FastModel(p, **kw)
+        assert math.isinf(fm.kick_radius) and math.isinf(fm.precision_radius) and fm.window_size == p.N
+        assert fm.truncation_bounds()["kick_covariance"] == 0.0 and fm.truncation_bounds()["covariance"] < 1e-14
+
+
+def test_given_precision_radius_must_keep_lambda_positive_definite():
+    p = params_from_dict({"lattice": {"dim": 3, "L": 8}})
+    with pytest.raises(ParameterError) as err:
+        FastModel(p, tolerance=1e-3, precision_radius=2.5)
+    assert err.value.parameter == "precision_radius"

@@ -1,0 +1,234 @@
+"""Sweeps: configuration errors, a tiny end-to-end sweep on an in-process Dask cluster, the
+sweep-file schema (netCDF4-style dimension scales), resume after a crash, failures, seeds,
+and the figures.  Deterministic (fixed seeds); no statistical assertions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+pytest.importorskip("dask.distributed", reason="the sweep extra (pip install trsp[sweep]) is not installed")
+
+from trsp_obs import sweep as sw  # noqa: E402
+from trsp_obs.heterogeneity import StackedStats, overlap_and_chi4  # noqa: E402
+from trsp_ref.params import ParameterError  # noqa: E402
+
+TINY = """
+[sweep]
+name = "tiny"
+params = "ka_illustrative"
+temperatures = [0.55, 0.70]
+replicas = 2
+seed = 7
+overrides = { lattice = { L = 6 } }
+
+[run]
+t_max = [200.0, 60.0]
+n_lags = 9
+n_origins = 32
+spatial_origins = 4
+
+[[variants]]
+name = "plaquette f=1"
+
+[[variants]]
+name = "site"
+shape = "site"
+t_max_scale = 0.5
+
+[aging]
+T_initial = 0.8
+T_final = [0.6]
+replicas = 2
+t_min = 0.5
+t_max = 100.0
+n_times = 5
+trap_sites = 300
+
+[analysis]
+n_bootstrap = 10
+"""
+
+
+@pytest.fixture(scope="module")
+def client():
+    from dask.distributed import Client
+
+    c = Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=":0")
+    yield c
+    c.close()
+
+
+def _write(tmp: Path, text: str = TINY, name: str = "tiny.toml") -> Path:
+    p = tmp / name
+    p.write_text(text)
+    return p
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, client):
+    tmp = tmp_path_factory.mktemp("sweep")
+    cfg = _write(tmp)
+    out = tmp / "tiny.h5"
+    summary = sw.run_sweep(cfg, out, client=client, progress=False)
+    return cfg, out, summary
+
+
+def _nan_equal(a, b):
+    return np.array_equal(np.asarray(a), np.asarray(b), equal_nan=True)
+
+
+def test_sweep_file_schema_and_combined_values(tiny_run):
+    cfg, out, summary = tiny_run
+    assert summary["members_done"] == summary["members_total"] == 2 * 2 * 2
+    assert summary["aging_members_done"] == 2 * 2 and summary["failed"] == []
+    with h5py.File(out, "r") as h5:
+        assert h5.attrs["format"] == "trsp-sweep" and h5.attrs["format_version"] == "1.0"
+        assert int(h5.attrs["illustrative"]) == 1
+        # every variable's axes are attached to dimension scales named like netCDF4 dimensions
+        for name, ds in h5.items():
+            if not isinstance(ds, h5py.Dataset) or ds.is_scale:
+                continue
+            for axis in range(ds.ndim):
+                scales = list(ds.dims[axis].keys())
+                assert len(scales) == 1, (name, axis)
+        assert [d.label or list(d.keys())[0] for d in h5["chi4"].dims] == ["variant", "temperature", "lag"]
+        assert list(h5["variant"].asstr()[()]) == ["plaquette f=1", "site"]
+        assert np.all(h5["member_done"][()] == 1)
+        assert np.allclose(h5["t_max"][()], [[200.0, 60.0], [100.0, 30.0]])  # site: t_max_scale 0.5
+        # the combined chi_4 is the estimator applied to the stored members
+        for v in range(2):
+            for i in range(2):
+                st = StackedStats(
+                    h5["lag_time"][v, i], h5["n_origins"][v, i], h5["member_q_mean"][v, i], h5["member_q_sq_mean"][v, i],
+                    h5["member_shell_power"][v, i], h5["member_block_var"][v, i], h5["block"][()], 216, 3, 6, 1.1,
+                )  # fmt: skip
+                Q, chi4 = overlap_and_chi4(st)
+                assert np.allclose(h5["Q"][v, i], Q) and np.allclose(h5["chi4"][v, i], chi4)
+        assert h5["aging/S_mean"].shape == (2, 1, 5)
+        assert list(h5["aging/model"].asstr()[()]) == ["plaquette f=1", "trap model"]
+        assert np.all(np.isfinite(h5["aging/S_mean"][()]))
+
+
+def test_sweep_file_opens_with_xarray(tiny_run):
+    xr = pytest.importorskip("xarray")
+    pytest.importorskip("h5netcdf")
+    _, out, _ = tiny_run
+    ds = xr.open_dataset(out, engine="h5netcdf")
+    assert ds["chi4"].dims == ("variant", "temperature", "lag")
+    assert list(ds["variant"].values) == ["plaquette f=1", "site"]
+    ag = xr.open_dataset(out, engine="h5netcdf", group="aging")
+    assert ag["S_mean"].dims == ("model", "T_final", "time")
+
+
+def test_resume_skips_finished_members_and_reproduces_the_uninterrupted_run(tmp_path, tiny_run, client):
+    # a "crash" after 3 members: the store holds them; --resume runs only the rest, and every
+    # member is bit-identical to the uninterrupted sweep (streams depend only on spawn keys)
+    cfg = _write(tmp_path)
+    out = tmp_path / "resumed.h5"
+    conf = sw.load_sweep_config(cfg)
+    store = sw.MemberStore(out.with_name(out.name + ".members"))
+    store.open(conf, resume=False)
+    specs = sw.member_specs(conf)
+    sw._execute(specs[:3], store, scheduler=None, progress=False, n_workers=1, client=client)
+    summary = sw.run_sweep(cfg, out, client=client, progress=False, resume=True)
+    assert summary["skipped"] == 3 and summary["ran"] == len(specs) - 3
+    _, ref, _ = tiny_run
+    with h5py.File(out, "r") as a, h5py.File(ref, "r") as b:
+        for name in ("member_q_mean", "member_q_sq_mean", "member_shell_power", "member_block_var", "member_n_events", "chi4"):
+            assert _nan_equal(a[name][()], b[name][()]), name
+        assert _nan_equal(a["aging/member_S_mean"][()], b["aging/member_S_mean"][()])
+
+
+def test_existing_output_and_changed_config_are_refused(tmp_path, tiny_run, client):
+    cfg, out, _ = tiny_run
+    with pytest.raises(ParameterError, match="'out'"):
+        sw.run_sweep(cfg, out, client=client, progress=False)
+    changed = _write(tmp_path, TINY.replace("seed = 7", "seed = 8"))
+    with pytest.raises(ParameterError, match="'config'"):
+        sw.run_sweep(changed, out, client=client, progress=False, resume=True)
+
+
+def test_a_failed_member_is_reported_and_resume_finishes_it(tmp_path, client, monkeypatch):
+    text = TINY.split("[aging]")[0] + "[analysis]\nn_bootstrap = 0\n"
+    text = text.replace('[[variants]]\nname = "site"\nshape = "site"\nt_max_scale = 0.5\n', "")
+    cfg = _write(tmp_path, text)
+    out = tmp_path / "fail.h5"
+    real = sw.run_member
+
+    def flaky(spec):
+        if spec["id"] == "eq-v0-T1-r1":
+            raise RuntimeError("worker lost")
+        return real(spec)
+
+    monkeypatch.setattr(sw, "run_member", flaky)
+    with pytest.raises(sw.SweepError, match="1 of 4 members failed"):
+        sw.run_sweep(cfg, out, client=client, progress=False)
+    with h5py.File(out, "r") as h5:
+        assert h5["member_done"][0, 1, 1] == 0 and h5["member_done"][()].sum() == 3
+        assert np.all(np.isnan(h5["member_q_mean"][0, 1, 1]))
+    monkeypatch.setattr(sw, "run_member", real)
+    summary = sw.run_sweep(cfg, out, client=client, progress=False, resume=True)
+    assert summary["ran"] == 1 and summary["members_done"] == 4
+
+
+def test_member_streams_are_spawned_children_of_one_seed_sequence():
+    conf = sw.sweep_config_from_dict(sw.tomllib.loads(TINY))
+    specs = sw.member_specs(conf)
+    states = {s["id"]: sw._rng(s).bit_generator.state["state"]["state"] for s in specs}
+    assert len(set(states.values())) == len(specs)  # all streams distinct
+    spec = next(s for s in specs if s["id"] == "eq-v1-T0-r1")
+    root = np.random.SeedSequence(7)
+    child = root.spawn(1)[0].spawn(2)[1].spawn(1)[0].spawn(2)[1]  # spawn keys (0, 1, 0, 1)
+    assert np.array_equal(child.generate_state(4), np.random.SeedSequence(7, spawn_key=tuple(spec["spawn_key"])).generate_state(4))
+
+
+@pytest.mark.parametrize(
+    "edit, parameter",
+    [
+        (lambda t: t.replace("replicas = 2\nseed", "replicas = 1\nseed"), "sweep.replicas"),
+        (lambda t: t.replace('params = "ka_illustrative"', 'params = "nope"'), "sweep.params"),
+        (lambda t: t.replace("t_max = [200.0, 60.0]", "t_max = [200.0]"), "run.t_max"),
+        (lambda t: t.replace("t_max = [200.0, 60.0]\n", ""), "run.t_max"),
+        (lambda t: t.replace("n_lags = 9", "n_lags = 9\nbogus = 1"), "run.bogus"),
+        (lambda t: t.replace('shape = "site"', 'shape = "hexagon"'), "cluster.shape"),
+        (lambda t: t.replace("temperatures = [0.55, 0.70]", "temperatures = [0.55, -0.70]"), "sweep.temperatures"),
+        (lambda t: t.replace('name = "site"', 'name = "plaquette f=1"'), "variants"),
+        (lambda t: t.replace("T_final = [0.6]", "T_final = [0.6]\nvariants = [\"x\"]"), "aging.variants"),
+        (lambda t: t.replace('shape = "site"', "lattice = { L = 8 }"), "variants"),
+        (lambda t: t.replace("t_max_scale = 0.5", "t_max_scale = 0"), "variants[1].t_max_scale"),
+        (lambda t: t.replace("overrides = { lattice = { L = 6 } }", "overrides = { softness = { C1 = \"a\" } }"), "softness.C1"),
+    ],
+)
+def test_bad_sweep_files_raise_parameter_errors_naming_the_key(tmp_path, edit, parameter):
+    with pytest.raises(ParameterError) as info:
+        sw.load_sweep_config(_write(tmp_path, edit(TINY)))
+    assert info.value.parameter == parameter
+
+
+def test_params_file_without_temperature_is_refused(tmp_path):
+    (tmp_path / "p.toml").write_text("[lattice]\nL = 4\n")
+    with pytest.raises(ParameterError) as info:
+        sw.load_sweep_config(_write(tmp_path, TINY.replace('"ka_illustrative"', '"p.toml"')))
+    assert info.value.parameter == "sweep.params"
+
+
+def test_plot_writes_the_figures(tiny_run, tmp_path):
+    pytest.importorskip("matplotlib")
+    from trsp_cli.plot_cmd import run_plot
+
+    _, out, _ = tiny_run
+    paths = run_plot(out, tmp_path / "figs")
+    names = sorted(p.name for p in paths)
+    assert names == sorted(
+        ["fig4_overlap_chi4.png", "fig5_tau_chi4_xi4.png", "fig6_xi4_vs_inverse_T.png", "fig_s4_oz.png",
+         "fig14_block_collapse.png", "fig12_cluster_size.png", "fig8_aging.png"]
+    )  # fmt: skip
+    for p in paths:
+        assert p.stat().st_size > 5000 and p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ParameterError, match="sweep_file"):
+        run_plot(_write(tmp_path, "x", "not.h5"), tmp_path / "figs")

@@ -1,0 +1,75 @@
+"""Calibration of trsp verify: its false-alarm rate on correct implementations, measured.
+
+Not run in CI (``-m calibration``):
+
+    python3 -m pytest -m calibration tests/test_verify_calibration.py -s
+    TRSP_CALIBRATION_SEEDS=1000 python3 -m pytest -m calibration tests/test_verify_calibration.py -s
+
+For each of ``TRSP_CALIBRATION_SEEDS`` (default 200) independent seeds, 4 replicas of 2000
+events of the catalog's parameter set (2D L = 5 plaquettes) are simulated by a correct
+implementation (the dense numpy simulator of tests/mutants/ without mutation, and
+trsp_fast) and verified.  Printed: the number of seeds on which the battery failed (its
+family-wise false-alarm rate, designed to be <= 1e-3), and for every check the fraction of
+seeds with p < 0.01 and p < 0.05 (a valid p-value gives at most 0.01 and 0.05; checks
+that combine sub-tests by Bonferroni give less).
+
+The assertions can fail only for a miscalibrated battery: with n seeds, more than
+``max(2, n/500 + 3 sqrt(n/1000))`` family-wise false alarms, or a check whose fraction of
+p < 0.01 exceeds 0.01 by more than 4 binomial standard deviations.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+
+import numpy as np
+import pytest
+
+from mutants.simulator import mutant_params, write_replicas
+from trsp_verify import load_runs, verify
+from trsp_verify.model_side import ModelSide
+
+SEEDS = int(os.environ.get("TRSP_CALIBRATION_SEEDS", "200"))
+REPLICAS = 4
+EVENTS = 2000
+
+
+def _dense(tmp_path, seed):
+    return load_runs(write_replicas(tmp_path / str(seed), mutant_params(), None, REPLICAS, EVENTS, 10_000 + seed))
+
+
+def _fast(tmp_path, seed):
+    from trsp_verify.simulate import simulate_replicas
+
+    return simulate_replicas(mutant_params(), REPLICAS, EVENTS, seed=20_000 + seed)[0]
+
+
+@pytest.mark.calibration
+@pytest.mark.parametrize("make", [_dense, _fast], ids=["dense_numpy", "trsp_fast"])
+def test_false_alarm_rate(make, tmp_path):
+    side = ModelSide(mutant_params())
+    failures = 0
+    pvalues: dict[str, list[float]] = {}
+    t0 = time.perf_counter()
+    for seed in range(SEEDS):
+        report = verify(make(tmp_path, seed), side=side)
+        failures += not report.passed
+        for r in report.rows:
+            if r.p_value is not None and not r.name.startswith("6 replay: no change"):
+                pvalues.setdefault(r.name, []).append(r.p_value)
+    elapsed = time.perf_counter() - t0
+    print(f"\n{make.__name__[1:]}: {failures} family-wise false alarms in {SEEDS} seeds "
+          f"(design <= {1e-3:g}; {elapsed:.0f} s)")
+    print(f"{'check':52s} {'p<0.01':>8s} {'p<0.05':>8s}")
+    bad = []
+    limit = 0.01 + 4 * math.sqrt(0.01 * 0.99 / SEEDS)
+    for name, ps in pvalues.items():
+        ps = np.asarray(ps)
+        f1, f5 = float(np.mean(ps < 0.01)), float(np.mean(ps < 0.05))
+        print(f"{name:52s} {f1:8.3f} {f5:8.3f}")
+        if f1 > limit:
+            bad.append((name, f1))
+    assert failures <= max(2, SEEDS / 500 + 3 * math.sqrt(SEEDS / 1000)), failures
+    assert not bad, bad

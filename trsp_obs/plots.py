@@ -1,0 +1,363 @@
+"""Figures in the style of Ridout & Liu's Figs. 4, 5, 6, 7, 8 and 12 (and S_4 / block-collapse
+diagnostics, Figs. 13-16 style) from a sweep file (docs/sweep-format.md).
+
+Only the model's curves are drawn (no MD data).  A figure is made when the sweep holds what
+it needs: Figs. 4-6 from the baseline variant (the first with f = 1 and the most common
+shape, plaquette if present), Fig. 7 from variants that differ from it only in the
+facilitation f, Fig. 12 from variants with f = 1 and another cluster shape, Fig. 8 from the
+aging group.  Every PNG is written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from trsp_ref.params import ParameterError
+
+__all__ = ["SweepData", "read_sweep", "make_figures"]
+
+
+@dataclass
+class SweepData:
+    """The arrays of a sweep file that the figures use (names as in the file)."""
+
+    path: Path
+    attrs: dict
+    variants: list
+    shape: np.ndarray
+    facilitation: np.ndarray
+    T: np.ndarray
+    lag_time: np.ndarray
+    d: dict
+    q: np.ndarray
+    blocks: np.ndarray
+    aging: dict | None
+
+
+def read_sweep(path: str | Path) -> SweepData:
+    """Read a sweep file; ParameterError('sweep_file') if it is not one."""
+    import h5py
+
+    path = Path(path)
+    try:
+        h5 = h5py.File(path, "r")
+    except (OSError, ValueError) as exc:
+        raise ParameterError("sweep_file", f"cannot be opened as HDF5: {exc}", str(path)) from None
+    with h5:
+        if h5.attrs.get("format") != "trsp-sweep":
+            raise ParameterError("sweep_file", "is not a trsp sweep file (root attribute format != 'trsp-sweep')", str(path))
+        major = str(h5.attrs.get("format_version", "0")).split(".")[0]
+        if major != "1":
+            raise ParameterError("sweep_file", f"has format version {h5.attrs.get('format_version')}; this reader reads 1.x", str(path))
+        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in h5.attrs.items()}
+        names = (
+            "Q Q_err chi4 chi4_err tau_chi tau_chi_err chi4_star chi4_star_err xi4_oz xi4_oz_err xi4_block xi4_block_err "
+            "S4 S4_err S4_0_oz s4_lag chi4_block_star chi4_block_star_err chi4_block_inf n_replicas peak_resolved "
+            "mean_S mean_S_err mean_S_expected member_n_events member_sim_wall_s block_A0 block_A1"
+        ).split()
+        d = {k: h5[k][()] for k in names}
+        aging = None
+        if "aging" in h5:
+            g = h5["aging"]
+            aging = {k: g[k][()] for k in ("model", "T_final", "time", "S_mean", "S_mean_err", "S_equilibrium")}
+            aging["model"] = [m.decode() if isinstance(m, bytes) else str(m) for m in aging["model"]]
+            aging["T_initial"] = float(g.attrs["T_initial"])
+            aging["S_initial"] = float(g.attrs["S_initial"])
+        return SweepData(
+            path=path, attrs=attrs,
+            variants=[v.decode() if isinstance(v, bytes) else str(v) for v in h5["variant"][()]],
+            shape=np.array([s.decode() if isinstance(s, bytes) else str(s) for s in h5["variant_shape"][()]]),
+            facilitation=h5["variant_facilitation"][()], T=h5["temperature"][()], lag_time=h5["lag_time"][()],
+            d=d, q=h5["q"][()], blocks=h5["block"][()], aging=aging,
+        )  # fmt: skip
+
+
+def _baseline(sd: SweepData) -> int:
+    full = np.flatnonzero(sd.facilitation == 1.0)
+    cands = full if full.size else np.arange(len(sd.variants))
+    plaq = [v for v in cands if sd.shape[v] == "plaquette"]
+    return int(plaq[0] if plaq else cands[0])
+
+
+def _temperature_colors(T: np.ndarray):
+    import matplotlib.pyplot as plt
+
+    cmap = plt.get_cmap("viridis")
+    order = np.argsort(T)
+    cols = {}
+    for rank, i in enumerate(order):
+        cols[i] = cmap(0.9 * rank / max(len(T) - 1, 1))
+    cols[int(order[-1])] = "tab:red"  # the highest temperature in red, as in Fig. 4
+    return cols
+
+
+_DPI = {"dpi": 110}
+
+
+def _save(fig, path: Path) -> Path:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.png")
+    fig.savefig(tmp, dpi=_DPI["dpi"], bbox_inches="tight")
+    os.replace(tmp, path)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return path
+
+
+def _label(sd: SweepData) -> str:
+    s = f"L = {sd.attrs.get('L')}, {sd.attrs.get('dim')}D"
+    if int(sd.attrs.get("illustrative", 0)):
+        s += " - ILLUSTRATIVE parameters (not the paper's fits)"
+    return s
+
+
+def _errbar(ax, x, y, e, **kw):
+    e = np.where(np.isfinite(e), e, 0.0) if e is not None else None
+    return ax.errorbar(x, y, yerr=e, capsize=2, **kw)
+
+
+def fig4(sd: SweepData, out: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    v = _baseline(sd)
+    cols = _temperature_colors(sd.T)
+    fig, axs = plt.subplots(1, 2, figsize=(10, 4))
+    for i, T in enumerate(sd.T):
+        if sd.d["n_replicas"][v, i] < 2:
+            continue
+        t = sd.lag_time[v, i]
+        axs[0].plot(t, sd.d["Q"][v, i], "--", color=cols[i], label=f"T = {T:g}")
+        axs[1].plot(t, sd.d["chi4"][v, i], "--", color=cols[i])
+        axs[1].fill_between(t, sd.d["chi4"][v, i] - sd.d["chi4_err"][v, i], sd.d["chi4"][v, i] + sd.d["chi4_err"][v, i], color=cols[i], alpha=0.2, lw=0)
+    for ax, lab in zip(axs, ("(a) overlap Q(t)", "(b) $\\chi_4(t)$")):
+        ax.set_xscale("log")
+        ax.set_xlabel("t")
+        ax.set_title(lab, loc="left")
+    axs[0].set_ylabel("Q(t)")
+    axs[1].set_ylabel("$\\chi_4(t)$")
+    axs[0].legend(fontsize=8)
+    fig.suptitle(f"TRSP model, {sd.variants[v]} ({_label(sd)})", fontsize=9)
+    return _save(fig, out / "fig4_overlap_chi4.png")
+
+
+def fig5(sd: SweepData, out: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    v = _baseline(sd)
+    ok = sd.d["n_replicas"][v] >= 2
+    T = sd.T[ok]
+    fig, axs = plt.subplots(1, 3, figsize=(13, 3.8))
+    _errbar(axs[0], T, sd.d["tau_chi"][v, ok], sd.d["tau_chi_err"][v, ok], fmt="o--", color="purple")
+    axs[0].set_yscale("log")
+    axs[0].set_ylabel("$\\tau_\\chi$")
+    _errbar(axs[1], T, sd.d["chi4_star"][v, ok], sd.d["chi4_star_err"][v, ok], fmt="o--", color="purple")
+    axs[1].set_ylabel("$\\chi_4^*$")
+    _errbar(axs[2], T, sd.d["xi4_oz"][v, ok], sd.d["xi4_oz_err"][v, ok], fmt="o--", color="purple", label="Ornstein-Zernike fit of $S_4(q,\\tau_\\chi)$")
+    _errbar(axs[2], T, sd.d["xi4_block"][v, ok], sd.d["xi4_block_err"][v, ok], fmt="s:", color="darkorange", label="block analysis")
+    axs[2].set_ylabel("$\\xi_4$ ($\\sigma_{AA}$)")
+    axs[2].legend(fontsize=8)
+    for ax, lab in zip(axs, ("(a)", "(b)", "(c)")):
+        ax.set_xlabel("T")
+        ax.set_title(lab, loc="left")
+    fig.suptitle(f"{sd.variants[v]} ({_label(sd)}); error bars: bootstrap over replicas", fontsize=9)
+    return _save(fig, out / "fig5_tau_chi4_xi4.png")
+
+
+def _linear_fit(x, y):
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 3:
+        return None
+    A = np.stack([x[ok], np.ones(ok.sum())], axis=1)
+    coef, *_ = np.linalg.lstsq(A, y[ok], rcond=None)
+    resid = y[ok] - A @ coef
+    r2 = 1.0 - (resid**2).sum() / ((y[ok] - y[ok].mean()) ** 2).sum()
+    return coef, r2
+
+
+def fig6(sd: SweepData, out: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    v = _baseline(sd)
+    T0 = float(sd.attrs["T0"])
+    ok = sd.d["n_replicas"][v] >= 2
+    x = 1.0 / sd.T[ok] - 1.0 / T0
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for key, mk, col, lab in (("xi4_oz", "o", "purple", "OZ fit"), ("xi4_block", "s", "darkorange", "block analysis")):
+        y = sd.d[key][v, ok]
+        _errbar(ax, x, y, sd.d[key + "_err"][v, ok], fmt=mk, color=col, label=lab)
+        fit = _linear_fit(x, y)
+        if fit is not None:
+            (s, c), r2 = fit
+            xx = np.linspace(0, x.max() * 1.05, 50)
+            ax.plot(xx, s * xx + c, "--", color=col, lw=1, label=f"linear: {s:.2f} x + {c:.2f} ($R^2$ = {r2:.3f})")
+    ax.set_xlabel("$1/T - 1/T_0$")
+    ax.set_ylabel("$\\xi_4$ ($\\sigma_{AA}$)")
+    ax.legend(fontsize=7)
+    ax.set_title(f"{sd.variants[v]}, $T_0$ = {T0:g}", fontsize=9)
+    return _save(fig, out / "fig6_xi4_vs_inverse_T.png")
+
+
+def _variant_panels(sd: SweepData, vs: list, labels: list, out: Path, fname: str, title: str, ratio_to: int | None = None) -> Path:
+    import matplotlib.pyplot as plt
+
+    shades = plt.get_cmap("Purples")
+    n = 4 if ratio_to is not None else 3
+    fig, axs = plt.subplots(1, n, figsize=(4.2 * n, 3.8))
+    for k, (v, lab) in enumerate(zip(vs, labels)):
+        ok = sd.d["n_replicas"][v] >= 2
+        col = shades(0.95 - 0.55 * k / max(len(vs) - 1, 1))
+        _errbar(axs[0], sd.T[ok], sd.d["tau_chi"][v, ok], sd.d["tau_chi_err"][v, ok], fmt="o--", color=col, label=lab)
+        _errbar(axs[1], sd.T[ok], sd.d["chi4_star"][v, ok], sd.d["chi4_star_err"][v, ok], fmt="o--", color=col, label=lab)
+        _errbar(axs[2], sd.T[ok], sd.d["xi4_oz"][v, ok], sd.d["xi4_oz_err"][v, ok], fmt="o--", color=col, label=lab)
+        if ratio_to is not None and v != ratio_to:
+            r = sd.d["chi4_star"][ratio_to] / sd.d["chi4_star"][v]
+            re = r * np.hypot(sd.d["chi4_star_err"][ratio_to] / sd.d["chi4_star"][ratio_to], sd.d["chi4_star_err"][v] / sd.d["chi4_star"][v])
+            _errbar(axs[3], sd.T[ok], r[ok], re[ok], fmt="o--", color=col, label=f"{sd.variants[ratio_to]} / {lab}")
+    axs[0].set_yscale("log")
+    for ax, lab, yl in zip(axs, "abcd", ("$\\tau_\\chi$", "$\\chi_4^*$", "$\\xi_4$ (OZ, $\\sigma_{AA}$)", "ratio of $\\chi_4^*$")):
+        ax.set_xlabel("T")
+        ax.set_ylabel(yl)
+        ax.set_title(f"({lab})", loc="left")
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{title} ({_label(sd)})", fontsize=9)
+    return _save(fig, out / fname)
+
+
+def fig7(sd: SweepData, out: Path) -> Path | None:
+    v0 = _baseline(sd)
+    vs = [v for v in range(len(sd.variants)) if sd.shape[v] == sd.shape[v0]]
+    if len({float(sd.facilitation[v]) for v in vs}) < 2:
+        return None
+    vs.sort(key=lambda v: -sd.facilitation[v])
+    labels = [f"f = {sd.facilitation[v]:g}" for v in vs]
+    return _variant_panels(sd, vs, labels, out, "fig7_facilitation.png", f"weakening facilitation ({sd.shape[v0]})")
+
+
+def fig12(sd: SweepData, out: Path) -> Path | None:
+    v0 = _baseline(sd)
+    vs = [v0] + [v for v in range(len(sd.variants)) if v != v0 and sd.facilitation[v] == sd.facilitation[v0] and sd.shape[v] != sd.shape[v0]]
+    if len(vs) < 2:
+        return None
+    labels = [f"{sd.shape[v]} (m = {dict(site=1, dimer=2, plaquette=4)[sd.shape[v]]})" for v in vs]
+    return _variant_panels(sd, vs, labels, out, "fig12_cluster_size.png", "single-site vs multi-site rearrangements", ratio_to=v0)
+
+
+def fig8(sd: SweepData, out: Path) -> Path | None:
+    ag = sd.aging
+    if ag is None:
+        return None
+    import matplotlib.pyplot as plt
+
+    models = ag["model"]
+    order = sorted(range(len(models)), key=lambda a: 0 if models[a] == "trap model" else 1)
+    fig, axs = plt.subplots(1, len(models), figsize=(5 * len(models), 4), sharey=True)
+    axs = np.atleast_1d(axs)
+    cols = _temperature_colors(ag["T_final"])
+    for ax, a, lab in zip(axs, order, "bcdefg"):
+        for i, TF in enumerate(ag["T_final"]):
+            y, e = ag["S_mean"][a, i], ag["S_mean_err"][a, i]
+            ax.plot(ag["time"], y, "-", color=cols[i], label=f"$T_F$ = {TF:g}")
+            ax.fill_between(ag["time"], y - e, y + e, color=cols[i], alpha=0.25, lw=0)
+            ax.axhline(ag["S_equilibrium"][i], ls=":", color=cols[i], lw=1)
+        ax.axhline(ag["S_initial"], ls="--", color="grey", lw=1)
+        ax.set_xscale("log")
+        ax.set_xlabel("t (time since the quench)")
+        name = "trap model (independent sites)" if models[a] == "trap model" else f"TRSP model: {models[a]}"
+        ax.set_title(f"({lab}) {name}", loc="left", fontsize=9)
+    axs[0].set_ylabel("$\\langle S(t) \\rangle$")
+    axs[0].legend(fontsize=8)
+    fig.suptitle(
+        f"aging after a quench from $T_I$ = {ag['T_initial']:g} (dashed: <S>($T_I$); dotted: <S>($T_F$)); {_label(sd)}", fontsize=9
+    )
+    return _save(fig, out / "fig8_aging.png")
+
+
+def fig_s4(sd: SweepData, out: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    v = _baseline(sd)
+    cols = _temperature_colors(sd.T)
+    qmax = json.loads(sd.attrs.get("analysis", "{}")).get("oz_qmax", np.inf)
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for i, T in enumerate(sd.T):
+        if sd.d["n_replicas"][v, i] < 2:
+            continue
+        s4 = sd.d["S4"][v, i]
+        sel = (sd.q > 0) & (sd.q <= 2.5 * qmax)
+        _errbar(ax, sd.q[sel], s4[sel], sd.d["S4_err"][v, i, sel], fmt="o", ms=3, color=cols[i], label=f"T = {T:g}")
+        ax.plot([0], [s4[0]], "*", color=cols[i], ms=8)
+        xi, s0 = sd.d["xi4_oz"][v, i], sd.d["S4_0_oz"][v, i]
+        if np.isfinite(xi):
+            qq = np.linspace(0, qmax, 60)
+            ax.plot(qq, s0 / (1 + (qq * xi) ** 2), "-", color=cols[i], lw=1)
+    ax.axvline(qmax, color="grey", ls=":", lw=1)
+    ax.set_yscale("log")
+    ax.set_xlabel("q ($\\sigma_{AA}^{-1}$)")
+    ax.set_ylabel("$S_4(q, \\tau_\\chi)$")
+    ax.set_title("S_4 at tau_chi, Ornstein-Zernike fits (lines, fit range left of dotted); stars: chi_4", fontsize=8)
+    ax.legend(fontsize=7)
+    return _save(fig, out / "fig_s4_oz.png")
+
+
+def fig_blocks(sd: SweepData, out: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    from .heterogeneity import block_profile
+
+    v = _baseline(sd)
+    cols = _temperature_colors(sd.T)
+    a = float(sd.attrs["spacing"])
+    dim = int(sd.attrs["dim"])
+    bmax = json.loads(sd.attrs.get("analysis", "{}")).get("block_fit_max", sd.blocks.max())
+    fig, axs = plt.subplots(1, 2, figsize=(10, 4))
+    for i, T in enumerate(sd.T):
+        if sd.d["n_replicas"][v, i] < 2:
+            continue
+        y, e = sd.d["chi4_block_star"][v, i], sd.d["chi4_block_star_err"][v, i]
+        _errbar(axs[0], sd.blocks, y, e, fmt="o", ms=3, color=cols[i], label=f"T = {T:g}")
+        xi, inf = sd.d["xi4_block"][v, i], sd.d["chi4_block_inf"][v, i]
+        A0, A1 = sd.d["block_A0"][v, i], sd.d["block_A1"][v, i]
+        if np.isfinite(xi) and np.isfinite(inf):
+            bb = np.arange(1, int(bmax) + 1)
+            axs[0].plot(bb, A0 + A1 * block_profile(bb, xi, dim, a), "-", color=cols[i], lw=1)
+            sel = sd.blocks <= bmax
+            axs[1].plot(sd.blocks[sel] * a / xi, y[sel] / inf, "o", ms=3, color=cols[i])
+    axs[0].set_xlabel("block side $L_B$ (sites)")
+    axs[0].set_ylabel("$\\chi_4^{B*}(L_B)$")
+    axs[0].axvline(bmax + 0.5, color="grey", ls=":", lw=1)
+    axs[0].legend(fontsize=7)
+    axs[0].set_title("(a) block $\\chi_4^*$ and fits (fit uses blocks left of dotted)", loc="left", fontsize=9)
+    axs[1].set_xlabel("$L_B a / \\xi_4$")
+    axs[1].set_ylabel("$\\chi_4^{B*} / \\chi_4^{B*}(\\infty)$")
+    axs[1].set_title("(b) collapse with the fitted $\\xi_4$", loc="left", fontsize=9)
+    return _save(fig, out / "fig14_block_collapse.png")
+
+
+def make_figures(sweep_file: str | Path, outdir: str | Path, *, dpi: int = 110, only: tuple | None = None) -> list[Path]:
+    """Write every figure the sweep file supports into ``outdir`` (created); return the paths.
+
+    only : names of the figures to make ("fig4", "fig5", "fig6", "fig7", "fig8", "fig12",
+        "s4", "blocks"); default all that the file supports.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    _DPI["dpi"] = int(dpi)
+    want = (lambda name: only is None or name in only)
+    sd = read_sweep(sweep_file)
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    written = []
+    v = _baseline(sd)
+    if np.any(sd.d["n_replicas"][v] >= 2):
+        for name, fn in (("fig4", fig4), ("fig5", fig5), ("fig6", fig6), ("s4", fig_s4), ("blocks", fig_blocks), ("fig7", fig7), ("fig12", fig12)):
+            if want(name):
+                written.append(fn(sd, outdir))
+    if want("fig8"):
+        written.append(fig8(sd, outdir))
+    return [p for p in written if p is not None]

@@ -1,0 +1,50 @@
+"""Observables from HDF5 run files (trsp_fast.runfile, docs/formats.md).
+
+* :func:`event_log`: the run's events as an :class:`~trsp_obs.overlap.EventLog` for
+  :func:`~trsp_obs.overlap.replica_stats` (observed from t0 to the checkpoint's
+  ``observed_until``: no event is missing in that interval).
+* :func:`mean_softness_replayed`: the site-averaged S at any times, exactly, from a "full"
+  file's recorded changes (vectorized replay of the sum of S; aging curves, Fig. 8).
+* :func:`mean_softness_snapshots`: the site-averaged S of each stored snapshot (any file).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from trsp_ref.params import ParameterError
+
+from .overlap import EventLog
+
+__all__ = ["event_log", "mean_softness_replayed", "mean_softness_snapshots"]
+
+
+def event_log(run) -> EventLog:
+    """The events of ``run`` (a ``trsp_fast.runfile.RunFile``) on [t0, observed_until]."""
+    ev = run.events
+    return EventLog(ev.time, ev.cluster, float(run.t0), float(run.checkpoint.observed_until))
+
+
+def mean_softness_replayed(run, times) -> np.ndarray:
+    """<S>_sites at each of ``times`` (the state after every event at or before t), replayed
+    from S0 with the recorded changes of a "full" file.  Times must lie in [t0, observed_until]."""
+    ev = run.events
+    if not ev.has_changes:
+        raise ParameterError("run", "is a 'light' run file: use mean_softness_snapshots (no changes recorded)", str(run.path))
+    times = np.asarray(times, dtype=np.float64)
+    if np.any(times < run.t0) or np.any(times > run.checkpoint.observed_until) or not np.all(np.isfinite(times)):
+        raise ParameterError("times", f"must lie in the observed interval [{run.t0}, {run.checkpoint.observed_until}]")
+    delta = ev.after - ev.before
+    # sum of S after event e: sum(S0) + cumulative sum over events of each event's total change
+    per_event = np.zeros(len(ev))
+    owner = np.repeat(np.arange(len(ev)), np.diff(ev.change_offsets))
+    np.add.at(per_event, owner, delta)
+    cum = np.concatenate(([0.0], np.cumsum(per_event)))
+    k = np.searchsorted(ev.time, times, side="right")  # events at or before t
+    return (float(np.sum(run.S0)) + cum[k]) / run.N
+
+
+def mean_softness_snapshots(run) -> tuple[np.ndarray, np.ndarray]:
+    """(times, <S>_sites) of the run's snapshots (empty arrays if it has none)."""
+    snap = run.snapshots
+    return snap.time.copy(), snap.S.mean(axis=1) if len(snap) else np.zeros(0)
