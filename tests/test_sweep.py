@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 import pytest
 
-pytest.importorskip("dask.distributed", reason="the sweep extra (pip install trsp[sweep]) is not installed")
+pytest.importorskip("dask.distributed", reason="dask.distributed is not installed")
 
 from trsp_obs import sweep as sw  # noqa: E402
 from trsp_obs.heterogeneity import StackedStats, overlap_and_chi4  # noqa: E402

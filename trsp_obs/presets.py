@@ -11,7 +11,8 @@ paper states, and are NOT the paper's fits:
 * <S>(T) = mean_a + mean_b / T decreasing on cooling (<S> = -0.5 at T = 0.70, -1.3 at 0.42);
 * eps1 < 0 (softer particles have lower barriers), small eps2 > 0; eps0 and Sigma0 tuned with
   trsp_fast so that Q(t) reaches 1/e near t = 500 at T = 0.47 (the stated tau_alpha ~ 500;
-  measured 520 with L = 20) and near t = 15 at T = 0.70 (our choice; measured 14);
+  measured 445 with L = 20 and 20 replicas) and near t = 15 at T = 0.70 (our choice;
+  measured 15);
 * the kick K_Delta (Eq. 30) of the project's built-in example.
 
 To use your own fits, write a parameter file (docs/model.md) with a ``[temperature]``
@@ -45,7 +46,7 @@ _KA = {
     "cluster": {"shape": "plaquette"},
 }
 
-#: run lengths per temperature for ka_illustrative (about 8 tau_chi, measured with pilots at L = 20)
+#: run lengths per temperature for ka_illustrative (10-16 tau_chi as measured at L = 20)
 KA_T_MAX = {0.42: 24000.0, 0.45: 8000.0, 0.47: 4500.0, 0.50: 2200.0, 0.55: 800.0, 0.60: 350.0, 0.70: 100.0}
 
 PRESETS = {"ka_illustrative": _KA}

@@ -360,7 +360,7 @@ def member_id(kind: int, v: int, i: int, r: int) -> str:
 def member_specs(cfg: SweepConfig) -> list[dict]:
     """Every member as a picklable dict for :func:`run_member` (longest runs first)."""
     specs = []
-    common = dict(tolerance=cfg.tolerance, seed=cfg.seed)
+    common = dict(tolerance=cfg.tolerance, seed=cfg.seed, digest=cfg.digest)
     for v in range(len(cfg.variants)):
         for i, T in enumerate(cfg.temperatures):
             p = cfg.params(v, T)
@@ -613,10 +613,10 @@ def run_sweep(
 def _execute(todo: list[dict], store: MemberStore, *, scheduler, progress, n_workers, client) -> list:
     from dask.distributed import Client, LocalCluster, as_completed
 
-    own_cluster = None
+    own_cluster = own_client = None
     if client is None:
         if scheduler:
-            client = Client(scheduler)
+            client = own_client = Client(scheduler)
         else:
             # one BLAS / Numba thread per worker: the workers are the parallelism
             for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
@@ -625,10 +625,11 @@ def _execute(todo: list[dict], store: MemberStore, *, scheduler, progress, n_wor
                 n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                 silence_logs=40,
             )  # fmt: skip
-            client = Client(own_cluster)
+            client = own_client = Client(own_cluster)
     failures = []
     try:
-        futures = [client.submit(run_member, s, key=f"trsp-{s['id']}-{s['seed']}", pure=False) for s in todo]
+        # the key names the task on a (possibly shared) scheduler: sweep digest + member id
+        futures = [client.submit(run_member, s, key=f"trsp-{s['digest']}-{s['id']}", pure=False) for s in todo]
         bar = _progress(progress, len(todo))
         with bar as pb:
             task = pb.add_task("members", total=len(todo)) if pb else None
@@ -643,8 +644,9 @@ def _execute(todo: list[dict], store: MemberStore, *, scheduler, progress, n_wor
                 if pb:
                     pb.advance(task)
     finally:
+        if own_client is not None:  # never close a client (or cluster) the caller owns
+            own_client.close()
         if own_cluster is not None:
-            client.close()
             own_cluster.close()
     return failures
 
