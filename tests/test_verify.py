@@ -273,3 +273,19 @@ def test_load_runs_names_the_file(tmp_path):
     f.write_bytes(b"not hdf5")
     with pytest.raises(VerifyInputError, match="x.h5"):
         load_runs([f])
+
+
+def test_kicks_wider_than_declared_are_caught(tmp_path, capsys):
+    """Check 6c on its own: a run that moves sites outside the kick window it declares fails,
+    deterministically (here: trsp_fast's window, declared as kick_radius = 1)."""
+    from trsp_cli.verify_cmd import run_verify
+
+    p = {"lattice": {"dim": 2, "L": 9}}
+    files = [_simulate(tmp_path, f"w{k}.h5", seed=80 + k, events=600, params=p, tolerance=1e-3) for k in range(2)]
+    for f in files:
+        with h5py.File(f, "r+") as h5:
+            h5["truncation"].attrs["kick_radius"] = 1.0
+    assert run_verify(files, json_out=True) == 1
+    rows = {c["name"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
+    row = rows["6 replay: no change outside the kick's support"]
+    assert row["status"] == "FAIL" and row["p_value"] == 0.0 and "never moves" in row["detail"]

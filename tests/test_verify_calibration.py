@@ -51,17 +51,21 @@ def _fast(tmp_path, seed):
 def test_false_alarm_rate(make, tmp_path):
     side = ModelSide(mutant_params())
     failures = 0
+    failed_rows: list[str] = []
     pvalues: dict[str, list[float]] = {}
     t0 = time.perf_counter()
     for seed in range(SEEDS):
         report = verify(make(tmp_path, seed), side=side)
         failures += not report.passed
+        failed_rows += [f"seed {seed}: {r.name} (p = {r.p_value:.2g})" for r in report.rows if r.status == "FAIL"]
         for r in report.rows:
             if r.p_value is not None and not r.name.startswith("6 replay: no change"):
                 pvalues.setdefault(r.name, []).append(r.p_value)
     elapsed = time.perf_counter() - t0
     print(f"\n{make.__name__[1:]}: {failures} family-wise false alarms in {SEEDS} seeds "
           f"(design <= {1e-3:g}; {elapsed:.0f} s)")
+    for line in failed_rows:
+        print("  failed:", line)
     print(f"{'check':52s} {'p<0.01':>8s} {'p<0.05':>8s}")
     bad = []
     limit = 0.01 + 4 * math.sqrt(0.01 * 0.99 / SEEDS)

@@ -92,7 +92,7 @@ class ReplicaStats:
     t0: float
     t_end: float
     first_participation: np.ndarray  # (N,) first time each site took part in an event (inf: never)
-    # stationarity (time-weighted, per window) and fixed-time states
+    # stationarity (time-weighted over the whole run) and fixed-time states
     run_mean: float = 0.0  # integral over [t0, t_end] of the site-mean softness minus the model mean
     run_C: np.ndarray | None = None  # (n_shells,) integral over [t0, t_end] of the centred C(r)
     fixed_states: np.ndarray | None = None  # (len(fixed_times), N) state at t0 + fixed time (NaN row: after t_end)
@@ -108,7 +108,7 @@ class ReplicaStats:
     pit: np.ndarray | None = None  # (n,) randomized PIT of the chosen cluster, clusters ordered by rate
     lograte_dev: float = 0.0  # sum over events of log r_k - E[log r_k | S] (a martingale)
     lograte_var: float = 0.0  # its predictable variance: sum of Var[log r_k | S]
-    # kick: whole checked window, per orientation
+    # kick: every checked site (frame order), per orientation
     kick_sum: list = field(default_factory=list)  # per orientation (nC,) sum of z
     kick_sumsq: list = field(default_factory=list)  # per orientation (nC,) sum of z^2
     kick_n: list = field(default_factory=list)  # per orientation: events
@@ -173,7 +173,6 @@ class _Accumulator:
         # translation tables of the shells' offsets: partner[j][i] = site at offset j from site i
         self.partners = [side.translate(js, np.arange(run.N)) for _, js, _ in plan.shells]  # (N, |shell|)
         self.rng = np.random.default_rng([VERIFY_SEED, index])
-        self._lam_edges = None
 
     # -------------------------------------------------------------- states held over time
 
@@ -340,7 +339,7 @@ def analyse_replica(run: RunData, side: ModelSide, plan: Plan, index: int) -> Re
         acc.held_states(before, a, times[e0:e1], rates)
         acc.events(e0, before, states[1:], rates, a)
         acc.fixed(e0, before)
-    # the last state, held from the last event (or t0) to the end of the observation window
+    # the last state, held from the last event (or t0) to the end of the observation (t_end)
     last = S[None, :]
     t_last = times[-1] if n else run.t0
     acc.held_states(last, np.array([t_last]), np.array([run.t_end]), side.rates_of_states(last))

@@ -56,8 +56,8 @@ def sum_of_squares_two_sided(sum_sq: float, n: float) -> tuple[float, float]:
 def t_test_known_mean(values: np.ndarray, expected: float) -> tuple[float, float]:
     """One-sample Student t test of mean(values) == expected (two-sided), dof = n - 1.
 
-    Exact when the values are i.i.d. normal; the battery feeds it time averages over long
-    windows (central limit theorem).  Returns (t, p); p = 1 when undefined (n < 2 or zero spread)."""
+    Exact when the values are i.i.d. normal; the battery feeds it time averages over whole
+    runs, one per replica (central limit theorem).  Returns (t, p); p = 1 when undefined (n < 2 or zero spread)."""
     v = np.asarray(values, dtype=np.float64).ravel()
     n = v.size
     if n < 2:
