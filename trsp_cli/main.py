@@ -103,7 +103,7 @@ def verify(
     runs: Optional[List[Path]] = typer.Argument(None, help="Run files (replicas). None: simulate the default example and verify it."),
     json_out: bool = typer.Option(False, "--json", help="Print the results as JSON instead of a table."),
     replicas: int = typer.Option(4, "--replicas", min=1, help="Replicas to simulate when no run file is given."),
-    events: int = typer.Option(20_000, "--events", min=1, help="Events per simulated replica when no run file is given."),
+    events: int = typer.Option(50_000, "--events", min=1, help="Events per simulated replica when no run file is given."),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Seed for the simulated replicas."),
 ) -> None:
     """Run the statistical verification battery; exit 0 pass, 1 fail, 2 unusable input."""

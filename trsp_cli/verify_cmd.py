@@ -28,7 +28,7 @@ __all__ = ["run_verify", "render_table", "DEFAULT_REPLICAS", "DEFAULT_EVENTS"]
 
 #: replicas and events per replica of ``trsp verify`` without run files
 DEFAULT_REPLICAS = 4
-DEFAULT_EVENTS = 20_000
+DEFAULT_EVENTS = 50_000
 
 
 def _workers(n: int) -> int:
