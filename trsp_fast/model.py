@@ -34,11 +34,19 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse
 
-from trsp_ref.params import ParameterError, Params, validate_scalars
+from trsp_ref.params import (
+    LOG_HUGE,
+    PLAUSIBLE_SD,
+    ParameterError,
+    Params,
+    check_rate_range,
+    reported_rate_error,
+    validate_scalars,
+)
 
 from . import geometry as geo
 from . import spectral
-from .rates import LOG_HUGE, RateLaw, aimed, rate_law
+from .rates import RateLaw, rate_law
 from ._blas import single_threaded_blas
 from .symmetry import reflection_basis
 
@@ -47,8 +55,6 @@ __all__ = ["FastModel", "OrientationOperators", "DenseKick", "DEFAULT_TOLERANCE"
 #: default truncation tolerance (docs/fast.md, "Choosing the radii")
 DEFAULT_TOLERANCE = 1e-8
 
-#: the total rate must stay finite for cluster means within mean +- PLAUSIBLE_SD sd of S
-PLAUSIBLE_SD = 10.0
 
 #: refuse operator sets larger than this (bytes): the exact model on a big lattice is dense
 MAX_OPERATOR_BYTES = 8 * 1024**3
@@ -323,30 +329,7 @@ class FastModel:
 
     def _check_rates_finite(self) -> None:
         """The total rate must be finite for cluster means within mean +- PLAUSIBLE_SD sd, and > 0 at the mean."""
-        A0, g0, d0 = self.rates.bare
-        sd = math.sqrt(self.params.softness.variance)
-        lo, hi = self.mean - PLAUSIBLE_SD * sd, self.mean + PLAUSIBLE_SD * sd
-        points = [lo, hi] + ([g0 / (2 * d0)] if d0 > 0 and lo < g0 / (2 * d0) < hi else [])
-        exps = [g0 * x - d0 * x * x for x in points]
-        i = int(np.argmax(exps))
-        log_pref = math.log(A0) - math.log(self.params.rates.duration)
-        log_total = log_pref + exps[i] + math.log(self.n_clusters)
-        if log_total >= LOG_HUGE:
-            x = points[i]
-            name = "rates.delta" if (d0 < 0 and abs(d0 * x * x) > abs(g0 * x)) else "rates.gamma"
-            raise aimed(
-                self.params,
-                ParameterError(
-                    name,
-                    f"the total cluster rate overflows: it reaches exp({log_total:.4g}) at cluster-mean softness "
-                    f"{x:.4g}, within mean +- {PLAUSIBLE_SD:g} sd; reduce |rates.gamma| or rates.A, or increase rates.delta",
-                ),
-            )
-        if log_pref + g0 * self.mean - d0 * self.mean**2 <= -LOG_HUGE:
-            raise aimed(
-                self.params,
-                ParameterError("rates.A", "the cluster rate at the mean softness underflows to 0; increase rates.A"),
-            )
+        check_rate_range(self.params, self.rates.bare, self.mean, self.n_clusters)
 
     # ------------------------------------------------------------------ kick operators
 
@@ -485,7 +468,7 @@ class FastModel:
         wKw = self._Kt_row.ravel()[geo.index_of(cl[:, None, :] - cl[None, :, :], self.grid)].sum() / self.m**2
         stiffness = 1.0 + 2.0 * d0 * wKw
         if not stiffness > 0.0:
-            raise aimed(
+            raise reported_rate_error(
                 self.params,
                 ParameterError(
                     "rates.delta",
@@ -630,7 +613,7 @@ class FastModel:
 
     def rate_error(self, cluster: int, sbar: float) -> ParameterError:
         """The error for a cluster rate that left the floating-point range at run time."""
-        return aimed(
+        return reported_rate_error(
             self.params,
             ParameterError(
                 "rates.gamma",

@@ -25,12 +25,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trsp_ref.params import ParameterError, Params
+from trsp_ref.params import LOG_HUGE, ParameterError, Params, reported_rate_error
 
-__all__ = ["RateLaw", "given_rate_law", "observed_from_bare", "bare_from_observed", "rate_law", "aimed"]
+__all__ = ["RateLaw", "given_rate_law", "observed_from_bare", "bare_from_observed", "rate_law"]
 
-#: exp() of more than this overflows a double (and of less than minus this underflows)
-LOG_HUGE = 700.0
 
 #: Gauss-Hermite nodes; the peak-centred rule integrates a Gaussian times a smooth factor
 _NODES, _WEIGHTS = np.polynomial.hermite.hermgauss(80)
@@ -46,22 +44,6 @@ class RateLaw:
     c: float
     z: int
     mean: float
-
-
-# errors about a rate parameter supplied by [temperature] name the key the user wrote
-_SUPPLIER = {
-    "rates.A": ("temperature.Sigma0", "A = exp(Sigma0 - eps0/T)"),
-    "rates.gamma": ("temperature.eps1", "gamma = eps1 (1/T0 - 1/T)"),
-    "rates.delta": ("temperature.eps2", "delta = eps2 (1/T - 1/T0)"),
-}
-
-
-def aimed(p: Params, err: ParameterError) -> ParameterError:
-    """The error as the user should see it: with [temperature], about the key that supplies the rate parameter."""
-    if p.temperature is None or err.parameter not in _SUPPLIER:
-        return err
-    name, how = _SUPPLIER[err.parameter]
-    return ParameterError(name, f"{err.condition} ({err.parameter} comes from [temperature]: {how})")
 
 
 def given_rate_law(p: Params) -> tuple[tuple[float, float, float], float]:
@@ -242,7 +224,7 @@ def rate_law(p: Params, block: np.ndarray, z: int) -> RateLaw:
         else:
             observed, bare = observed_from_bare(given, block=block, mean=mean, z=z), given
     except ParameterError as err:
-        raise aimed(p, err) from None
+        raise reported_rate_error(p, err) from None
     return RateLaw(
         observed=tuple(float(v) for v in observed), bare=tuple(float(v) for v in bare), c=c, z=z, mean=float(mean)
     )

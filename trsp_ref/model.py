@@ -24,15 +24,11 @@ from .conditioning import conditioned_on_cluster, inverse_spd
 from .covariance import PD_RTOL, kick_correlation, softness_covariance
 from .kick import drift_matrix, kick_covariance, kick_noise_factor
 from .lattice import cluster_sites, distance_matrix, n_orientations
-from .params import ParameterError, Params, validate_scalars
-from .renormalization import RateParameters, rate_parameters, reported_rate_error
-from .temperature import LOG_HUGE
+from .params import PLAUSIBLE_SD, ParameterError, Params, check_rate_range, reported_rate_error, validate_scalars
+from .renormalization import RateParameters, rate_parameters
 
 __all__ = ["KickOperators", "ReferenceModel", "validate", "PLAUSIBLE_SD"]
 
-#: rates must stay finite for cluster-mean softness within mean +- PLAUSIBLE_SD standard
-#: deviations of S (a cluster mean is never wider than one site: c <= 1)
-PLAUSIBLE_SD = 10.0
 
 #: the dense oracle holds several N x N matrices per cluster; beyond this N use trsp_fast
 MAX_DENSE_SITES = 4096
@@ -165,38 +161,7 @@ class ReferenceModel:
 
     def _check_rates_finite(self) -> None:
         """Total rate finite for cluster means within mean +- PLAUSIBLE_SD sd, and nonzero at the mean."""
-        A0, g0, d0 = self.rates.bare
-        sd = math.sqrt(self.params.softness.variance)
-        lo, hi = self.mean - PLAUSIBLE_SD * sd, self.mean + PLAUSIBLE_SD * sd
-        candidates = [lo, hi]
-        if d0 > 0 and lo < g0 / (2 * d0) < hi:
-            candidates.append(g0 / (2 * d0))  # the maximum of the bare exponent
-        exponent = [g0 * s - d0 * s * s for s in candidates]
-        worst = int(np.argmax(exponent))
-        log_prefactor = math.log(A0) - math.log(self.params.rates.duration)
-        log_total = log_prefactor + exponent[worst] + math.log(self.n_clusters)
-        if log_total >= LOG_HUGE:
-            s = candidates[worst]
-            name = "rates.delta" if (d0 < 0 and abs(d0 * s * s) > abs(g0 * s)) else "rates.gamma"
-            raise reported_rate_error(
-                self.params,
-                ParameterError(
-                    name,
-                    f"the total cluster rate overflows: A0 exp(gamma0 s - delta0 s^2)/duration summed over "
-                    f"{self.n_clusters} clusters reaches exp({log_total:.4g}) at s = {s:.4g}, within "
-                    f"mean +- {PLAUSIBLE_SD:g} sd; reduce |rates.gamma| or rates.A, or increase rates.delta",
-                ),
-            )
-        log_at_mean = log_prefactor + g0 * self.mean - d0 * self.mean**2
-        if log_at_mean <= -LOG_HUGE:
-            raise reported_rate_error(
-                self.params,
-                ParameterError(
-                    "rates.A",
-                    f"the cluster rate at the mean softness underflows: exp({log_at_mean:.4g}); "
-                    "increase rates.A or move softness.mean toward larger rates",
-                ),
-            )
+        check_rate_range(self.params, self.rates.bare, self.mean, self.n_clusters)
 
     # ------------------------------------------------------------ operators
 

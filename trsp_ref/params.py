@@ -36,7 +36,16 @@ __all__ = [
     "load_params",
     "params_to_dict",
     "dumps_toml",
+    "LOG_HUGE",
+    "PLAUSIBLE_SD",
+    "reported_rate_error",
+    "check_rate_range",
 ]
+
+#: exp() of more than this overflows a double (and of less than minus this underflows)
+LOG_HUGE = 700.0
+#: rates must stay finite for cluster-mean softness within mean +- PLAUSIBLE_SD standard deviations
+PLAUSIBLE_SD = 10.0
 
 #: Cluster shapes and their size m.
 CLUSTER_SIZE = {"site": 1, "dimer": 2, "plaquette": 4}
@@ -382,3 +391,64 @@ def _toml_value(v: Any) -> str:
     if isinstance(v, int):
         return str(v)
     return repr(float(v))
+
+
+# --------------------------------------------------------------------------
+# rate-law range checks (validation both implementations share)
+# --------------------------------------------------------------------------
+
+# Names of the [temperature] parameters that supply a rate-law parameter: an error about
+# rates.X is reported against the key the user actually wrote.
+_SUPPLIED_BY = {
+    "rates.A": ("temperature.Sigma0", "A = exp(Sigma0 - eps0/T)"),
+    "rates.gamma": ("temperature.eps1", "gamma = eps1 (1/T0 - 1/T)"),
+    "rates.delta": ("temperature.eps2", "delta = eps2 (1/T - 1/T0)"),
+}
+
+
+def reported_rate_error(p: Params, err: ParameterError) -> ParameterError:
+    """The error to show the user: with [temperature], re-aimed at the temperature key that supplies the rate parameter."""
+    if p.temperature is None or err.parameter not in _SUPPLIED_BY:
+        return err
+    name, formula = _SUPPLIED_BY[err.parameter]
+    return ParameterError(name, f"{err.condition} ({err.parameter} is supplied by [temperature]: {formula})")
+
+
+def check_rate_range(p: Params, bare: tuple[float, float, float], mean: float, n_clusters: int) -> None:
+    """The total rate must be finite for cluster means within mean +- PLAUSIBLE_SD sd, and nonzero at the mean.
+
+    ``bare`` = (A0, gamma0, delta0) of P0 (Eq. D1); the rate of a cluster is P0(<S>)/duration.
+    Raises :class:`ParameterError` (re-aimed at [temperature] keys when those supply the law).
+    """
+    A0, g0, d0 = bare
+    sd = math.sqrt(p.softness.variance)
+    lo, hi = mean - PLAUSIBLE_SD * sd, mean + PLAUSIBLE_SD * sd
+    candidates = [lo, hi]
+    if d0 > 0 and lo < g0 / (2 * d0) < hi:
+        candidates.append(g0 / (2 * d0))  # the maximum of the bare exponent
+    exponent = [g0 * s - d0 * s * s for s in candidates]
+    worst = max(range(len(candidates)), key=exponent.__getitem__)
+    log_prefactor = math.log(A0) - math.log(p.rates.duration)
+    log_total = log_prefactor + exponent[worst] + math.log(n_clusters)
+    if log_total >= LOG_HUGE:
+        s = candidates[worst]
+        name = "rates.delta" if (d0 < 0 and abs(d0 * s * s) > abs(g0 * s)) else "rates.gamma"
+        raise reported_rate_error(
+            p,
+            ParameterError(
+                name,
+                f"the total cluster rate overflows: A0 exp(gamma0 s - delta0 s^2)/duration summed over "
+                f"{n_clusters} clusters reaches exp({log_total:.4g}) at s = {s:.4g}, within "
+                f"mean +- {PLAUSIBLE_SD:g} sd; reduce |rates.gamma| or rates.A, or increase rates.delta",
+            ),
+        )
+    log_at_mean = log_prefactor + g0 * mean - d0 * mean**2
+    if log_at_mean <= -LOG_HUGE:
+        raise reported_rate_error(
+            p,
+            ParameterError(
+                "rates.A",
+                f"the cluster rate at the mean softness underflows: exp({log_at_mean:.4g}); "
+                "increase rates.A or move softness.mean toward larger rates",
+            ),
+        )

@@ -35,8 +35,8 @@ import numpy as np
 
 from .covariance import softness_covariance
 from .lattice import cluster_sites, clusters_per_site
-from .params import ParameterError, Params
-from .temperature import LOG_HUGE, mean_at_temperature, rates_at_temperature
+from .params import LOG_HUGE, ParameterError, Params, reported_rate_error
+from .temperature import mean_at_temperature, rates_at_temperature
 
 __all__ = [
     "RateParameters",
@@ -166,23 +166,6 @@ def observed_from_bare(
     log_A = math.log(z * A0) + log_gaussian_average(gamma0, delta0, (1.0 - c) * mean, v)
     A = _log_prefactor_to_value(log_A, "rates.A", "the observed prefactor A")
     return A, gamma, delta
-
-
-# Names of the [temperature] parameters that supply a rate-law parameter: an error about
-# rates.X is reported against the key the user actually wrote.
-_SUPPLIED_BY = {
-    "rates.A": ("temperature.Sigma0", "A = exp(Sigma0 - eps0/T)"),
-    "rates.gamma": ("temperature.eps1", "gamma = eps1 (1/T0 - 1/T)"),
-    "rates.delta": ("temperature.eps2", "delta = eps2 (1/T - 1/T0)"),
-}
-
-
-def reported_rate_error(p: Params, err: ParameterError) -> ParameterError:
-    """The error to show the user: with [temperature], re-aimed at the temperature key that supplies the rate parameter."""
-    if p.temperature is None or err.parameter not in _SUPPLIED_BY:
-        return err
-    name, formula = _SUPPLIED_BY[err.parameter]
-    return ParameterError(name, f"{err.condition} ({err.parameter} is supplied by [temperature]: {formula})")
 
 
 def rate_parameters(p: Params, K: np.ndarray | None = None) -> RateParameters:

@@ -14,12 +14,9 @@ from __future__ import annotations
 
 import math
 
-from .params import ParameterError, Temperature
+from .params import LOG_HUGE, ParameterError, Temperature
 
 __all__ = ["rates_at_temperature", "mean_at_temperature", "log_rate_prefactor"]
-
-#: exp() overflows a double above this argument; below -LOG_TINY it underflows.
-LOG_HUGE = 700.0
 
 
 def log_rate_prefactor(t: Temperature) -> float:
