@@ -7,7 +7,8 @@ catalog with ``python3 tests/conformance/make_catalog.py`` and say why in the co
 
 Also: the JSON has exactly the documented keys (docs/formats-conformance.md names every
 one), the canonical-draw events replay on the oracle from the recorded draws alone, and
-the CLI writer produces the committed bytes.
+the CLI writer produces the committed bytes, and trsp_fast, an independent implementation,
+passes the catalog by the recipe of docs/formats-conformance.md (what another implementation does).
 """
 
 from __future__ import annotations
@@ -126,6 +127,31 @@ def test_canonical_events_replay_from_recorded_draws(name):
         traj.states_after, [e["S_after"] for e in events], rtol=RTOL, atol=ATOL, err_msg=REGENERATE
     )
     np.testing.assert_allclose(model.cluster_rates(np.array(draws["S0"])), draws["rates_S0"], rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_fast_implementation_passes_the_catalog(name):
+    """trsp_fast (windows covering the lattice) against the committed vectors, steps 3 and 4 of the
+    recipe in docs/formats-conformance.md: per-cluster operators, rates at S0, and every canonical
+    event from its recorded draws (each event starts from the committed state before it)."""
+    from trsp_fast import FastModel
+
+    p, expected = _load(name)
+    fm = FastModel(p, tolerance=None)
+    for entry in expected["clusters"]:
+        dk = fm.dense_kick(entry["cluster_id"])
+        assert sorted(int(i) for i in dk.sites) == sorted(entry["sites"])
+        for ours, key in ((dk.mu_prime, "mu_prime"), (dk.K_Delta, "K_Delta"), (dk.noise_factor, "K_Delta_sqrt"), (dk.H, "H")):
+            np.testing.assert_allclose(ours, entry[key], rtol=RTOL, atol=ATOL, err_msg=f"{name}: {key}")
+    draws = expected["canonical_draws"]
+    S = np.array(draws["S0"])
+    np.testing.assert_allclose(fm.cluster_rates(S), draws["rates_S0"], rtol=RTOL, atol=ATOL)
+    for e in draws["events"]:
+        k, dt = fm.choose_event(S, e["u1"], e["u2"])
+        assert k == e["cluster_id"]
+        np.testing.assert_allclose(dt, e["dt"], rtol=RTOL, atol=ATOL)
+        np.testing.assert_allclose(fm.apply_kick(S, k, np.array(e["zeta"])), e["S_after"], rtol=RTOL, atol=ATOL)
+        S = np.array(e["S_after"])
 
 
 @pytest.mark.parametrize("name", SETS)

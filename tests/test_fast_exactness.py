@@ -10,14 +10,12 @@ With a finite tolerance FastModel is the truncated model of docs/fast.md, which 
 builds as ``ReferenceModel(p, kick_radius=..., precision_radius=...)``: same comparisons.
 How far the truncated model is from the untruncated one is tested in test_fast_truncation.py.
 
-Tolerances.  1e-10 (absolute, states of order 1) everywhere except one place: the oracle's
-noise factor K_Delta^(1/2) comes from eigh(K_Delta), whose eigenvalues carry absolute errors
-~ eps * ||K_Delta||; for near-zero eigenvalues that becomes ~ sqrt(eps * ||K_Delta||) ~ 1e-8 in
-the root (the PSD square root is only Holder-1/2 continuous).  trsp_fast takes the root from
-the SVD of a factor C of K_Delta (Lipschitz, error ~ eps).  So the noise part is checked
-(a) exactly against the oracle's K_Delta: R symmetric, R^2 = K_Delta to 1e-12 relative, and
-(b) against the oracle's root to 1e-10 + NOISE_RTOL * sqrt(||K_Delta||); the drift (zeta = 0)
-is always checked to 1e-10, and on well-conditioned kicks the whole new state too.
+Tolerances.  1e-10 (absolute, states of order 1) for operators, draws and single kicks; 1e-9
+for 150-event trajectories (a kick contracts differences, but the rates move with the state).
+That holds also for near-singular K_Delta because both implementations take the noise factor
+K_Delta^(1/2) from a factor C of K_Delta (K_Delta = C C^T), where it is Lipschitz; from K_Delta's
+own eigenvalues it would be uncertain by sqrt(eps ||K_Delta||) ~ 1e-8 (trsp_ref.kick.kick_noise_factor).
+The noise factor is also checked against K_Delta itself: R symmetric, R^2 = K_Delta.
 """
 
 from __future__ import annotations
@@ -36,8 +34,7 @@ from trsp_ref.model import ReferenceModel
 from trsp_ref.params import params_from_dict
 
 ATOL = 1e-10
-#: oracle's eigh-route root error on near-singular K_Delta, relative to sqrt(||K_Delta||) (module docstring)
-NOISE_RTOL = 5e-8
+TRAJECTORY_ATOL = 1e-9
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -92,7 +89,7 @@ def test_rates_and_event_choice_match_oracle(p, draws):
             assert k == k_ref
 
 
-def _kick_checks(p, fm: FastModel, rm: ReferenceModel, cluster_ids, strict_noise: bool):
+def _kick_checks(p, fm: FastModel, rm: ReferenceModel, cluster_ids):
     S = rm.sample_equilibrium(np.random.default_rng(5))
     zeta = np.random.default_rng(6).standard_normal(p.N)
     for cid in cluster_ids:
@@ -111,22 +108,14 @@ def _kick_checks(p, fm: FastModel, rm: ReferenceModel, cluster_ids, strict_noise
         np.testing.assert_allclose(R, R.T, rtol=0, atol=1e-15 * math.sqrt(scale))
         np.testing.assert_allclose(R @ R, ops.K_Delta, rtol=0, atol=1e-12 * scale)
         assert np.linalg.eigvalsh(R).min() >= -1e-12 * math.sqrt(scale)
-        noise_tol = ATOL if strict_noise else ATOL + NOISE_RTOL * math.sqrt(scale)
-        np.testing.assert_allclose(R, ops.noise_factor, rtol=0, atol=noise_tol)
-        np.testing.assert_allclose(fm.apply_kick(S, cid, zeta), rm.apply_kick(S, cid, zeta), rtol=0, atol=noise_tol * 10)
+        np.testing.assert_allclose(R, ops.noise_factor, rtol=0, atol=ATOL)
+        np.testing.assert_allclose(fm.apply_kick(S, cid, zeta), rm.apply_kick(S, cid, zeta), rtol=0, atol=ATOL)
 
 
 @given(valid_params(), st.integers(0, 10**6))
 def test_kick_matches_oracle(p, pick):
     rm, fm = reference_model(p), fast_model(p, tolerance=None)
-    _kick_checks(p, fm, rm, [0, fm.n_clusters - 1, pick % fm.n_clusters], strict_noise=False)
-
-
-@given(valid_params(well_conditioned_kick=True), st.integers(0, 10**6))
-def test_kick_matches_oracle_well_conditioned(p, pick):
-    """K_Delta positive definite with a moderate condition number: the whole new state to 1e-10."""
-    rm, fm = reference_model(p), fast_model(p, tolerance=None)
-    _kick_checks(p, fm, rm, [pick % fm.n_clusters], strict_noise=True)
+    _kick_checks(p, fm, rm, [0, fm.n_clusters - 1, pick % fm.n_clusters])
 
 
 # --------------------------------------------------------------------------- trajectories
@@ -141,16 +130,15 @@ def _fast_trajectory(fm: FastModel, S0, seed: int, n: int, chunk: int = 37):
     return sim, rng, times, clusters, chunks
 
 
-def _compare_with_gillespie(p, fm, rm, n_events=150, seed=11, strict=False):
+def _compare_with_gillespie(p, fm, rm, n_events=150, seed=11):
     S0 = rm.sample_equilibrium(np.random.default_rng(seed + 1))
     g_ref = np.random.default_rng(seed)
     tr = gillespie(rm, S0, g_ref, n_events=n_events, record_states=True)
     sim, g_fast, times, clusters, chunks = _fast_trajectory(fm, S0, seed, n_events)
     np.testing.assert_array_equal(clusters, tr.clusters)
-    # states: the noise difference of one kick (module docstring) is not amplified (the kick contracts);
-    # it moves the rates by |d log r / d sbar| = |gamma0 - 2 delta0 sbar| times itself, and the times with them
-    scale = max((float(np.abs(rm.kick_operators(int(k)).K_Delta).max()) for k in set(clusters.tolist())), default=0.0)
-    tol = 1e-9 if strict else 1e-9 + 3 * NOISE_RTOL * math.sqrt(scale)
+    # a rounding difference in the state moves the rates by |d log r / d sbar| = |gamma0 - 2 delta0 sbar|
+    # times itself, and the times with them
+    tol = TRAJECTORY_ATOL
     _, g0, d0 = rm.rates.bare
     slope = float(np.max(np.abs(g0 - 2.0 * d0 * tr.states)))
     np.testing.assert_allclose(times, tr.times, rtol=1e-10 + slope * tol, atol=0)
@@ -201,7 +189,7 @@ PRESETS = {
 def test_presets_match_oracle(name):
     p = _preset(**PRESETS[name])
     rm, fm = ReferenceModel(p), FastModel(p, tolerance=None)
-    _kick_checks(p, fm, rm, [0, fm.n_clusters - 1], strict_noise=False)
+    _kick_checks(p, fm, rm, [0, fm.n_clusters - 1])
     _compare_with_gillespie(p, fm, rm, n_events=120)
 
 
@@ -220,7 +208,7 @@ def test_truncated_model_matches_oracle_truncation(lattice, shape, tol):
     assert math.isfinite(fm.kick_radius) and fm.window_size < p.N
     rm = ReferenceModel(p, kick_radius=fm.kick_radius, precision_radius=fm.precision_radius)
     np.testing.assert_allclose(fm.covariance_row, rm.K[0], rtol=0, atol=1e-12)
-    _kick_checks(p, fm, rm, [0, fm.n_clusters - 1, fm.n_clusters // 2 + 3], strict_noise=False)
+    _kick_checks(p, fm, rm, [0, fm.n_clusters - 1, fm.n_clusters // 2 + 3])
     # a trajectory: the fast stream has |W| normals per event; embed them at the window's sites
     S0 = fm.sample_equilibrium(np.random.default_rng(2))
     sim, _, times, clusters, _ = _fast_trajectory(fm, S0, 9, 80)
@@ -269,9 +257,9 @@ def test_checks_catch_mutants(what, slot, change):
 
     p = _preset(kick={"sigma1": 0.4, "xi_sigma": 1.5, "rho1": 0.2})  # well-conditioned K_Delta
     rm, fm = ReferenceModel(p), FastModel(p, tolerance=None)
-    _kick_checks(p, fm, rm, [0, 7], strict_noise=True)  # the real thing passes
-    _compare_with_gillespie(p, fm, rm, n_events=60, strict=True)
+    _kick_checks(p, fm, rm, [0, 7])  # the real thing passes
+    _compare_with_gillespie(p, fm, rm, n_events=60)
     mut = _mutant(fm, getattr(kn, slot), change)
     with pytest.raises(AssertionError):
-        _kick_checks(p, mut, rm, [0, 7], strict_noise=True)
-        _compare_with_gillespie(p, mut, rm, n_events=60, strict=True)
+        _kick_checks(p, mut, rm, [0, 7])
+        _compare_with_gillespie(p, mut, rm, n_events=60)

@@ -252,7 +252,7 @@ def test_apply_kick_is_the_canonical_draw(p, data):
     The root is checked through the properties that make it unique (symmetric, positive
     semi-definite, squares to K_Delta) rather than against scipy's sqrtm, which for a
     singular K_Delta (sD underflowing far away) may return a different, non-PSD root.
-    Near-zero eigenvalues make the PSD root itself uncertain by ~sqrt(eps ||K_Delta||).
+    Its accuracy for near-singular K_Delta is tested against 50-digit arithmetic below.
     """
     model = reference_model(p)
     cid = data.draw(st.integers(0, model.n_clusters - 1))
@@ -269,6 +269,32 @@ def test_apply_kick_is_the_canonical_draw(p, data):
     expected = S + ops.H @ (ops.mu_prime - S) + root @ zeta
     np.testing.assert_array_equal(model.apply_kick(S, cid, zeta), expected)
     assert np.array_equal(S, S_before)  # pure
+
+
+def test_noise_factor_is_accurate_when_K_Delta_is_near_singular():
+    """The root from the factor C (polar decomposition) against the root of C C^T in 50-digit
+    arithmetic, on the parameter set that made CI fail when the oracle took it from eigh(K_Delta):
+    sD(r > 0) ~ 4e-17, so K_Delta has eight eigenvalues ~1e-33 and its float eigenvalues carry
+    errors ~1e-18, whose square roots (~1e-9) would spoil the root."""
+    import mpmath
+
+    from trsp_ref.kick import kick_covariance_factor
+
+    p = Params().replace(
+        lattice={"dim": 2, "L": 3},
+        softness={"C1": 0.0},
+        kick={"sigma0": 0.16237976320958225, "sigma1": 3.6055550369691825e-17, "rho1": 0.5, "xi_rho": 1.0},
+        cluster={"shape": "site"},
+    )
+    model = reference_model(p)
+    sites = model.kick_operators(4).sites
+    C = kick_covariance_factor(p, model.dist, sites, rho_cholesky=np.linalg.cholesky(model.rho))
+    with mpmath.workdps(50):
+        Cm = mpmath.matrix(C.tolist())
+        lam, V = mpmath.eigsy(Cm * Cm.T)
+        root = V * mpmath.diag([mpmath.sqrt(max(x, 0)) for x in lam]) * V.T
+        exact = np.array(root.tolist(), dtype=float)
+    np.testing.assert_allclose(model.kick_operators(4).noise_factor, exact, rtol=0, atol=1e-15)
 
 
 def test_noise_factor_matches_an_independent_root_when_K_Delta_is_well_conditioned():

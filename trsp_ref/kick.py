@@ -1,4 +1,4 @@
-"""The kick: covariance K_Delta (Eq. 30), drift matrix H (Eq. 19), noise factor K_Delta^(1/2).
+"""The kick: covariance K_Delta (Eq. 30) and a factor of it, drift matrix H (Eq. 19), noise factor K_Delta^(1/2).
 
 When a cluster fires, dS ~ N(H (mu' - S), K_Delta) with H the principal solution of
 K_Delta = (2 - H) H K' (Eq. 17), i.e. H = 1 - sqrt(1 - K_Delta K'^-1) (Eq. 19).
@@ -19,7 +19,9 @@ from .params import ParameterError, Params
 
 __all__ = [
     "nearest_cluster_distance",
+    "kick_amplitude",
     "kick_covariance",
+    "kick_covariance_factor",
     "drift_matrix",
     "kick_noise_factor",
     "residual_eq17",
@@ -31,6 +33,17 @@ __all__ = [
 def nearest_cluster_distance(dist: np.ndarray, sites: np.ndarray) -> np.ndarray:
     """rt_i: distance from each site i to the nearest site of the cluster (0 on the cluster) (Eq. 30's r-tilde)."""
     return dist[:, np.asarray(sites)].min(axis=1)
+
+
+def kick_amplitude(p: Params, dist: np.ndarray, sites: np.ndarray, kick_radius: float = math.inf) -> np.ndarray:
+    """sD(rt_i) for every site i (Eq. 30), 0 where rt_i > kick_radius.
+
+    sD(0) = sigma0, sD(r>0) = sigma1 exp(-r/xi_sigma).
+    """
+    k = p.kick
+    rt = nearest_cluster_distance(dist, sites)
+    sigma = exponential_tail(rt, k.sigma0, k.sigma1, k.xi_sigma)
+    return np.where(rt <= kick_radius, sigma, 0.0)
 
 
 def kick_covariance(
@@ -47,13 +60,29 @@ def kick_covariance(
     f = kick.facilitation.  A finite ``kick_radius`` gives the truncated kick of trsp_fast
     (docs/model.md, "Local kicks").  ``rho`` (kick_correlation(p)) may be passed.
     """
-    k = p.kick
     if rho is None:
         rho = kick_correlation(p, dist)
-    rt = nearest_cluster_distance(dist, sites)
-    sigma = exponential_tail(rt, k.sigma0, k.sigma1, k.xi_sigma)
-    sigma = np.where(rt <= kick_radius, sigma, 0.0)
-    return k.facilitation * np.outer(sigma, sigma) * rho
+    sigma = kick_amplitude(p, dist, sites, kick_radius)
+    return p.kick.facilitation * np.outer(sigma, sigma) * rho
+
+
+def kick_covariance_factor(
+    p: Params,
+    dist: np.ndarray,
+    sites: np.ndarray,
+    kick_radius: float = math.inf,
+    *,
+    rho_cholesky: np.ndarray | None = None,
+) -> np.ndarray:
+    """C with K_Delta = C C^T (Eq. 30): C = sqrt(f) diag(sD(rt)) chol(rho).
+
+    K_Delta's noise factor is computed from C rather than from K_Delta itself
+    (kick_noise_factor says why).  ``rho_cholesky`` (the lower Cholesky factor of rho) may be passed.
+    """
+    if rho_cholesky is None:
+        rho_cholesky = np.linalg.cholesky(kick_correlation(p, dist))
+    sigma = kick_amplitude(p, dist, sites, kick_radius)
+    return math.sqrt(p.kick.facilitation) * sigma[:, None] * rho_cholesky
 
 
 def _whitened(K_Delta: np.ndarray, K_prime: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -101,17 +130,21 @@ def drift_matrix(K_Delta: np.ndarray, K_prime: np.ndarray) -> np.ndarray:
     return H
 
 
-def kick_noise_factor(K_Delta: np.ndarray) -> np.ndarray:
-    """K_Delta^(1/2), the symmetric positive semi-definite square root (canonical draw, docs/model.md).
+def kick_noise_factor(C: np.ndarray) -> np.ndarray:
+    """K_Delta^(1/2), the symmetric positive semi-definite square root of K_Delta = C C^T
+    (canonical draw, docs/model.md), given a factor C (kick_covariance_factor).
 
-    Eigenvalues that rounding makes slightly negative are set to 0; rows and columns where
-    K_Delta vanishes are exactly 0.
+    It is the positive factor P of the left polar decomposition C = P U (P = (C C^T)^(1/2)).
+    Why not eigh(K_Delta): the root is only Holder-1/2 continuous in K_Delta, so eigenvalues of
+    K_Delta that rounding gets wrong by eps ||K_Delta|| put errors of sqrt(eps ||K_Delta||) ~ 1e-8
+    into the root whenever K_Delta is near singular (sD spanning decades, a truncated kick).
+    The polar factor is Lipschitz in C, so the root is as accurate as C: ~eps.
+    Rows and columns where C vanishes are exactly 0.
     """
-    lam, V = np.linalg.eigh(0.5 * (K_Delta + K_Delta.T))
-    root = (V * np.sqrt(np.clip(lam, 0.0, None))) @ V.T
+    _, root = scipy.linalg.polar(C, side="left")
     root = 0.5 * (root + root.T)
-    # a zero row/column of K_Delta is a null vector, hence a zero row/column of its root
-    idle = ~K_Delta.any(axis=1)
+    # a zero row of C is a null vector of C C^T, hence a zero row/column of its root
+    idle = ~C.any(axis=1)
     root[idle, :] = 0.0
     root[:, idle] = 0.0
     return root

@@ -22,7 +22,7 @@ import scipy.linalg
 
 from .conditioning import conditioned_on_cluster, inverse_spd
 from .covariance import PD_RTOL, kick_correlation, softness_covariance
-from .kick import drift_matrix, kick_covariance, kick_noise_factor
+from .kick import drift_matrix, kick_covariance, kick_covariance_factor, kick_noise_factor
 from .lattice import cluster_sites, distance_matrix, n_orientations
 from .params import PLAUSIBLE_SD, ParameterError, Params, check_rate_range, reported_rate_error, validate_scalars
 from .renormalization import RateParameters, rate_parameters
@@ -125,6 +125,7 @@ class ReferenceModel:
         self.z = self.rates.z
         self.mean = self.rates.mean
         self.rho = _read_only(kick_correlation(p, self.dist))  # raises kick.rho1
+        self._rho_cholesky = np.linalg.cholesky(self.rho)
         if math.isinf(self.precision_radius):
             self.K = _read_only(K_full)
             self._K_inv = inverse_spd(K_full)
@@ -185,7 +186,11 @@ class ReferenceModel:
             K_prime=_read_only(K_prime),
             K_Delta=_read_only(K_Delta),
             H=_read_only(H),
-            noise_factor=_read_only(kick_noise_factor(K_Delta)),
+            noise_factor=_read_only(
+                kick_noise_factor(
+                    kick_covariance_factor(self.params, self.dist, sites, self.kick_radius, rho_cholesky=self._rho_cholesky)
+                )
+            ),
         )
         self._cache[cid] = ops
         while len(self._cache) > self._cache_size:

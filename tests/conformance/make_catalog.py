@@ -10,7 +10,7 @@ rerun this script only when a change of the oracle is intended (and say why in t
 Every set is small (N <= 64) so that the dense oracle makes the whole catalog in seconds.
 Together they cover: 2D and 3D; site, dimer and plaquette clusters; L = 3..6; both rate
 levels; a non-unit spacing; negative delta; [temperature] below and at the onset;
-facilitation 0, 0.4 and 0.6; sigma1 = 0 (kick confined to the cluster).
+facilitation 0, 0.4 and 0.6; sigma1 = 0 (kick confined to the cluster); a near-singular K_Delta.
 """
 
 from __future__ import annotations
@@ -54,6 +54,11 @@ CATALOG = {
     "2d_site_L5_frozen": (
         "no kicks, uncorrelated field: the frozen limit of trsp_ref.limits",
         _set(2, 5, "site", softness={"C1": 0.0}, rates={"A": 0.3, "gamma": 1.5, "delta": 0.1}, kick={"facilitation": 0.0}),
+    ),
+    "2d_site_L6_short_kick": (
+        "single sites, sD decaying by e^-10 per spacing (xi_sigma = 0.1): K_Delta near singular, so its "
+        "root must come from a factor of K_Delta, not from K_Delta's eigenvalues (docs/formats-conformance.md)",
+        _set(2, 6, "site", kick={"xi_sigma": 0.1}),
     ),
     "2d_dimer_L4": ("dimers, two orientations", _set(2, 4, "dimer")),
     "2d_dimer_L6_bare": (
