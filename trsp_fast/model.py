@@ -40,6 +40,8 @@ from trsp_ref.params import (
     ParameterError,
     Params,
     check_rate_range,
+    checked_cluster_id,
+    checked_state,
     reported_rate_error,
     validate_scalars,
 )
@@ -596,20 +598,10 @@ class FastModel:
     # ------------------------------------------------------------------ public API
 
     def _state(self, S, name: str = "S") -> np.ndarray:
-        S = np.ascontiguousarray(S, dtype=np.float64)
-        if S.shape != (self.N,):
-            raise ValueError(f"{name} must have shape ({self.N},), got {S.shape}")
-        if not np.all(np.isfinite(S)):
-            raise ValueError(f"{name} contains NaN or infinite values")
-        return S
+        return checked_state(S, self.N, name)
 
     def _cluster_id(self, cluster_id) -> int:
-        if isinstance(cluster_id, (bool, np.bool_)) or not isinstance(cluster_id, (int, np.integer)):
-            raise TypeError(f"cluster_id must be an integer, got {cluster_id!r}")
-        cid = int(cluster_id)
-        if not 0 <= cid < self.n_clusters:
-            raise IndexError(f"cluster_id {cid} out of range [0, {self.n_clusters})")
-        return cid
+        return checked_cluster_id(cluster_id, self.n_clusters)
 
     def rate_error(self, cluster: int, sbar: float) -> ParameterError:
         """The error for a cluster rate that left the floating-point range at run time."""

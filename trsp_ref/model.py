@@ -24,7 +24,16 @@ from .conditioning import conditioned_on_cluster, inverse_spd
 from .covariance import PD_RTOL, kick_correlation, softness_covariance
 from .kick import drift_matrix, kick_covariance, kick_covariance_factor, kick_noise_factor
 from .lattice import cluster_sites, distance_matrix, n_orientations
-from .params import PLAUSIBLE_SD, ParameterError, Params, check_rate_range, reported_rate_error, validate_scalars
+from .params import (
+    PLAUSIBLE_SD,
+    ParameterError,
+    Params,
+    check_rate_range,
+    checked_cluster_id,
+    checked_state,
+    reported_rate_error,
+    validate_scalars,
+)
 from .renormalization import RateParameters, rate_parameters
 
 __all__ = ["KickOperators", "ReferenceModel", "validate", "PLAUSIBLE_SD"]
@@ -198,20 +207,10 @@ class ReferenceModel:
         return ops
 
     def _cluster_id(self, cluster_id) -> int:
-        if isinstance(cluster_id, (bool, np.bool_)) or not isinstance(cluster_id, (int, np.integer)):
-            raise TypeError(f"cluster_id must be an integer, got {cluster_id!r}")
-        cid = int(cluster_id)
-        if not 0 <= cid < self.n_clusters:
-            raise IndexError(f"cluster_id {cid} out of range [0, {self.n_clusters})")
-        return cid
+        return checked_cluster_id(cluster_id, self.n_clusters)
 
     def _state(self, S, name: str = "S") -> np.ndarray:
-        S = np.asarray(S, dtype=np.float64)
-        if S.shape != (self.N,):
-            raise ValueError(f"{name} must have shape ({self.N},), got {S.shape}")
-        if not np.all(np.isfinite(S)):
-            raise ValueError(f"{name} contains NaN or infinite values")
-        return S
+        return checked_state(S, self.N, name)
 
     # ------------------------------------------------------------ dynamics
 

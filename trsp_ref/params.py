@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
+
 try:  # Python >= 3.11
     import tomllib
 except ModuleNotFoundError:  # pragma: no cover
@@ -40,6 +42,8 @@ __all__ = [
     "PLAUSIBLE_SD",
     "reported_rate_error",
     "check_rate_range",
+    "checked_state",
+    "checked_cluster_id",
 ]
 
 #: exp() of more than this overflows a double (and of less than minus this underflows)
@@ -452,3 +456,25 @@ def check_rate_range(p: Params, bare: tuple[float, float, float], mean: float, n
                 "increase rates.A or move softness.mean toward larger rates",
             ),
         )
+
+
+def checked_state(S, N: int, name: str = "S") -> np.ndarray:
+    """S as a contiguous float64 vector of length N, all finite (ValueError naming ``name`` otherwise).
+
+    Argument checking both models' public methods share (a state or a normal vector zeta)."""
+    S = np.ascontiguousarray(S, dtype=np.float64)
+    if S.shape != (N,):
+        raise ValueError(f"{name} must have shape ({N},), got {S.shape}")
+    if not np.all(np.isfinite(S)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return S
+
+
+def checked_cluster_id(cluster_id, n_clusters: int) -> int:
+    """cluster_id as a Python int in [0, n_clusters) (TypeError / IndexError otherwise; bools are refused)."""
+    if isinstance(cluster_id, (bool, np.bool_)) or not isinstance(cluster_id, (int, np.integer)):
+        raise TypeError(f"cluster_id must be an integer, got {cluster_id!r}")
+    cid = int(cluster_id)
+    if not 0 <= cid < n_clusters:
+        raise IndexError(f"cluster_id {cid} out of range [0, {n_clusters})")
+    return cid
