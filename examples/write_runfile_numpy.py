@@ -6,7 +6,7 @@ The trajectory below is made up (a toy kick that touches the fired site and its 
 neighbours in index order); replace it by your simulator's events.
 
     python3 examples/write_runfile_numpy.py out.h5
-    python3 -c "from trsp_fast.runfile import RunFile; r = RunFile.open('out.h5'); r.check(); print(r.n_events)"
+    python3 -c "from trsp_runfile.runfile import RunFile; r = RunFile.open('out.h5'); r.check(); print(r.n_events)"
 """
 
 import os

@@ -111,7 +111,7 @@ def test_mean_softness_from_a_run_file_replay_equals_its_snapshots(tmp_path):
     from pathlib import Path
 
     from trsp_cli.simulate_cmd import run_simulate
-    from trsp_fast.runfile import RunFile
+    from trsp_runfile.runfile import RunFile
     from trsp_obs.runfiles import event_log, mean_softness_replayed, mean_softness_snapshots
 
     out = tmp_path / "run.h5"

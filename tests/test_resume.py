@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from trsp_cli.simulate_cmd import run_simulate
-from trsp_fast.runfile import RunFile, TrspFileError, side_files
+from trsp_runfile.runfile import RunFile, TrspFileError, side_files
 from trsp_ref.params import ParameterError
 
 REPO = Path(__file__).resolve().parents[1]

@@ -19,8 +19,8 @@ import h5py
 import numpy as np
 import pytest
 
-from trsp_fast import runfile
-from trsp_fast.runfile import (
+from trsp_runfile import runfile
+from trsp_runfile.runfile import (
     FORMAT_VERSION,
     Implementation,
     RunFile,
@@ -248,7 +248,7 @@ CHILD = textwrap.dedent(
     import os, sys
     sys.path.insert(0, {tests!r})
     import test_runfile as t
-    from trsp_fast import runfile
+    from trsp_runfile import runfile
     step, nth, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     seen = [0]
     def hook(s):
@@ -291,7 +291,7 @@ def write_toy_run(path) -> None:
         start = 0
     with w:
         S = S0.copy()
-        runfile._apply_last(S, sites[: off[start]], after[: off[start]])
+        runfile.apply_changes(S, sites[: off[start]], after[: off[start]])
         for a in range(start, N_EVENTS, SEGMENT):
             b = a + SEGMENT
             o = off[a : b + 1]
@@ -299,9 +299,9 @@ def write_toy_run(path) -> None:
             for k in range(w.n_snapshots, _snapshots_known(t, b)):
                 n = int(np.searchsorted(t, float(k), side="right"))
                 Sk = S0.copy()
-                runfile._apply_last(Sk, sites[: off[n]], after[: off[n]])
+                runfile.apply_changes(Sk, sites[: off[n]], after[: off[n]])
                 w.append_snapshots(np.array([float(k)]), Sk[None, :])
-            runfile._apply_last(S, sites[off[a] : off[b]], after[off[a] : off[b]])
+            runfile.apply_changes(S, sites[off[a] : off[b]], after[off[a] : off[b]])
             w.commit(
                 S, float(t[b - 1]), b, 0.125, {"bit_generator": "toy", "at": b},
                 status="finished" if b == N_EVENTS else "running", target_events=N_EVENTS,
@@ -392,11 +392,11 @@ def test_a_reader_holding_the_old_version_is_not_disturbed(tmp_path):
                          implementation=Implementation("toy", "1"), rng_state=None, target_events=80)
     w.append_events(t[:40], cl[:40], off[:41], sites, before, after)
     S = S0.copy()
-    runfile._apply_last(S, sites[: off[40]], after[: off[40]])
+    runfile.apply_changes(S, sites[: off[40]], after[: off[40]])
     w.commit(S, float(t[39]), 40, 0.0, None)
     held = h5py.File(path, "r")  # a reader keeps version "40 events" open ...
     w.append_events(t[40:80], cl[40:80], off[40:81], sites, before, after)
-    runfile._apply_last(S, sites[off[40] : off[80]], after[off[40] : off[80]])
+    runfile.apply_changes(S, sites[off[40] : off[80]], after[off[40] : off[80]])
     w.commit(S, float(t[79]), 80, 0.0, None)
     w.append_events(t[80:120], cl[80:120], off[80:121], sites, before, after)  # ... across two commits
     assert held["events/time"].shape == (40,) and held["checkpoint"].attrs["n_events"] == 40

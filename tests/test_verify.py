@@ -244,7 +244,7 @@ def test_too_few_events(tmp_path, capsys):
 
 
 def test_lattice_beyond_the_oracle(tmp_path, capsys):
-    from trsp_fast.runfile import Implementation, RunWriter, Truncation
+    from trsp_runfile.runfile import Implementation, RunWriter, Truncation
 
     p = params_from_dict({"lattice": {"dim": 3, "L": 17}})
     path = tmp_path / "big.h5"

@@ -31,7 +31,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
     errors: list[type[BaseException]] = [ParameterError]
     try:
-        from trsp_fast.runfile import TrspFileError
+        from trsp_runfile.runfile import TrspFileError
 
         errors.append(TrspFileError)
     except ImportError:  # pragma: no cover - run files not built yet

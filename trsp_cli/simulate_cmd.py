@@ -2,7 +2,7 @@
 
 :func:`run_simulate` is the job behind the CLI subcommand; ``python -m trsp_cli.simulate_cmd``
 runs it too (the crash tests start it that way).  The run file's schema and the writer's
-crash-safety protocol are in ``docs/formats.md`` and :mod:`trsp_fast.runfile`.
+crash-safety protocol are in ``docs/formats.md`` and :mod:`trsp_runfile.runfile`.
 
 Reproducibility: the random stream is ``Generator(PCG64(SeedSequence(seed)))``; with no seed
 the SeedSequence draws fresh entropy, which is recorded in ``/rng`` so the run can be
@@ -48,7 +48,7 @@ def _fast():
 
 
 def _implementation():
-    from trsp_fast.runfile import Implementation
+    from trsp_runfile.runfile import Implementation
 
     try:
         from importlib.metadata import version
@@ -98,7 +98,7 @@ def _config_params(config: Path | None) -> Params:
 
 
 def _mismatch(out: Path, what: str, in_file, given, option: str):
-    from trsp_fast.runfile import TrspFileError
+    from trsp_runfile.runfile import TrspFileError
 
     return TrspFileError(
         out,
@@ -129,7 +129,7 @@ class _SnapshotTaker:
     def take(self, S_start: np.ndarray, chunk, t_known: float | None) -> tuple[list[float], list[np.ndarray]]:
         """Snapshots inside ``chunk`` (whose events start from ``S_start``); ``t_known``: the run
         stopped at this time limit after the chunk (every t <= t_known is then known)."""
-        from trsp_fast.runfile import _apply_last
+        from trsp_runfile.runfile import apply_changes
 
         times: list[float] = []
         states: list[np.ndarray] = []
@@ -145,7 +145,7 @@ class _SnapshotTaker:
                 n = ev_t.shape[0]
             else:
                 break
-            _apply_last(S, chunk.change_sites[o[done] : o[n]], chunk.after[o[done] : o[n]])
+            apply_changes(S, chunk.change_sites[o[done] : o[n]], chunk.after[o[done] : o[n]])
             done = n
             times.append(t)
             states.append(S.copy())
@@ -154,10 +154,10 @@ class _SnapshotTaker:
 
 
 def _advance(S: np.ndarray, chunk) -> None:
-    from trsp_fast.runfile import _apply_last
+    from trsp_runfile.runfile import apply_changes
 
     o = chunk.change_offsets
-    _apply_last(S, chunk.change_sites[o[0] : o[-1]], chunk.after[o[0] : o[-1]])
+    apply_changes(S, chunk.change_sites[o[0] : o[-1]], chunk.after[o[0] : o[-1]])
 
 
 # --------------------------------------------------------------------------
@@ -245,7 +245,7 @@ def run_simulate(
     Raises ParameterError (bad option or parameter) or TrspFileError (unusable or mismatching
     run file).  Ctrl-C or SIGTERM writes a checkpoint and exits with status 130 / 143.
     """
-    from trsp_fast.runfile import RunFile, RunWriter, SeedRecord, Truncation, TrspFileError
+    from trsp_runfile.runfile import RunFile, RunWriter, SeedRecord, Truncation, TrspFileError
 
     out = Path(out)
     ce = _check_options(events, time, seed, mode, snapshot_every, checkpoint_every, tolerance)
@@ -263,9 +263,9 @@ def run_simulate(
         if config is not None:
             given = load_params(config)
             if given != params:
-                from trsp_fast.runfile import _first_difference
+                from trsp_runfile.runfile import first_difference
 
-                diff = _first_difference(params_to_dict(params), params_to_dict(given))
+                diff = first_difference(params_to_dict(params), params_to_dict(given))
                 raise TrspFileError(
                     out, f"cannot resume: the parameter file {config} differs from the run's parameters: {diff} "
                     "(run vs file)", "/params"
@@ -448,7 +448,7 @@ class _EmptyChunk:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m trsp_cli.simulate_cmd``: the same job as ``trsp simulate`` (same options)."""
-    from trsp_fast.runfile import TrspFileError
+    from trsp_runfile.runfile import TrspFileError
 
     ap = argparse.ArgumentParser(prog="python -m trsp_cli.simulate_cmd", description=run_simulate.__doc__.split("\n")[0])
     ap.add_argument("config", nargs="?", type=Path, default=None)

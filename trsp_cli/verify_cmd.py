@@ -105,7 +105,7 @@ def run_verify(
     from trsp_ref.params import ParameterError, Params
 
     try:
-        from trsp_fast.runfile import TrspFileError
+        from trsp_runfile.runfile import TrspFileError
     except ImportError:  # pragma: no cover
         TrspFileError = ParameterError  # type: ignore[misc,assignment]
     from trsp_verify import VerifyInputError, load_runs, verify

@@ -4,7 +4,7 @@ Public API: :class:`FastModel` (the model, windowed and translation invariant; c
 draws ``choose_event`` / ``apply_kick``; ``sample_equilibrium``), :class:`Simulation` (the
 event loop; ``run``, ``get_state``, ``from_state``) and :class:`EventChunk`.
 
-Imported lazily, so that ``trsp_fast.runfile`` does not pay for Numba.
+Imported lazily, so that importing the package does not pay for Numba until a name is used.
 """
 
 __all__ = ["FastModel", "Simulation", "EventChunk", "DEFAULT_TOLERANCE"]

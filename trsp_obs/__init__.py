@@ -7,7 +7,7 @@ overlap        per-replica origin averages from an event log (Q, Q^2, |Q~(q)|^2,
 heterogeneity  replicas -> Q(t), chi_4(t), tau_chi, chi_4*, S_4(q), xi_4 (OZ and blocks), bootstrap errors
 aging          quenches T_I -> T_F: <S>(t); the independent-site trap model for comparison
 runs           running members with trsp_fast (equilibrium and aging)
-runfiles       event logs and <S>(t) from HDF5 run files (trsp_fast.runfile)
+runfiles       event logs and <S>(t) from HDF5 run files (trsp_runfile.runfile)
 presets        the ILLUSTRATIVE Kob-Andersen-like parameter set
 sweep          sweep configuration, Dask execution, resumable member store, sweep HDF5 file
 plots          the paper-style figures from a sweep file

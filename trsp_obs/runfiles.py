@@ -1,4 +1,4 @@
-"""Observables from HDF5 run files (trsp_fast.runfile, docs/formats.md).
+"""Observables from HDF5 run files (trsp_runfile.runfile, docs/formats.md).
 
 * :func:`event_log`: the run's events as an :class:`~trsp_obs.overlap.EventLog` for
   :func:`~trsp_obs.overlap.replica_stats` (observed from t0 to the checkpoint's
@@ -20,7 +20,7 @@ __all__ = ["event_log", "mean_softness_replayed", "mean_softness_snapshots"]
 
 
 def event_log(run) -> EventLog:
-    """The events of ``run`` (a ``trsp_fast.runfile.RunFile``) on [t0, observed_until]."""
+    """The events of ``run`` (a ``trsp_runfile.runfile.RunFile``) on [t0, observed_until]."""
     ev = run.events
     return EventLog(ev.time, ev.cluster, float(run.t0), float(run.checkpoint.observed_until))
 

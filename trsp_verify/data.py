@@ -2,7 +2,7 @@
 
 :class:`RunData` holds exactly the items of a run file (docs/formats.md) that the checks
 use.  :func:`load_runs` opens run files with the reference reader
-(:class:`trsp_fast.runfile.RunFile`, which has no Numba dependency), runs its bit-exact
+(:class:`trsp_runfile.runfile.RunFile`, which has no Numba dependency), runs its bit-exact
 consistency check, and checks that the replicas belong together (same parameters, same
 truncation, different seeds).  Everything that makes the input unusable raises
 :class:`VerifyInputError` (exit status 2), naming the file and the problem.
@@ -75,7 +75,7 @@ class RunData:
     @classmethod
     def from_runfile(cls, path: str | Path) -> "RunData":
         """Open, structurally validate and replay-check a run file (raises TrspFileError)."""
-        from trsp_fast.runfile import RunFile
+        from trsp_runfile.runfile import RunFile
 
         run = RunFile.open(path)
         run.check()  # before/after, snapshots and checkpoint consistent bit for bit
@@ -107,7 +107,7 @@ class RunData:
 
 def load_runs(paths: list[Path]) -> list[RunData]:
     """Read every run file; any problem is a VerifyInputError naming the file."""
-    from trsp_fast.runfile import TrspFileError
+    from trsp_runfile.runfile import TrspFileError
 
     runs = []
     for path in paths:
@@ -132,9 +132,9 @@ def check_replicas(runs: list[RunData]) -> None:
     first = runs[0]
     for r in runs[1:]:
         if r.params != first.params:
-            from trsp_fast.runfile import _first_difference
+            from trsp_runfile.runfile import first_difference
 
-            diff = _first_difference(params_to_dict(first.params), params_to_dict(r.params))
+            diff = first_difference(params_to_dict(first.params), params_to_dict(r.params))
             raise VerifyInputError(
                 f"run file {r.name}: its parameters differ from {first.name}'s ({diff}); "
                 "replicas verified together must share one parameter set"

@@ -234,7 +234,7 @@ class DenseTRSP:
 
 def write_run(path, params, mutation: str | None, n_events: int, seed, *, spawn_key=()) -> Path:
     """Simulate ``n_events`` from an equilibrium S0 and write a "full" run file with trsp's RunWriter."""
-    from trsp_fast.runfile import Implementation, RunWriter, SeedRecord, Truncation
+    from trsp_runfile.runfile import Implementation, RunWriter, SeedRecord, Truncation
 
     model = DenseTRSP(params, mutation)
     ss = np.random.SeedSequence(seed, spawn_key=tuple(spawn_key))

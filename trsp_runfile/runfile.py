@@ -68,6 +68,8 @@ __all__ = [
     "RunFile",
     "RunWriter",
     "side_files",
+    "apply_changes",
+    "first_difference",
 ]
 
 #: value of the root attribute ``format``
@@ -374,7 +376,7 @@ def _params_from_sections(rd: _Reader, grp: h5py.Group) -> dict[str, dict[str, A
     return out
 
 
-def _first_difference(a: Mapping[str, Mapping[str, Any]], b: Mapping[str, Mapping[str, Any]]) -> str | None:
+def first_difference(a: Mapping[str, Mapping[str, Any]], b: Mapping[str, Mapping[str, Any]]) -> str | None:
     for section in sorted(set(a) | set(b)):
         sa, sb = a.get(section, {}), b.get(section, {})
         for key in sorted(set(sa) | set(sb)):
@@ -473,7 +475,7 @@ class RunFile:
         except ParameterError as exc:
             raise rd.fail(str(exc), "/params/<section>") from None
         if params_attrs != self.params:
-            diff = _first_difference(params_to_dict(self.params), params_to_dict(params_attrs))
+            diff = first_difference(params_to_dict(self.params), params_to_dict(params_attrs))
             raise rd.fail(f"the TOML text and the section attributes disagree: {diff}", "/params")
         self.N = self.params.N
         self.n_clusters = self.N * n_orientations(self.params)
@@ -702,7 +704,7 @@ class RunFile:
         if not 0 <= n_events <= len(ev):
             raise ValueError(f"n_events must be in [0, {len(ev)}]")
         S = self.S0.copy()
-        _apply_last(S, ev.change_sites[: ev.change_offsets[n_events]], ev.after[: ev.change_offsets[n_events]])
+        apply_changes(S, ev.change_sites[: ev.change_offsets[n_events]], ev.after[: ev.change_offsets[n_events]])
         return S
 
     def check(self) -> None:
@@ -742,7 +744,7 @@ class RunFile:
                     self.path, f"snapshot {j} (t = {t!r}) lies after /checkpoint/@observed_until", "/snapshots/time"
                 )
             n = int(np.searchsorted(ev.time, t, side="right"))
-            _apply_last(S, sites[o[done] : o[n]], after[o[done] : o[n]])
+            apply_changes(S, sites[o[done] : o[n]], after[o[done] : o[n]])
             done = n
             if not _same_bits(S, snaps.S[j]):
                 raise TrspFileError(
@@ -750,7 +752,7 @@ class RunFile:
                     f"snapshot {j} (t = {t!r}) differs from the state replayed from S0 through event {n - 1}",
                     "/snapshots/S",
                 )
-        _apply_last(S, sites[o[done] :], after[o[done] :])
+        apply_changes(S, sites[o[done] :], after[o[done] :])
         if not _same_bits(S, self.checkpoint.S):
             raise TrspFileError(self.path, "differs from the state replayed from S0 through all events", "/checkpoint/S")
 
@@ -759,7 +761,7 @@ def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
     return a.shape == b.shape and bool(np.array_equal(a.view(np.int64), b.view(np.int64)))
 
 
-def _apply_last(S: np.ndarray, sites: np.ndarray, values: np.ndarray) -> None:
+def apply_changes(S: np.ndarray, sites: np.ndarray, values: np.ndarray) -> None:
     """``S[sites[i]] = values[i]`` in order, so the last write to a site wins (fancy assignment
     does not promise an order for repeated indices)."""
     if sites.size == 0:

@@ -1,0 +1,77 @@
+"""One atomic-write helper for every output the project writes (run files excepted, whose
+checkpoint protocol in :mod:`trsp_runfile.runfile` does the same thing by hard links).
+
+A user's file is never left half-written: the content goes to a temporary file in the same
+folder, is fsync'ed, and replaces the target with ``os.replace`` (atomic on POSIX); the
+folder is then fsync'ed so the rename itself survives a crash.  On any failure the temporary
+file is removed and the target keeps its previous content.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+__all__ = ["atomic_path", "write_text_atomic", "current_umask", "fsync_dir"]
+
+
+def current_umask() -> int:
+    """The process umask (the only portable way to read it is to set it and set it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX); silently impossible on some platforms."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on normal exit it replaces ``path`` atomically.
+
+    The caller writes the whole output to the yielded path (any library: h5py, matplotlib,
+    plain ``open``).  ``suffix`` keeps an extension for libraries that infer the format
+    from it (matplotlib).  Raises ``FileNotFoundError`` / ``NotADirectoryError`` /
+    ``PermissionError`` (plain ``OSError`` subclasses) when the folder cannot take the file;
+    callers turn these into their own one-line errors.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=folder)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        # mkstemp makes the file private (0600); give it the mode a plain open() would
+        os.chmod(tmp, 0o666 & ~current_umask())
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(folder)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8, ``\\n`` line ends) to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
