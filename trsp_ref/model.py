@@ -23,7 +23,7 @@ import scipy.linalg
 from .conditioning import conditioned_on_cluster, inverse_spd
 from .covariance import PD_RTOL, kick_correlation, softness_covariance
 from .kick import drift_matrix, kick_covariance, kick_covariance_factor, kick_noise_factor
-from .lattice import cluster_sites, distance_matrix, n_orientations
+from .lattice import cluster_sites, distance_matrix, n_orientations, site_coords, site_index
 from .params import (
     PLAUSIBLE_SD,
     ParameterError,
@@ -35,6 +35,7 @@ from .params import (
     validate_scalars,
 )
 from .renormalization import RateParameters, rate_parameters
+from .truncation import truncated_precision_row
 
 __all__ = ["KickOperators", "ReferenceModel", "validate", "PLAUSIBLE_SD"]
 
@@ -158,8 +159,11 @@ class ReferenceModel:
     # ------------------------------------------------------------------ checks
 
     def _truncated_precision(self, K_full: np.ndarray) -> np.ndarray:
-        P = inverse_spd(K_full)
-        P[self.dist > self.precision_radius] = 0.0
+        # Lambda is circulant: truncate its first row by the shared rule, then rebuild the
+        # dense matrix by translation (row i of a circulant is row 0 shifted to site i).
+        lam = inverse_spd(K_full)
+        row = truncated_precision_row(lam[0], self.dist[0], self.precision_radius)
+        P = row[self._translation_index()]
         eig = np.linalg.eigvalsh(P)
         if not (eig[0] > PD_RTOL * eig[-1] and eig[0] > 0):
             raise ParameterError(
@@ -168,6 +172,14 @@ class ReferenceModel:
                 f"positive definite (smallest eigenvalue {eig[0]:.6g}); increase precision_radius",
             )
         return P
+
+    def _translation_index(self) -> np.ndarray:
+        """(N, N) index j' with M[i, j] = M[0, j'] for every translation-invariant M: the site
+        at offset r_j - r_i (mod L) from site 0."""
+        dim, L = self.params.lattice.dim, self.params.lattice.L
+        coords = site_coords(dim, L)
+        offsets = (coords[None, :, :] - coords[:, None, :]) % L
+        return site_index(offsets.reshape(-1, dim), L).reshape(self.N, self.N)
 
     def _check_rates_finite(self) -> None:
         """Total rate finite for cluster means within mean +- PLAUSIBLE_SD sd, and nonzero at the mean."""
