@@ -312,7 +312,7 @@ def _arrays(path):
     run = RunFile.open(path)
     ev, sn, cp = run.events, run.snapshots, run.checkpoint
     return {
-        "S0": run.S0, "time": ev.time, "cluster": ev.cluster, "offsets": ev.change_offsets,
+        "S0": run.S0, "time": ev.times, "cluster": ev.clusters, "offsets": ev.change_offsets,
         "sites": ev.change_sites, "before": ev.before, "after": ev.after, "snap_t": sn.time,
         "snap_S": sn.S, "S": cp.S, "cp": np.array([cp.time, cp.n_events, cp.n_changes, cp.n_snapshots]),
         "rng": np.frombuffer(json.dumps(cp.rng_state).encode(), np.uint8),
@@ -343,7 +343,7 @@ def test_writer_round_trip(reference_run):
     assert run.checkpoint.target_time is None
     assert run.checkpoint.rng_state == {"bit_generator": "toy", "at": N_EVENTS}
     assert run.checkpoint.time_compensation == 0.125
-    assert np.array_equal(run.events.time, t) and np.array_equal(run.events.cluster, cl)
+    assert np.array_equal(run.events.times, t) and np.array_equal(run.events.clusters, cl)
     assert np.array_equal(run.events.change_offsets, off) and np.array_equal(run.events.after, after)
     assert np.array_equal(run.S0, S0)
     assert run.snapshots.time.tolist() == [float(k) for k in range(_snapshots_known(t, N_EVENTS))]
