@@ -10,7 +10,8 @@ from trsp_ref.params import ParameterError
 
 from .checks import FAMILY_ALPHA, CheckResult, apply_holm, run_checks
 from .data import RunData, VerifyInputError, check_replicas
-from .model_side import DEFAULT_MAX_CHECK_SITES, MAX_ORACLE_SITES, ModelSide
+from trsp_ref.model import MAX_DENSE_SITES as MAX_ORACLE_SITES
+from .model_side import DEFAULT_MAX_CHECK_SITES, ModelSide
 from .replay import analyse_replica, make_plan
 
 __all__ = ["Report", "verify", "MIN_EVENTS"]
