@@ -21,6 +21,7 @@ from .runfile import (  # noqa: F401
     TrspFileError,
     Truncation,
     apply_changes,
+    replay_record,
     first_difference,
     side_files,
 )

@@ -72,6 +72,7 @@ __all__ = [
     "RunWriter",
     "side_files",
     "apply_changes",
+    "replay_record",
     "first_difference",
 ]
 
@@ -128,6 +129,9 @@ class TrspFileError(ValueError):
         self.problem = problem
         loc = f"{self.path}: {where}" if where else self.path
         super().__init__(f"run file {loc}: {problem}")
+
+    def __reduce__(self):  # raised in worker processes, re-raised in the parent
+        return (type(self), (self.path, self.problem, self.where))
 
 
 # --------------------------------------------------------------------------
@@ -282,7 +286,7 @@ def _to_attr(value: Any) -> Any:
 def _require_finite(rd: "_Reader", x: np.ndarray, where: str) -> None:
     bad = np.flatnonzero(~np.isfinite(x))
     if bad.size:
-        raise rd.fail(f"{x[bad[0]]!r} at site {int(bad[0])} ({bad.size} non-finite values): softness must be finite", where)
+        raise rd.fail(f"{float(x[bad[0]])} at site {int(bad[0])} ({bad.size} non-finite values): softness must be finite", where)
 
 
 class _Reader:
@@ -722,28 +726,15 @@ class RunFile:
     def _replayed(self, rec: EventRecord, S: np.ndarray, lo: int) -> EventRecord:
         """Check (or fill in) ``before`` against the replay from ``S`` (the state before the
         chunk), and advance ``S`` in place to the state after it."""
-        sites, after, o = rec.change_sites, rec.after, rec.change_offsets
-        # the value a change finds is what the previous change of that site left (or S)
-        order = np.lexsort((np.arange(sites.size), sites))  # by site, then in event order
-        s_sorted = sites[order]
-        first = np.r_[True, s_sorted[1:] != s_sorted[:-1]] if s_sorted.size else np.zeros(0, bool)
-        expected_sorted = np.where(first, S[s_sorted], np.r_[np.nan, after[order][:-1]] if s_sorted.size else np.zeros(0))
-        if rec.before is None:
-            before = np.empty_like(after)
-            before[order] = expected_sorted
-            rec = EventRecord(rec.times, rec.clusters, o, sites, before, after)
-        else:
-            mismatch = np.flatnonzero(expected_sorted.view(np.int64) != rec.before[order].view(np.int64))
-            if mismatch.size:
-                c = int(order[mismatch].min())
-                e = int(np.searchsorted(o, c, side="right") - 1)
-                raise TrspFileError(
-                    self.path,
-                    f"event {lo + e} records site {int(sites[c])} as {rec.before[c]!r} before the change, but "
-                    "replaying the earlier events gives a different value",
-                    "/events/before",
-                )
-        apply_changes(S, sites, after)
+        rec, bad = replay_record(rec, S)
+        if bad is not None:
+            e = int(np.searchsorted(rec.change_offsets, bad, side="right") - 1)
+            raise TrspFileError(
+                self.path,
+                f"event {lo + e} records site {int(rec.change_sites[bad])} as {rec.before[bad]!r} before the change, "
+                "but replaying the earlier events gives a different value",
+                "/events/before",
+            )
         return rec
 
     @property
@@ -900,6 +891,29 @@ def _rows(rd: _Reader, ds: h5py.Dataset, a: int, b: int, kind: str) -> np.ndarra
 
 def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
     return a.shape == b.shape and bool(np.array_equal(a.view(np.int64), b.view(np.int64)))
+
+
+def replay_record(rec: EventRecord, S: np.ndarray) -> tuple[EventRecord, int | None]:
+    """Replay a "full" record (change offsets from 0) from the state ``S`` before it: returns the
+    record with ``before`` filled in where it is None, and the index of the first change whose
+    recorded ``before`` differs (bit for bit) from the replayed value (None: all agree).
+    ``S`` is advanced in place to the state after the record (unless a mismatch is found)."""
+    sites, after = rec.change_sites, rec.after
+    # the value a change finds is what the previous change of that site left (or S)
+    order = np.lexsort((np.arange(sites.size), sites))  # by site, then in event order
+    s_sorted = sites[order]
+    first = np.r_[True, s_sorted[1:] != s_sorted[:-1]] if s_sorted.size else np.zeros(0, bool)
+    expected = np.where(first, S[s_sorted], np.r_[np.nan, after[order][:-1]] if s_sorted.size else np.zeros(0))
+    if rec.before is None:
+        before = np.empty_like(after)
+        before[order] = expected
+        rec = EventRecord(rec.times, rec.clusters, rec.change_offsets, sites, before, after)
+    else:
+        mismatch = np.flatnonzero(expected.view(np.int64) != rec.before[order].view(np.int64))
+        if mismatch.size:
+            return rec, int(order[mismatch].min())
+    apply_changes(S, sites, after)
+    return rec, None
 
 
 def apply_changes(S: np.ndarray, sites: np.ndarray, values: np.ndarray) -> None:

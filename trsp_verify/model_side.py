@@ -221,17 +221,25 @@ class ModelSideBase:
     def observed_rate(self, s) -> np.ndarray:
         """lambda(s) = E[sum_{R contains i} P0(<S>_R) | S_i = s] / duration, the per-site participation
         rate given the site's own softness (Eq. D2: P(R|S)/duration), by the exact Gaussian
-        integral with the model's K (so also for a truncated precision)."""
+        integral with the model's K (so also for a truncated precision): for each cluster R
+        containing site 0, <S>_R given S_0 = s is N(mean + b (s - mean), v) with
+        b = (K w)_0 / K_00 and v = w^T K w - (K w)_0^2 / K_00."""
         s = np.asarray(s, dtype=np.float64)
         out = np.zeros_like(s)
-        K, K00 = self.K, self.variance
-        for row in self.clusters[(self.clusters == 0).any(axis=1)]:
-            Kw0 = float(K[np.zeros(1, np.int64), row].mean())  # (K w)_0
-            wKw = float(K[np.ix_(row, row)].mean())
-            b = Kw0 / K00
-            v = max(wKw - Kw0**2 / K00, 0.0)
+        for b, v in self._observed_terms():
             out += gaussian_tilt_average(self.gamma0, self.delta0, self.mean + b * (s - self.mean), v)
         return out * self.A0 / self.duration
+
+    def _observed_terms(self) -> list[tuple[float, float]]:
+        if getattr(self, "_obs_terms", None) is None:
+            K, K00 = self.K, self.variance
+            terms = []
+            for row in self.clusters[(self.clusters == 0).any(axis=1)]:
+                Kw0 = float(K[np.zeros(1, np.int64), row].mean())  # (K w)_0
+                wKw = float(K[np.ix_(row, row)].mean())
+                terms.append((Kw0 / K00, max(wKw - Kw0**2 / K00, 0.0)))
+            self._obs_terms = terms
+        return self._obs_terms
 
     # ------------------------------------------------------------ equilibrium
 
