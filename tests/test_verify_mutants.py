@@ -76,6 +76,6 @@ def test_exact_limit_check_rejects_missing_duration(limit, params, tmp_path):
     p = params_from_dict(params)
     good = verify(load_runs(write_replicas(tmp_path / "good", p, None, REPLICAS, 2000, SEED)))
     bad = verify(load_runs(write_replicas(tmp_path / "bad", p, "no_duration", REPLICAS, 2000, SEED)))
-    row = lambda rep: next(r for r in rep.rows if r.name.startswith("7 exact limit"))  # noqa: E731
+    row = lambda rep: rep.row(f"exact_limit_{limit}")  # noqa: E731
     assert good.passed and row(good).status == "pass"
     assert row(bad).status == "FAIL"

@@ -366,6 +366,11 @@ def _limit_row(ctx: CheckContext, which: str) -> CheckResult | None:
         "frozen": ("frozen sites", limits.frozen_site_overlap, limits.frozen_site_chi4, _frozen_times),
     }[which]
     name = f"7 exact limit ({label}): Q(t), chi_4(t)"
+    # the cheap conditions first (the limit functions build the dense covariance to say why not)
+    if which == "onset" and (side.gamma0 != 0.0 or side.delta0 != 0.0):
+        return None
+    if which == "frozen" and (p.cluster.shape != "site" or p.kick.facilitation != 0.0 or p.softness.C1 != 0.0):
+        return None
     try:
         times = times_of(p)
     except ParameterError:
