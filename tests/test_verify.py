@@ -374,3 +374,42 @@ def test_kicks_wider_than_declared_are_caught(tmp_path, capsys):
     rows = {c["key"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
     row = rows["replay_support"]
     assert row["status"] == "FAIL" and row["p_value"] == 0.0 and "never moves" in row["detail"]
+
+
+# ----------------------------------------------------------------------- beyond the dense oracle
+
+
+def test_a_lattice_beyond_the_dense_oracle_is_verified_on_the_periodic_side(tmp_path, capsys):
+    """N = 4225 > 4096: a truncated trsp_fast run is verified with the periodic model side; a run
+    declaring a narrower window than it used still fails check 6c there."""
+    from trsp_cli.verify_cmd import run_verify
+
+    p = {"lattice": {"dim": 2, "L": 65}}
+    files = [_simulate(tmp_path, f"big{k}.h5", seed=90 + k, events=400, params=p, tolerance=1e-3) for k in range(2)]
+    assert run_verify(files, json_out=True, accept_skipped=True) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["verdict"] == "pass" and any("truncated" in n for n in out["notes"])
+    with h5py.File(files[1], "r+") as h5:
+        h5["truncation"].attrs["kick_radius"] = 1.0
+    with h5py.File(files[0], "r+") as h5:
+        h5["truncation"].attrs["kick_radius"] = 1.0
+    assert run_verify(files, json_out=True, accept_skipped=True) == 1
+    rows = {c["key"]: c for c in json.loads(capsys.readouterr().out)["checks"]}
+    assert rows["replay_support"]["status"] == "FAIL"
+
+
+def test_untruncated_model_beyond_the_dense_oracle_gets_a_stand_in():
+    """An exact declared model on N > 4096 is tested against a truncated stand-in whose distance
+    is far below the run's resolution; both numbers are reported. No stand-in that fits: exit 2."""
+    from trsp_verify.model_side import model_side_for
+    from trsp_verify.periodic_side import LargeLatticeError, PeriodicModelSide
+
+    p = params_from_dict({"lattice": {"dim": 2, "L": 65}})
+    side = model_side_for(p, math.inf, math.inf, resolution=1e-4)
+    sur = side.surrogate
+    assert isinstance(side, PeriodicModelSide) and sur is not None
+    assert sur["resolution"] == 1e-4 and sur["tolerance"] == 1e-8
+    assert max(sur["neglected_kick_variance"], sur["neglected_precision"]) <= 1e-8 * p.softness.variance
+    assert sur["equilibrium_relative_error"] < 1e-6
+    with pytest.raises(LargeLatticeError, match=r"N = 4225 .* needs about .* GB, more than the .* GB available"):
+        model_side_for(p, math.inf, math.inf, resolution=1e-4, memory_limit=1000)

@@ -259,8 +259,10 @@ class PeriodicModelSide(ModelSideBase):
         probe = _Probe(params)
         declared = (float(kick_radius), float(precision_radius))
         target = STAND_IN_TOLERANCE if resolution is None else min(STAND_IN_TOLERANCE, resolution / STAND_IN_MARGIN)
+        # the stand-in's equilibrium covariance must also be that close: ||K_t - K|| / ||K|| <= this
+        target_eq = STAND_IN_TOLERANCE if resolution is None else max(target, resolution / STAND_IN_MARGIN)
         kr = declared[0] if math.isfinite(declared[0]) else probe.kick_radius_for(target)
-        pr = declared[1] if math.isfinite(declared[1]) else probe.precision_radius_for(target)
+        pr = declared[1] if math.isfinite(declared[1]) else probe.precision_radius_for(target, target_eq)
         need = probe.bytes_needed(kr, pr, max_check_sites)
         what = "declared truncated model" if math.isfinite(declared[0]) and math.isfinite(declared[1]) else (
             f"truncated stand-in for the untruncated declared model (neglecting at most {target:.2g} x variance: "
@@ -323,6 +325,7 @@ class _Probe:
         shape = (side.L,) * side.dim
         K_row = exponential_tail(side.dist_row, s.variance, s.C1, s.xi)
         eig = _spectrum(K_row, shape)
+        self.eig = eig
         self.lam_row = _circulant_row(1.0 / eig, shape) if eig.min() > 0 else np.zeros_like(K_row)
         self.shells = np.unique(side.dist_row)
 
@@ -335,13 +338,20 @@ class _Probe:
                 return float(r)
         return math.inf
 
-    def precision_radius_for(self, target: float) -> float:
-        """Smallest radius r whose neglected precision entries |Lambda_0j| (r_0j > r) are <= target / variance."""
+    def precision_radius_for(self, target: float, target_eq: float) -> float:
+        """Smallest radius r whose neglected precision entries |Lambda_0j| (r_0j > r) are <= target /
+        variance and whose equilibrium covariance is within target_eq of K (relative 2-norm)."""
         var = self.p.softness.variance
         d = self.side.dist_row
+        shape = (self.side.L,) * self.side.dim
         for r in self.shells:
             far = d > r
-            if not far.any() or np.abs(self.lam_row[far]).max() * var <= target:
+            if not far.any():
+                return float(r)
+            if np.abs(self.lam_row[far]).max() * var > target:
+                continue
+            eig_t = _spectrum(np.where(far, 0.0, self.lam_row), shape)
+            if eig_t.min() > 0 and np.abs(1.0 / eig_t - self.eig).max() / self.eig.max() <= target_eq:
                 return float(r)
         return math.inf  # pragma: no cover
 

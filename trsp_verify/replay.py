@@ -39,9 +39,9 @@ __all__ = ["Plan", "ReplicaStats", "analyse_replica", "make_plan", "VERIFY_SEED"
 
 #: seed of the battery's own randomness (the randomized PIT); fixed so a verdict is repeatable
 VERIFY_SEED = 20240531
-#: events per block (at most): the statistics are computed in full at every block start and
+#: events per block (at most; fewer on large lattices, BLOCK_BUDGET): the statistics are computed in full at every block start and
 #: updated from what each event touches within it, vectorized over the block
-BLOCK_EVENTS = 256
+BLOCK_EVENTS = 4096
 #: float64 numbers of the per-block state and rate matrices ((E + 1) x N and E x n_clusters)
 BLOCK_BUDGET = 4_000_000
 #: up to this many clusters, the rates of every state of a block are recomputed at once
@@ -248,39 +248,15 @@ class _Replay:
             states[e + 1] = states[e]
             states[e + 1, cs[o[e] : o[e + 1]]] = after[o[e] : o[e + 1]]
         self.S = states[E].copy()
-        # ---- the first state in full
-        S0 = states[0]
-        zero = np.zeros(side.n_clusters, dtype=np.int64)
-        r0, rl0, rl20, cb0 = self._parts(states, zero, self.ids)
-        R0, RL0, RL20, lam0, V0 = (x[0] for x in self._tally(zero, r0, rl0, rl20, cb0, 1))
-        site_bin0 = np.searchsorted(plan.rate_edges, S0, side="right")
-        obs0 = np.bincount(site_bin0, weights=side.observed_rate(S0), minlength=nr)
-        T0 = np.array([float(S0 @ S0[p].sum(axis=1)) for p in self.partners])
-        # ---- what each event changes: its sites, and the clusters containing them
         z = self.site_clusters.shape[1]
-        touched = np.zeros((E, side.n_clusters), dtype=bool)
-        touched[np.repeat(owner, z), self.site_clusters[cs].ravel()] = True
-        te, tc = np.nonzero(touched)  # sorted by event, then cluster
-        old = self._parts(states, te, tc)
-        new = self._parts(states, te + 1, tc)
-        d = [a - b for a, b in zip(self._tally(te, *new, E), self._tally(te, *old, E))]
-        R = _excl_cumsum(d[0], R0)
-        RL, RL2 = _excl_cumsum(d[1], RL0), _excl_cumsum(d[2], RL20)
-        lam, V = _excl_cumsum(d[3], lam0), _excl_cumsum(d[4], V0)
-        bin_b, bin_a = (np.searchsorted(plan.rate_edges, x, side="right") for x in (before, after))
-        d_obs = np.bincount(owner * nr + bin_a, weights=side.observed_rate(after), minlength=E * nr)
-        d_obs -= np.bincount(owner * nr + bin_b, weights=side.observed_rate(before), minlength=E * nr)
-        obs = _excl_cumsum(d_obs.reshape(E, nr), obs0)
         delta = after - before
-        sumS = _excl_cumsum(np.bincount(owner, weights=delta, minlength=E), float(S0.sum()))
-        D = np.diff(states, axis=0)  # (E, N): each event's change, 0 elsewhere
-        dT = np.empty((E, self.nsh))
-        for s, p in enumerate(self.partners):
-            ps = p[cs]  # (changes, |shell|)
-            # T = S^T A S (A: the shell's adjacency): dT = 2 d^T A S + d^T A d
-            per = delta * (2.0 * states[owner[:, None], ps].sum(axis=1) + D[owner[:, None], ps].sum(axis=1))
-            dT[:, s] = np.bincount(owner, weights=per, minlength=E)
-        T = _excl_cumsum(dT, T0)
+        self._new_rates = None
+        if cs.size * z >= E * side.n_clusters // 2:
+            # the events touch most clusters (a kick window comparable to the lattice): updating
+            # would cost more than evaluating every state in full
+            R, RL, RL2, lam, V, obs, sumS, T = self._full(states[:E])
+        else:
+            R, RL, RL2, lam, V, obs, sumS, T = self._incremental(states, owner, cs, after, before, delta, E)
         # ---- time integrals over the held states
         dt = t - np.concatenate(([self.t_prev], t[:-1]))
         sbar = sumS / N
@@ -290,15 +266,16 @@ class _Replay:
         st.wait_sum += float(R @ dt)
         # every cluster's rate before each event: on small lattices recomputed (one vectorized
         # expression), on large ones carried from event to event with the touched clusters' new rates
-        if side.n_clusters <= SMALL_CLUSTERS:
+        if side.n_clusters <= SMALL_CLUSTERS or self._new_rates is None:
             rates = side.rate_of_mean(states[:E][:, side.clusters].sum(axis=2) / side.m)
         else:
+            te, tc, r_new = self._new_rates
             rates = np.empty((E, side.n_clusters))
-            rates[0] = r0
+            rates[0] = side.rate_of_mean(states[0][side.clusters].sum(axis=1) / side.m)
             bounds = np.searchsorted(te, np.arange(E + 1))
             for e in range(E - 1):
                 rates[e + 1] = rates[e]
-                rates[e + 1, tc[bounds[e] : bounds[e + 1]]] = new[0][bounds[e] : bounds[e + 1]]
+                rates[e + 1, tc[bounds[e] : bounds[e + 1]]] = r_new[bounds[e] : bounds[e + 1]]
         rows = np.arange(E)
         rk = rates[rows, k]
         lower = (rates < rk[:, None]) | ((rates == rk[:, None]) & (self.ids[None, :] < k[:, None]))
@@ -345,6 +322,58 @@ class _Replay:
         self.t_prev = float(t[-1])
         self.e += E
 
+    def _full(self, states: np.ndarray):
+        """Every time-integrated statistic of each of ``states`` (n, N), evaluated in full:
+        (R, sum r log r, sum r log^2 r, (n, nr) intensity, (n, nr^2) covariation, (n, nr)
+        observed-law exposure, sum of S, (n, n_shells) shell sums); in pieces of bounded memory."""
+        side = self.side
+        step = max(1, BLOCK_BUDGET // (side.n_clusters * side.m * side.m))
+        if states.shape[0] > step:
+            parts = [self._full(states[i : i + step]) for i in range(0, states.shape[0], step)]
+            return tuple(np.concatenate(x) for x in zip(*parts))
+        n = states.shape[0]
+        ev = np.repeat(np.arange(n), side.n_clusters)
+        cid = np.tile(self.ids, n)
+        R, RL, RL2, lam, V = self._tally(ev, *self._parts(states, ev, cid), n)
+        bins = np.searchsorted(self.plan.rate_edges, states, side="right")
+        obs = np.bincount((bins + self.nr * np.arange(n)[:, None]).ravel(), weights=side.observed_rate(states).ravel(),
+                          minlength=n * self.nr).reshape(n, self.nr)
+        T = np.stack([np.einsum("ei,ei->e", states, states[:, p].sum(axis=2)) for p in self.partners], axis=1)
+        return R, RL, RL2, lam, V, obs, states.sum(axis=1), T
+
+    def _incremental(self, states, owner, cs, after, before, delta, E):
+        """The same statistics from the first state's and each event's changes (see the class docstring)."""
+        side, plan, nr = self.side, self.plan, self.nr
+        z = self.site_clusters.shape[1]
+        # ---- the first state in full
+        S0 = states[0]
+        R0, RL0, RL20, lam0, V0, obs0, sum0, T0 = (x[0] for x in self._full(states[:1]))
+        # ---- what each event changes: its sites, and the clusters containing them
+        touched = np.zeros((E, side.n_clusters), dtype=bool)
+        touched[np.repeat(owner, z), self.site_clusters[cs].ravel()] = True
+        te, tc = np.nonzero(touched)  # sorted by event, then cluster
+        old = self._parts(states, te, tc)
+        new = self._parts(states, te + 1, tc)
+        d = [a - b for a, b in zip(self._tally(te, *new, E), self._tally(te, *old, E))]
+        R = _excl_cumsum(d[0], R0)
+        RL, RL2 = _excl_cumsum(d[1], RL0), _excl_cumsum(d[2], RL20)
+        lam, V = _excl_cumsum(d[3], lam0), _excl_cumsum(d[4], V0)
+        bin_b, bin_a = (np.searchsorted(plan.rate_edges, x, side="right") for x in (before, after))
+        d_obs = np.bincount(owner * nr + bin_a, weights=side.observed_rate(after), minlength=E * nr)
+        d_obs -= np.bincount(owner * nr + bin_b, weights=side.observed_rate(before), minlength=E * nr)
+        obs = _excl_cumsum(d_obs.reshape(E, nr), obs0)
+        sumS = _excl_cumsum(np.bincount(owner, weights=delta, minlength=E), sum0)
+        D = np.diff(states, axis=0)  # (E, N): each event's change, 0 elsewhere
+        dT = np.empty((E, self.nsh))
+        for s, p in enumerate(self.partners):
+            ps = p[cs]  # (changes, |shell|)
+            # T = S^T A S (A: the shell's adjacency): dT = 2 d^T A S + d^T A d
+            per = delta * (2.0 * states[owner[:, None], ps].sum(axis=1) + D[owner[:, None], ps].sum(axis=1))
+            dT[:, s] = np.bincount(owner, weights=per, minlength=E)
+        T = _excl_cumsum(dT, T0)
+        self._new_rates = (te, tc, new[0])
+        return R, RL, RL2, lam, V, obs, sumS, T
+
     def _kicks(self, oi: int, f, states: np.ndarray, sel: np.ndarray, anchors: np.ndarray) -> None:
         st, side = self.st, self.side
         idx = side.translate(f.cols, anchors)  # (n, nB): lattice site of each frame column
@@ -379,14 +408,8 @@ class _Replay:
             self.st.fixed_states[self.next_fixed] = S
             self.next_fixed += 1
         dt = np.array([t_end - self.t_prev])
-        states = S[None, :]
-        zero = np.zeros(side.n_clusters, dtype=np.int64)
-        r0, rl0, rl20, cb0 = self._parts(states, zero, self.ids)
-        _, _, _, lam, V = self._tally(zero, r0, rl0, rl20, cb0, 1)
-        site_bin = np.searchsorted(plan.rate_edges, S, side="right")
-        obs = np.bincount(site_bin, weights=side.observed_rate(S), minlength=self.nr)[None, :]
-        T = np.array([[float(S @ S[p].sum(axis=1)) for p in self.partners]])
-        self._integrate(dt, np.array([S.mean()]), T, lam, V, obs)
+        _, _, _, lam, V, obs, sumS, T = self._full(S[None, :])
+        self._integrate(dt, sumS / side.N, T, lam, V, obs)
         self.st.t_end = t_end
         return self.st
 
