@@ -413,3 +413,18 @@ def test_untruncated_model_beyond_the_dense_oracle_gets_a_stand_in():
     assert sur["equilibrium_relative_error"] < 1e-6
     with pytest.raises(LargeLatticeError, match=r"N = 4225 .* needs about .* GB, more than the .* GB available"):
         model_side_for(p, math.inf, math.inf, resolution=1e-4, memory_limit=1000)
+
+
+def test_output_for_a_log_is_compact_with_a_legend(fast_runs, capsys):
+    """stdout not a terminal: one unwrapped line per check, the legend, Bonferroni rows showing
+    their smallest sub-test p-value, and the whole command's seconds."""
+    from trsp_cli.verify_cmd import run_verify
+
+    assert run_verify(fast_runs) == 0
+    out = capsys.readouterr().out.splitlines()
+    rows = [line for line in out if line.startswith(("pass ", "FAIL ", "skipped ", "info "))]
+    assert len(rows) == 12 and all("Holm p" in line for line in rows)
+    assert any(line.startswith("legend: F1, F2") and "Z/Y" in line and "PIT" in line for line in out)
+    per_bin = next(line for line in rows if "per softness bin" in line)
+    assert "min p = " in per_bin
+    assert out[-1].startswith("PASS: ") and out[-1].endswith(" s")
