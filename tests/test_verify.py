@@ -428,3 +428,11 @@ def test_output_for_a_log_is_compact_with_a_legend(fast_runs, capsys):
     per_bin = next(line for line in rows if "per softness bin" in line)
     assert "min p = " in per_bin
     assert out[-1].startswith("PASS: ") and out[-1].endswith(" s")
+
+
+def test_progress_reaches_every_replica_from_worker_processes(fast_runs):
+    """The progress callback (rich bars on a terminal) hears from each replica's worker."""
+    seen: dict[int, int] = {}
+    report = verify(load_runs(fast_runs[:2]), workers=2, progress=lambda i, n: seen.__setitem__(i, n),
+                    accept_skipped=True)
+    assert report.exit_code == 0 and seen == {0: 1500, 1: 1500}
