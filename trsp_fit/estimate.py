@@ -163,6 +163,19 @@ def correlation_model(r: np.ndarray, variance: float, C1: float, xi: float) -> n
     return np.where(r == 0, variance, C1 * np.exp(-r / xi))
 
 
+def _first_finite(y: np.ndarray) -> int:
+    """Index of the first finite value at r > 0 (particle bins near r = 0 can be empty)."""
+    ok = np.flatnonzero(np.isfinite(y[1:]))
+    if ok.size == 0:
+        raise ValueError("no finite value at r > 0")
+    return int(ok[0]) + 1
+
+
+def _length(log_value: float) -> float:
+    """A length from its log, kept finite (the optimizer may try wild steps)."""
+    return math.exp(min(max(log_value, -30.0), 30.0))
+
+
 def _wls(model, x, y, se, p0):
     """Weighted least squares (Levenberg-Marquardt; lengths enter as logs so they stay > 0):
     (parameters, chi^2, dof)."""
@@ -176,10 +189,11 @@ def _wls(model, x, y, se, p0):
 
 def correlation_fit(r: np.ndarray, c: np.ndarray, se: np.ndarray) -> tuple[dict, float, int]:
     """Eq. 29 fitted to the binned C_S(r): (variance, C1, xi), chi^2, dof."""
-    p0 = [c[0], c[1] if np.isfinite(c[1]) and c[1] > 0 else 0.5, math.log(max(r[1], 1e-3))]
-    q, chi2, dof = _wls(lambda x, v, C1, lxi: correlation_model(x, v, C1, math.exp(lxi)), r, c, se, p0)
-    variance = float(correlation_model(np.zeros(1), q[0], q[1], math.exp(q[2]))[0])  # C(0), the model's own
-    return {"variance": variance, "C1": q[1], "xi": math.exp(q[2])}, chi2, dof
+    k = _first_finite(c)
+    p0 = [c[0], c[k] if c[k] > 0 else 0.5, math.log(max(r[k], 1e-3))]
+    q, chi2, dof = _wls(lambda x, v, C1, lxi: correlation_model(x, v, C1, _length(lxi)), r, c, se, p0)
+    variance = float(correlation_model(np.zeros(1), q[0], q[1], _length(q[2]))[0])  # C(0), the model's own
+    return {"variance": variance, "C1": q[1], "xi": _length(q[2])}, chi2, dof
 
 
 # ---------------------------------------------------------------------------- kicks
@@ -239,20 +253,20 @@ def sd_model(r: np.ndarray, sigma0: float, sigma1: float, xi_sigma: float) -> np
 
 def sigma_fit(r: np.ndarray, K: np.ndarray, se: np.ndarray) -> tuple[dict, float, int]:
     """sigma_Delta^2(r) = K_Delta(r, r): sigma0^2 at r = 0, sigma1^2 exp(-2 r / xi_sigma) beyond (Eq. 30)."""
-    p0 = [math.sqrt(max(K[0], 1e-6)), math.sqrt(max(K[1], 1e-6)) if K.size > 1 else 0.3, 0.0]
-    q, chi2, dof = _wls(lambda x, s0, s1, lxs: sd_model(x, s0, s1, math.exp(lxs)) ** 2, r, K, se, p0)
-    return {"sigma0": abs(q[0]), "sigma1": abs(q[1]), "xi_sigma": math.exp(q[2])}, chi2, dof
+    k = _first_finite(K)
+    p0 = [math.sqrt(max(K[0], 1e-6)), math.sqrt(max(K[k], 1e-6) * math.exp(2 * r[k])), 0.0]
+    q, chi2, dof = _wls(lambda x, s0, s1, lxs: sd_model(x, s0, s1, _length(lxs)) ** 2, r, K, se, p0)
+    return {"sigma0": abs(q[0]), "sigma1": abs(q[1]), "xi_sigma": _length(q[2])}, chi2, dof
 
 
-def rho_fit(r: np.ndarray, rt: np.ndarray, cov: np.ndarray, se: np.ndarray, sd: dict) -> tuple[dict, float, int]:
+def rho_fit(R: np.ndarray, RT: np.ndarray, cov: np.ndarray, se: np.ndarray, sd: dict) -> tuple[dict, float, int]:
     """K_Delta(i, j) = sigma0 sigma_Delta(rt_j) rho(r_ij) with rho(r > 0) = rho1 exp(-r / xi_rho) (Eq. 30),
-    i a rearranging particle; sigma_Delta from :func:`sigma_fit`."""
-    R, RT = np.meshgrid(r, rt, indexing="ij")
+    i a rearranging particle; sigma_Delta from :func:`sigma_fit`.  R, RT: the mean r_ij and rt_j of each cell."""
     scale = sd["sigma0"] * sd_model(RT, sd["sigma0"], sd["sigma1"], sd["xi_sigma"])
-    keep = (R > 0) & np.isfinite(cov)
+    keep = (R > 0) & np.isfinite(cov) & np.isfinite(RT)
     x = np.stack([R[keep], scale[keep]])
-    q, chi2, dof = _wls(lambda xx, r1, lxr: xx[1] * r1 * np.exp(-xx[0] / math.exp(lxr)), x, cov[keep], se[keep], [0.3, 0.0])
-    return {"rho1": q[0], "xi_rho": math.exp(q[1])}, chi2, dof
+    q, chi2, dof = _wls(lambda xx, r1, lxr: xx[1] * r1 * np.exp(-xx[0] / _length(lxr)), x, cov[keep], se[keep], [0.3, 0.0])
+    return {"rho1": q[0], "xi_rho": _length(q[1])}, chi2, dof
 
 
 # ---------------------------------------------------------------------------- temperature

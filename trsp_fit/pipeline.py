@@ -267,8 +267,13 @@ def estimate(col: Collected, opts: FitOptions | None = None) -> FitResult:
     warnings = list(col.warnings)
     units = [(T, u) for T in temps for u in groups[T]]
     exposure = None if kind == "sustained" else dt / duration
-    rt_r = st.rt_bins.centers
-    pr_r = st.pair_bins.centers
+    # each bin stands for the mean distance of what it holds (exact on a lattice)
+    rt_r = np.where(total["kick_n"][:-2] > 0, total["rt_sum"][:-2] / np.maximum(total["kick_n"][:-2], 1), st.rt_bins.centers)
+    rt_r[0] = 0.0
+    pn = total["pn"]
+    pr_r = np.where(pn > 0, total["pr_sum"] / np.maximum(pn, 1), np.nan)
+    rt_cell = np.broadcast_to(rt_r[None, :], pn.shape)
+    corr_r = np.where(total["corr_n"] > 0, total["corr_r"] / np.maximum(total["corr_n"], 1), st.corr_bins.centers)
 
     # ---------------------------------------------------------------- stage 1: binned values, per replicate
     def stage1(weights: dict, starts=None) -> dict:
@@ -310,13 +315,13 @@ def estimate(col: Collected, opts: FitOptions | None = None) -> FitResult:
     # ---------------------------------------------------------------- stage 2: the fits
     def stage2(s1: dict) -> dict:
         out: dict = {}
-        cf, *gof_c = est.correlation_fit(st.corr_bins.centers, s1["c"], se_c)
+        cf, *gof_c = est.correlation_fit(corr_r, s1["c"], se_c)
         out.update(cf)
         out["_chi2_C"] = tuple(gof_c)
         kf, *gof_s = est.sigma_fit(rt_r, s1["kick"]["K"], se_K)
         out.update(kf)
         out["_chi2_sigma"] = tuple(gof_s)
-        rf, *gof_r = est.rho_fit(pr_r, rt_r, s1["kick"]["pair_cov"], se_pair, kf)
+        rf, *gof_r = est.rho_fit(pr_r, rt_cell, s1["kick"]["pair_cov"], se_pair, kf)
         out.update(rf)
         out["_chi2_rho"] = tuple(gof_r)
         th = np.array([p["theta"] for p in s1["per_T"]])
@@ -333,12 +338,15 @@ def estimate(col: Collected, opts: FitOptions | None = None) -> FitResult:
             out["_chi2_mean"] = tuple(gof_m)
         return out
 
-    best = stage2(point)
+    try:
+        best = stage2(point)
+    except (ValueError, OverflowError, np.linalg.LinAlgError) as exc:
+        raise _fail("DATA", f"a fit to the measured curves failed ({exc}); see the report's binned values with more data") from exc
     boot = []
     for _, r in reps:
         try:
             boot.append(stage2(r))
-        except (ValueError, np.linalg.LinAlgError):
+        except (ValueError, OverflowError, np.linalg.LinAlgError):
             continue
     names = [k for k in best if not k.startswith("_")]
     errors = {k: float(_spread(np.array([b[k] for b in boot], dtype=np.float64))) for k in names}
@@ -419,6 +427,6 @@ def estimate(col: Collected, opts: FitOptions | None = None) -> FitResult:
                  "regressors": list(FEATURES)},
         "warnings": warnings,
     }
-    plots = {"point": point, "best": best, "errors": errors, "temps": temps, "se_c": se_c, "se_K": se_K, "se_pair": se_pair,
+    plots = {"rt_r": rt_r, "pr_r": pr_r, "corr_r": corr_r, "point": point, "best": best, "errors": errors, "temps": temps, "se_c": se_c, "se_K": se_K, "se_pair": se_pair,
              "se_theta": se_theta, "se_mean": se_mean, "settings": st, "exposure": exposure}
     return FitResult(params, report, plots)

@@ -89,7 +89,7 @@ def _plots(result: FitResult, folder: Path) -> list[Path]:
     save(fig, "rate_law.png")
     # C_S(r)
     fig, ax = plt.subplots(figsize=(5.5, 4))
-    r = st.corr_bins.centers
+    r = P["corr_r"]
     ax.errorbar(r, point["c"], yerr=P["se_c"], fmt="o", ms=3, label="data")
     rr = np.concatenate(([0.0], np.linspace(r[1] if r.size > 1 else 0.5, r[-1], 200)))
     ax.plot(rr[1:], est.correlation_model(rr[1:], best["variance"], best["C1"], best["xi"]), label="Eq. 29, r > 0")
@@ -102,7 +102,7 @@ def _plots(result: FitResult, folder: Path) -> list[Path]:
     save(fig, "correlation.png")
     # sigma_Delta
     fig, ax = plt.subplots(figsize=(5.5, 4))
-    rt = st.rt_bins.centers
+    rt = P["rt_r"]
     k = point["kick"]
     ax.errorbar(rt, k["K"], yerr=P["se_K"], fmt="o", ms=3, label="K_Delta(r,r), background subtracted")
     ax.plot(rt, k["v"], "x", label="residual variance before subtraction")
@@ -119,14 +119,15 @@ def _plots(result: FitResult, folder: Path) -> list[Path]:
     save(fig, "sigma_delta.png")
     # rho
     fig, ax = plt.subplots(figsize=(5.5, 4))
-    pr = st.pair_bins.centers
+    pr_all = P["pr_r"]
     scale = best["sigma0"] * est.sd_model(rt, best["sigma0"], best["sigma1"], best["xi_sigma"])
     cov, se = k["pair_cov"], P["se_pair"]
     for jb in range(min(4, rt.size)):
-        ok = np.isfinite(cov[:, jb]) & (pr > 0)
+        pr = pr_all[:, jb]
+        ok = np.isfinite(cov[:, jb]) & np.isfinite(pr) & (np.nan_to_num(pr) > 0)
         if ok.any() and scale[jb] > 0:
             ax.errorbar(pr[ok], cov[ok, jb] / scale[jb], yerr=se[ok, jb] / scale[jb], fmt="o", ms=3, label=f"rt_j = {rt[jb]:.3g}")
-    rr = np.linspace(pr[1] if pr.size > 1 else 0.5, pr[-1], 200)
+    rr = np.linspace(0.5, np.nanmax(pr_all), 200)
     ax.plot(rr, best["rho1"] * np.exp(-rr / best["xi_rho"]), "k-", label="Eq. 30 rho(r)")
     c = gof.get("rho", {})
     ax.set_title(f"chi2/dof = {c.get('chi2', math.nan):.3g}/{c.get('dof', 0)}", fontsize=9)

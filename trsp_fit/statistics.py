@@ -71,12 +71,12 @@ def _empty(st: Settings) -> dict:
     return {
         "rate_n": z(nb), "rate_k": z(nb), "rate_s": z(nb),
         "moments": z(5),  # count, sum S, S^2, S^3, S^4
-        "corr_sum": z(nc), "corr_n": z(nc),
+        "corr_sum": z(nc), "corr_n": z(nc), "corr_r": z(nc),  # corr_r: sum of pair distances (the bin's mean r)
         # kick regressions: one row per rt bin, then the background of windows without rearrangements
         # (row nrt) and of particles beyond r_background in windows with one (row nrt + 1)
-        "XtX": z((nrt + 2, p, p)), "Xty": z((nrt + 2, p)), "yty": z(nrt + 2), "kick_n": z(nrt + 2),
+        "XtX": z((nrt + 2, p, p)), "Xty": z((nrt + 2, p)), "yty": z(nrt + 2), "kick_n": z(nrt + 2), "rt_sum": z(nrt + 2),
         # pairs (i rearranging, j): by (r_ij bin, rt_j bin)
-        "pXX": z((npb, nrt, p, p)), "pXy": z((npb, nrt, p)), "pyX": z((npb, nrt, p)), "pyy": z((npb, nrt)), "pn": z((npb, nrt)),
+        "pXX": z((npb, nrt, p, p)), "pXy": z((npb, nrt, p)), "pyX": z((npb, nrt, p)), "pyy": z((npb, nrt)), "pn": z((npb, nrt)), "pr_sum": z((npb, nrt)),
         # background pairs by r bin
         "bXX": z((npb, p, p)), "bXy": z((npb, p)), "byX": z((npb, p)), "byy": z(npb), "bn": z(npb),
         "runs": z(2),  # sustained data: completed runs of rearranging frames, their total length (frames)
@@ -128,6 +128,7 @@ def unit_statistics(data: ParticleData, frames: slice, st: Settings, lattice: bo
         s, n = lattice_pair_sums(block, data.dim, L, a, st.corr_bins)
         out["corr_sum"] += s
         out["corr_n"] += n
+        out["corr_r"] += n * st.corr_bins.centers  # lattice bins hold one exact distance
     else:
         out["corr_sum"][0] += (block**2).sum()
         out["corr_n"][0] += block.size
@@ -143,6 +144,7 @@ def unit_statistics(data: ParticleData, frames: slice, st: Settings, lattice: bo
                 w = 1
             out["corr_sum"] += np.bincount(b[ok], weights=prod, minlength=st.corr_bins.n)
             out["corr_n"] += np.bincount(b[ok], minlength=st.corr_bins.n) * float(w)
+            out["corr_r"] += np.bincount(b[ok], weights=pl.r[ok], minlength=st.corr_bins.n) * float(w)
     # ---------------------------------------------------------------- P(R|S)
     nb = st.rate_edges.size - 1
     if data.kind == "instantaneous":
@@ -348,6 +350,7 @@ def _kick_windows(out: dict, data: ParticleData, ks: np.ndarray, R: np.ndarray, 
         _add_at(out["Xty"], idx, Xu * yu[:, None])
         out["yty"] += np.bincount(idx, weights=yu * yu, minlength=nrt + 2)
         out["kick_n"] += np.bincount(idx, minlength=nrt + 2)
+        out["rt_sum"] += np.bincount(idx, weights=rt[use], minlength=nrt + 2)
     # pairs for rho: i rearranging, j within the pair bins (j = i excluded: that is sigma0^2)
     pb = st.pair_bins.index(pr)
     jb = rtb[pw, pj]
@@ -363,6 +366,7 @@ def _kick_windows(out: dict, data: ParticleData, ks: np.ndarray, R: np.ndarray, 
         _add_at(out["pyX"].reshape(ncell, p), cell, yi_[:, None] * xj_)
         out["pyy"] += np.bincount(cell, weights=yi_ * yj_, minlength=ncell).reshape(out["pyy"].shape)
         out["pn"] += np.bincount(cell, minlength=ncell).reshape(out["pn"].shape)
+        out["pr_sum"] += np.bincount(cell, weights=pr[ok], minlength=ncell).reshape(out["pn"].shape)
 
 
 def _background_pairs(out: dict, st: Settings, pl: PairList, X: np.ndarray, dS: np.ndarray) -> None:
