@@ -312,10 +312,16 @@ def estimate(col: Collected, opts: FitOptions | None = None) -> FitResult:
     se_theta = sd_over(lambda r: np.array([p["theta"] for p in r["per_T"]]))
     se_mean = sd_over(lambda r: np.array([p["mean"] for p in r["per_T"]]))
 
+    # C_S(r) is centred on the estimated mean: E[mu_hat^2] = mu^2 + Var(mu_hat) biases every bin by
+    # -Var(mu_hat), which the bootstrap measures (it matters on small systems, where the mean
+    # itself fluctuates slowly); the pooled correction weighs each temperature by its pairs
+    n_T = np.array([point["per_T"][i]["corr_n"].sum() for i in range(len(temps))])
+    mean_var = float(np.sum(n_T * np.nan_to_num(se_mean) ** 2) / max(n_T.sum(), 1.0))
+
     # ---------------------------------------------------------------- stage 2: the fits
     def stage2(s1: dict) -> dict:
         out: dict = {}
-        cf, *gof_c = est.correlation_fit(corr_r, s1["c"], se_c)
+        cf, *gof_c = est.correlation_fit(corr_r, s1["c"] + mean_var, se_c)
         out.update(cf)
         out["_chi2_C"] = tuple(gof_c)
         kf, *gof_s = est.sigma_fit(rt_r, s1["kick"]["K"], se_K)
@@ -415,7 +421,9 @@ def estimate(col: Collected, opts: FitOptions | None = None) -> FitResult:
         "inputs": col.inputs,
         "temperatures": temps,
         "settings": {"neighbour_backend": NEIGHBOUR_BACKEND, "on_lattice": col.on_lattice, "blocks_per_file": opts.blocks_per_file,
-                     "bootstrap_replicates": len(boot), "bootstrap_unit": ("file" if col.by_file else "block of frames") + ", resampled within each temperature",
+                     "bootstrap_replicates": len(boot),
+                     "bootstrap_units_per_temperature": {f"{T:g}": len(groups[T]) for T in temps},
+                     "mean_variance_correction_of_C": mean_var, "bootstrap_unit": ("file" if col.by_file else "block of frames") + ", resampled within each temperature",
                      "before_frames": st.before, "after_frames": st.after, "r_background": st.r_background,
                      "frame_interval": dt, "seed": opts.seed},
         "duration": col.duration_info,
@@ -427,6 +435,6 @@ def estimate(col: Collected, opts: FitOptions | None = None) -> FitResult:
                  "regressors": list(FEATURES)},
         "warnings": warnings,
     }
-    plots = {"rt_r": rt_r, "pr_r": pr_r, "corr_r": corr_r, "point": point, "best": best, "errors": errors, "temps": temps, "se_c": se_c, "se_K": se_K, "se_pair": se_pair,
+    plots = {"mean_var": mean_var, "rt_r": rt_r, "pr_r": pr_r, "corr_r": corr_r, "point": point, "best": best, "errors": errors, "temps": temps, "se_c": se_c, "se_K": se_K, "se_pair": se_pair,
              "se_theta": se_theta, "se_mean": se_mean, "settings": st, "exposure": exposure}
     return FitResult(params, report, plots)
