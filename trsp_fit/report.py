@@ -70,6 +70,16 @@ def _plots(result: FitResult, folder: Path) -> list[Path]:
         written.append(folder / name)
 
     gof = result.report["goodness_of_fit"]
+
+    def finish(fig, ax, name, xlabel, ylabel, fit_key=None):
+        """Labels, the fit's chi^2/dof as the title, legend; write the PNG."""
+        if fit_key is not None:
+            c = gof.get(fit_key, {})
+            ax.set_title(f"chi2/dof = {c.get('chi2', math.nan):.3g}/{c.get('dof', 0)}", fontsize=9)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=7)
+        save(fig, name)
     # P(R|S)
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for p in point["per_T"]:
@@ -83,10 +93,7 @@ def _plots(result: FitResult, folder: Path) -> list[Path]:
         ax.plot(s, np.exp(th[0] + th[1] * s - th[2] * s * s), color=line[0].get_color(),
                 label=f"fit, chi2/dof = {c.get('chi2', math.nan):.3g}/{c.get('dof', 0)}")
     ax.set_yscale("log")
-    ax.set_xlabel("S")
-    ax.set_ylabel("P(R|S)")
-    ax.legend(fontsize=7)
-    save(fig, "rate_law.png")
+    finish(fig, ax, "rate_law.png", "S", "P(R|S)")
     # C_S(r)
     fig, ax = plt.subplots(figsize=(5.5, 4))
     r = P["corr_r"]
@@ -94,12 +101,7 @@ def _plots(result: FitResult, folder: Path) -> list[Path]:
     rr = np.concatenate(([0.0], np.linspace(r[1] if r.size > 1 else 0.5, r[-1], 200)))
     ax.plot(rr[1:], est.correlation_model(rr[1:], best["variance"], best["C1"], best["xi"]), label="Eq. 29, r > 0")
     ax.plot([0], [best["variance"]], "s", label="Eq. 29 nugget C(0)")
-    c = gof.get("C", {})
-    ax.set_title(f"chi2/dof = {c.get('chi2', math.nan):.3g}/{c.get('dof', 0)}", fontsize=9)
-    ax.set_xlabel("r")
-    ax.set_ylabel("C_S(r)")
-    ax.legend(fontsize=7)
-    save(fig, "correlation.png")
+    finish(fig, ax, "correlation.png", "r", "C_S(r)", "C")
     # sigma_Delta
     fig, ax = plt.subplots(figsize=(5.5, 4))
     rt = P["rt_r"]
@@ -110,13 +112,8 @@ def _plots(result: FitResult, folder: Path) -> list[Path]:
     rr = np.linspace(rt[1] if rt.size > 1 else 0.5, rt[-1], 200)
     ax.plot(rr, est.sd_model(rr, best["sigma0"], best["sigma1"], best["xi_sigma"]) ** 2, label="Eq. 30 sigma_Delta^2, r > 0")
     ax.plot([0], [best["sigma0"] ** 2], "s", label="sigma0^2")
-    c = gof.get("sigma", {})
-    ax.set_title(f"chi2/dof = {c.get('chi2', math.nan):.3g}/{c.get('dof', 0)}", fontsize=9)
     ax.set_yscale("symlog", linthresh=1e-4)
-    ax.set_xlabel("distance to the nearest rearranging particle")
-    ax.set_ylabel("variance of dS")
-    ax.legend(fontsize=7)
-    save(fig, "sigma_delta.png")
+    finish(fig, ax, "sigma_delta.png", "distance to the nearest rearranging particle", "variance of dS", "sigma")
     # rho
     fig, ax = plt.subplots(figsize=(5.5, 4))
     pr_all = P["pr_r"]
@@ -129,12 +126,7 @@ def _plots(result: FitResult, folder: Path) -> list[Path]:
             ax.errorbar(pr[ok], cov[ok, jb] / scale[jb], yerr=se[ok, jb] / scale[jb], fmt="o", ms=3, label=f"rt_j = {rt[jb]:.3g}")
     rr = np.linspace(0.5, np.nanmax(pr_all), 200)
     ax.plot(rr, best["rho1"] * np.exp(-rr / best["xi_rho"]), "k-", label="Eq. 30 rho(r)")
-    c = gof.get("rho", {})
-    ax.set_title(f"chi2/dof = {c.get('chi2', math.nan):.3g}/{c.get('dof', 0)}", fontsize=9)
-    ax.set_xlabel("r_ij (i rearranging)")
-    ax.set_ylabel("rho")
-    ax.legend(fontsize=7)
-    save(fig, "rho.png")
+    finish(fig, ax, "rho.png", "r_ij (i rearranging)", "rho", "rho")
     # temperature
     if "T0" in best:
         T = np.array(P["temps"])
