@@ -3,8 +3,8 @@
 Statistical test (trsp_fit.roundtrip.compare): every parameter's |fitted - true| / bootstrap
 error below the two-sided quantile of alpha / n (Bonferroni over all n parameters of all sets)
 of Student's t with (files per temperature - 1) degrees of freedom, alpha = DEFAULT_ALPHA = 0.01 nominal.  Fixed seeds, so CI is deterministic; the
-measured false-alarm rate (bootstrap errors come from few files and blocks) is in docs/fit.md
-and comes from ``test_false_alarm_rate`` (``calibration`` marker).
+measured false-alarm rate (bootstrap errors come from few files) is in docs/fit.md and comes
+from ``test_false_alarm_rate`` (``calibration`` marker): 1 of 4 seeds, above the nominal 0.01.
 
 CI size: 2D L = 8, 6 replicas x 600 events per temperature (the bootstrap resamples files).  ``test_large_round_trip`` (``slow``) is the
 benchmark size.  The mutants of tests/mutants/fit.py must each make the round trip fail.
@@ -173,6 +173,9 @@ def test_false_alarm_rate(tmp_path):
         for name in SETS:
             files = simulate_set(name, tmp_path / f"s{s}", L=L, replicas=REPLICAS, events=EVENTS, seed=1000 + s)
             res = estimate(collect(files, _opts(name)), _opts(name))
-            failed |= not compare(res.report["estimates"], true_values(name, L), DEFAULT_ALPHA, n, _dof(res))["passed"]
+            cmp = compare(res.report["estimates"], true_values(name, L), DEFAULT_ALPHA, n, _dof(res))
+            if not cmp["passed"]:
+                print(f"seed {s}: {name} rejected at {cmp['worst']}, z = {cmp['rows'][cmp['worst']]['z']:.3g}")
+            failed |= not cmp["passed"]
         alarms += failed
     print(f"false alarms: {alarms} of {len(seeds)} seeds")
