@@ -145,6 +145,11 @@ def plot(
     _guarded(run_plot, sweep_file, outdir)
 
 
+from trsp_cli.fit_cmd import register as _register_fit  # noqa: E402  (trsp fit, trsp to-particles)
+
+_register_fit(app, _guarded)
+
+
 def main() -> None:  # pragma: no cover - console entry point alternative
     app()
 
