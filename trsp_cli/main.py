@@ -78,11 +78,12 @@ def reference(
         None, help="Parameter file (TOML, docs/model.md). Default: the built-in example."
     ),
     out: Path = typer.Option(Path("reference.json"), "--out", "-o", help="JSON file to write (atomically)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
 ) -> None:
     """Write the oracle's conformance vectors for a parameter set (docs/formats.md, "Conformance vectors")."""
     from trsp_cli.reference_cmd import run_reference
 
-    _guarded(run_reference, params, out)
+    _guarded(run_reference, params, out, force=force)
     typer.echo(f"wrote {out}")
 
 

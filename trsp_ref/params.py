@@ -493,14 +493,16 @@ def check_rate_range(p: Params, bare: tuple[float, float, float], mean: float, n
     log_total = log_prefactor + exponent[worst] + math.log(n_clusters)
     if log_total >= LOG_HUGE:
         s = candidates[worst]
-        name = "rates.delta" if (d0 < 0 and abs(d0 * s * s) > abs(g0 * s)) else "rates.gamma"
+        # blame the term that contributes most to the overflowing exponent
+        terms = {"rates.A": math.log(A0), "rates.gamma": g0 * s, "rates.delta": -d0 * s * s}
+        name = max(terms, key=terms.__getitem__)
         raise reported_rate_error(
             p,
             ParameterError(
                 name,
                 f"the total cluster rate overflows: A0 exp(gamma0 s - delta0 s^2)/duration summed over "
                 f"{n_clusters} clusters reaches exp({log_total:.4g}) at s = {s:.4g}, within "
-                f"mean +- {PLAUSIBLE_SD:g} sd; reduce |rates.gamma| or rates.A, or increase rates.delta",
+                f"mean +- {PLAUSIBLE_SD:g} sd; reduce rates.A or |rates.gamma|, or increase rates.delta",
             ),
         )
     log_at_mean = log_prefactor + g0 * mean - d0 * mean**2
