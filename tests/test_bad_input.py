@@ -199,6 +199,7 @@ def test_unknown_keys_and_sections():
         ("kick", "facilitation", True, "number"),
         ("cluster", "shape", 4, "string"),
     ],
+    ids=["L string", "L fraction", "variance string", "gamma list", "facilitation bool", "shape number"],
 )
 def test_wrong_types(section, key, value, words):
     assert_error(params_dict(**{section: {key: value}}), f"{section}.{key}", words)

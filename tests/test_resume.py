@@ -274,6 +274,7 @@ def test_existing_runs_are_protected(tmp_path, config):
         (dict(snapshot_every=30.0), "snapshot interval"),
         ("params", "softness.C1"),
     ],
+    ids=["seed", "mode", "tolerance", "snapshot interval", "parameter file"],
 )
 def test_mismatching_resume_is_refused(tmp_path, config, change, words):
     out = tmp_path / "run.h5"
@@ -302,6 +303,8 @@ def test_mismatching_resume_is_refused(tmp_path, config, change, words):
         (dict(events=10, checkpoint_every=2.5), "--checkpoint-every"),
         (dict(events=10, tolerance=-1.0), "--tolerance"),
     ],
+    ids=["no target", "negative events", "nan time", "negative seed", "unknown mode", "zero snapshot interval",
+         "fractional checkpoint interval", "negative tolerance"],
 )
 def test_bad_options_name_the_option(tmp_path, config, kw, name):
     with pytest.raises(ParameterError) as info:
