@@ -453,11 +453,15 @@ def simulate_to_file(
             try:
                 _drive(job["sim"], writer, job["mode"], job["interval"], job["t0"], job["observed"],
                        job["target_events"], job["target_time"], ce, progress, out, job["room"])  # fmt: skip
-            except OSError as exc:
+            except (OSError, RuntimeError) as exc:
+                if not _is_write_failure(exc):
+                    raise
                 failure, unclosable = _write_failure(exc), not isinstance(exc, _NoRoom)
                 job.clear()
                 gc.collect()  # release every HDF5 object of the failed work file before the writer closes it
-    except OSError as exc:  # e.g. the disk filled while the run file was being created
+    except (OSError, RuntimeError) as exc:  # e.g. the disk filled while the run file was being created
+        if not _is_write_failure(exc):
+            raise
         failure, unclosable = _write_failure(exc), not isinstance(exc, _NoRoom)
     finally:
         if failure is None or not unclosable:
@@ -498,14 +502,19 @@ def _quiet_hdf5_dealloc(unraisable_hook, except_hook):
     return unraisable, excepthook
 
 
-def _write_failure(exc: OSError) -> str:
+def _is_write_failure(exc: BaseException) -> bool:
+    """An OSError, or h5py's RuntimeError for a failed flush (it carries the C errno in its text)."""
+    return isinstance(exc, OSError) or (isinstance(exc, RuntimeError) and re.search(r"errno = \d+", str(exc)) is not None)
+
+
+def _write_failure(exc: BaseException) -> str:
     """The reason of a failed write, in one line (libhdf5's own text spans several lines).
 
     The exception's traceback is dropped: its frames hold HDF5 objects of the failed file,
     which libhdf5 cannot release safely later (it crashed at interpreter exit)."""
     if isinstance(exc, _NoRoom):
         return f"no room left on the disk or under the file-size limit: {exc.strerror}"
-    errno = exc.errno
+    errno = getattr(exc, "errno", None)
     if not errno:  # h5py: the C errno is only in the text ("... errno = 28, ...")
         found = re.search(r"errno = (\d+)", str(exc))
         errno = int(found.group(1)) if found else None
