@@ -224,11 +224,20 @@ def test_params_file_without_temperature_is_refused(tmp_path):
     assert info.value.parameter == "sweep.params"
 
 
-def test_plot_writes_the_figures(tiny_run, tmp_path):
+def test_plot_writes_the_figures(tiny_run, tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
     from trsp_cli.plot_cmd import run_plot
+    from trsp_obs import plots
 
     _, out, _ = tiny_run
+    figures = {}  # name -> (x label, y label, titles, number of bands) per axes
+    real_save = plots._save
+
+    def keep(fig, path):
+        figures[path.name] = [(ax.get_xlabel(), ax.get_ylabel(), ax.get_title("left") + ax.get_title(), len(ax.collections)) for ax in fig.axes]
+        return real_save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", keep)
     paths = run_plot(out, tmp_path / "figs")
     names = sorted(p.name for p in paths)
     assert names == sorted(
@@ -239,6 +248,18 @@ def test_plot_writes_the_figures(tiny_run, tmp_path):
         assert p.stat().st_size > 5000 and p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ParameterError, match="sweep_file"):
         run_plot(_write(tmp_path, "x", "not.h5"), tmp_path / "figs")
+    # units on t, tau_chi and T; Q(t) with an error band like chi_4's; the ILLUSTRATIVE label;
+    # fig8's panels from (a)
+    unit = plots.TIME_UNIT
+    q_axis, chi4_axis = figures["fig4_overlap_chi4.png"]
+    assert unit in q_axis[0] and unit in chi4_axis[0]
+    assert q_axis[3] >= 1 and chi4_axis[3] >= 1
+    tau_axis = figures["fig5_tau_chi4_xi4.png"][0]
+    assert unit in tau_axis[1] and "epsilon" in tau_axis[0]
+    assert all("epsilon" in ax[0] for ax in figures["fig12_cluster_size.png"])
+    assert "ILLUSTRATIVE" in figures["fig6_xi4_vs_inverse_T.png"][0][2]
+    aging = figures["fig8_aging.png"]
+    assert [ax[2][:3] for ax in aging] == ["(a)", "(b)"] and unit in aging[0][0]
 
 
 def test_unusable_outputs_are_refused_before_any_work(tmp_path):
@@ -261,31 +282,3 @@ def test_unreadable_sweep_files_are_one_error_naming_the_file(tmp_path, content)
     with pytest.raises(ParameterError) as info:
         sw.load_sweep_config(path)
     assert str(path) in str(info.value) or info.value.parameter.startswith("<sweep")
-
-
-
-def test_figures_state_units_labels_and_error_bands(tiny_run, tmp_path, monkeypatch):
-    pytest.importorskip("matplotlib")
-    from trsp_obs import plots
-
-    _, out, _ = tiny_run
-    figures = {}
-    real_save = plots._save
-
-    def keep(fig, path):
-        figures[path.name] = [(ax.get_xlabel(), ax.get_ylabel(), ax.get_title("left") + ax.get_title(), len(ax.collections)) for ax in fig.axes]
-        figures[path.name + ":suptitle"] = fig._suptitle.get_text() if fig._suptitle else ""
-        return real_save(fig, path)
-
-    monkeypatch.setattr(plots, "_save", keep)
-    plots.make_figures(out, tmp_path, only=("fig4", "fig5", "fig6", "fig8", "fig12"))
-    unit = plots.TIME_UNIT
-    q_axis, chi4_axis = figures["fig4_overlap_chi4.png"]
-    assert unit in q_axis[0] and unit in chi4_axis[0]  # t has units
-    assert q_axis[3] >= 1 and chi4_axis[3] >= 1  # Q(t) has an error band, like chi_4
-    tau_axis = figures["fig5_tau_chi4_xi4.png"][0]
-    assert unit in tau_axis[1] and "epsilon" in tau_axis[0]  # tau_chi and T have units
-    assert all("epsilon" in ax[0] for ax in figures["fig12_cluster_size.png"])
-    assert "ILLUSTRATIVE" in figures["fig6_xi4_vs_inverse_T.png"][0][2]  # the preset is illustrative
-    titles = [ax[2] for ax in figures["fig8_aging.png"]]
-    assert [t[:3] for t in titles] == ["(a)", "(b)"][: len(titles)] and unit in figures["fig8_aging.png"][0][0]
