@@ -464,6 +464,7 @@ _SUPPLIED_BY = {
     "rates.A": ("temperature.Sigma0", "A = exp(Sigma0 - eps0/T)"),
     "rates.gamma": ("temperature.eps1", "gamma = eps1 (1/T0 - 1/T)"),
     "rates.delta": ("temperature.eps2", "delta = eps2 (1/T - 1/T0)"),
+    "rates": ("temperature", "A, gamma and delta from Eqs. 27-28"),
 }
 
 
