@@ -44,10 +44,13 @@ def read_sweep(path: str | Path) -> SweepData:
     import h5py
 
     path = Path(path)
+    if not path.is_file():
+        raise ParameterError("sweep_file", "does not exist" if not path.exists() else "is not a file", str(path))
     try:
         h5 = h5py.File(path, "r")
     except (OSError, ValueError) as exc:
-        raise ParameterError("sweep_file", f"cannot be opened as HDF5: {exc}", str(path)) from None
+        reason = " ".join(str(exc).split("(")[0].split()) or "not HDF5"
+        raise ParameterError("sweep_file", f"cannot be opened as HDF5 ({reason}): not a sweep file, or truncated", str(path)) from None
     with h5:
         if h5.attrs.get("format") != "trsp-sweep":
             raise ParameterError("sweep_file", "is not a trsp sweep file (root attribute format != 'trsp-sweep')", str(path))
