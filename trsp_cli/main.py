@@ -15,9 +15,6 @@ from typing import List, Optional
 
 import typer
 
-# the one declaration of the simulate job's defaults (a light import: no Numba)
-from trsp_fast.run_job import DEFAULT_CHECKPOINT_EVERY
-
 app = typer.Typer(
     name="trsp",
     help="Time-Reversible Structuro-Plastic (TRSP) models: reference oracle, fast simulator, verification.",
@@ -97,7 +94,7 @@ def simulate(
     resume: bool = typer.Option(False, "--resume", help="Continue the existing run file from its last checkpoint, bit-exactly."),
     mode: Optional[str] = typer.Option(None, "--mode", help="'full' (default) records every change (replayable); 'light' only times and clusters. On resume: the run's own."),
     snapshot_every: Optional[float] = typer.Option(None, "--snapshot-every", help="Simulated time between full snapshots of S (> 0)."),
-    checkpoint_every: int = typer.Option(DEFAULT_CHECKPOINT_EVERY, "--checkpoint-every", help="Events between checkpoints (>= 1)."),
+    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Events between checkpoints (>= 1). Default: trsp_fast.run_job.DEFAULT_CHECKPOINT_EVERY."),
     tolerance: Optional[float] = typer.Option(None, "--tolerance", help="Truncation tolerance of the local kicks (docs/fast.md); 0 = the exact model. Default: trsp_fast.model.DEFAULT_TOLERANCE, or the run's own on resume."),
     force: bool = typer.Option(False, "--force", help="Replace an existing run file (atomically)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
@@ -191,11 +188,11 @@ def _notes_in_one_line() -> None:
     sections) as one ``trsp: note:`` line, not Python's two-line warning format."""
     import warnings
 
-    from trsp_ref.params import DefaultedSections
-
     plain = warnings.showwarning
 
     def show(message, category, filename, lineno, file=None, line=None):
+        from trsp_ref.params import DefaultedSections  # late: trsp --help stays light
+
         if issubclass(category, DefaultedSections):
             print(f"trsp: note: {message}", file=sys.stderr)
         else:  # pragma: no cover - other warnings keep Python's format

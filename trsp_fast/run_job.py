@@ -114,6 +114,8 @@ def _check_options(events, time, seed, mode, snapshot_every, checkpoint_every, t
         raise ParameterError("--mode", f"must be one of {list(MODES)}", mode)
     if snapshot_every is not None and (not _finite(snapshot_every) or snapshot_every <= 0):
         raise ParameterError("--snapshot-every", "must be a finite time > 0", snapshot_every)
+    if checkpoint_every is None:
+        checkpoint_every = DEFAULT_CHECKPOINT_EVERY
     ce = float(checkpoint_every) if _finite(checkpoint_every) else math.nan
     if not (math.isfinite(ce) and ce >= 1 and ce.is_integer()):
         raise ParameterError("--checkpoint-every", "must be a whole number of events >= 1", checkpoint_every)
@@ -400,7 +402,7 @@ def simulate_to_file(
     resume: bool = False,
     mode: str | None = None,
     snapshot_every: float | None = None,
-    checkpoint_every: int | float = DEFAULT_CHECKPOINT_EVERY,
+    checkpoint_every: int | None = None,
     tolerance: float | None = None,
     progress: bool = True,
     force: bool = False,
@@ -421,7 +423,8 @@ def simulate_to_file(
         None = "full" for a new run, the run's mode on resume.
     snapshot_every : simulated time between snapshots of S (from t0 = 0); None = none, or the
         run's on resume.
-    checkpoint_every : events between checkpoints (at most this much work is lost to a crash).
+    checkpoint_every : events between checkpoints (at most this much work is lost to a crash);
+        None = :data:`DEFAULT_CHECKPOINT_EVERY`.
     tolerance : truncation tolerance of the local kicks (docs/fast.md); 0 = exact model; None =
         :data:`trsp_fast.model.DEFAULT_TOLERANCE` for a new run, the run's on resume.
     progress : show a progress bar and a summary line (stderr).
