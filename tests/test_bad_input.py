@@ -309,7 +309,7 @@ import sys  # noqa: E402
 
 from trsp_cli.main import main as trsp_main  # noqa: E402
 from trsp_fast.run_job import simulate_to_file  # noqa: E402
-from trsp_runfile.runfile import RunFile, TrspFileError  # noqa: E402
+from trsp_runfile.runfile import RunFile  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = "[lattice]\ndim = 2\nL = 8\n\n[softness]\n\n[rates]\n\n[kick]\n\n[cluster]\nshape = \"dimer\"\n"

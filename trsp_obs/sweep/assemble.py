@@ -86,46 +86,46 @@ def assemble(cfg: SweepConfig, store: MemberStore, out: Path) -> dict:
     nan = np.nan
     members = _EquilibriumMembers.gather(cfg, store, J, NQ, NB)
     boot_rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(cfg.seed, spawn_key=(9,))))
-    agg = {k: np.full((V, NT), nan) for k in (
+    combined = {k: np.full((V, NT), nan) for k in (
         "tau_chi", "tau_chi_err", "chi4_star", "chi4_star_err", "xi4_oz", "xi4_oz_err", "S4_0_oz", "s4_lag",
         "xi4_block", "xi4_block_err", "chi4_block_inf", "block_A0", "block_A1", "mean_S", "mean_S_err", "mean_S_expected",
     )}  # fmt: skip
-    agg["peak_resolved"] = np.zeros((V, NT), dtype=np.int8)
-    agg["n_replicas"] = members.done.sum(axis=2).astype(np.int64)
+    combined["peak_resolved"] = np.zeros((V, NT), dtype=np.int8)
+    combined["n_replicas"] = members.done.sum(axis=2).astype(np.int64)
     curves = {k: np.full((V, NT, J), nan) for k in ("Q", "Q_err", "chi4", "chi4_err")}
     s4 = {k: np.full((V, NT, NQ), nan) for k in ("S4", "S4_err")}
-    blk = {k: np.full((V, NT, NB), nan) for k in ("chi4_block_star", "chi4_block_star_err")}
+    block_peak = {k: np.full((V, NT, NB), nan) for k in ("chi4_block_star", "chi4_block_star_err")}
     chi4_block = np.full((V, NT, J, NB), nan)
     for v in range(V):
         for i, T in enumerate(cfg.temperatures):
-            agg["mean_S_expected"][v, i] = mean_softness_at(cfg.params(v, T), T)
+            combined["mean_S_expected"][v, i] = mean_softness_at(cfg.params(v, T), T)
             ok = np.flatnonzero(members.done[v, i])
             if ok.size >= 1:
-                agg["mean_S"][v, i] = members.mean_S[v, i, ok].mean()
+                combined["mean_S"][v, i] = members.mean_S[v, i, ok].mean()
                 if ok.size >= 2:
-                    agg["mean_S_err"][v, i] = members.mean_S[v, i, ok].std(ddof=1) / math.sqrt(ok.size)
+                    combined["mean_S_err"][v, i] = members.mean_S[v, i, ok].std(ddof=1) / math.sqrt(ok.size)
             if ok.size < 2:
                 continue
             stacked = StackedStats(
                 cfg.lags(v, i), members.n_origins[v, i], members.q_mean[v, i, ok], members.q_sq_mean[v, i, ok],
                 members.shell_power[v, i, ok], members.block_var[v, i, ok], blocks, N, dim, L, a,
             )  # fmt: skip
-            h = analyse(stacked, rng=boot_rng, n_bootstrap=cfg.n_bootstrap, oz_qmax=cfg.oz_qmax, block_fit_max=cfg.block_fit_max)
+            het = analyse(stacked, rng=boot_rng, n_bootstrap=cfg.n_bootstrap, oz_qmax=cfg.oz_qmax, block_fit_max=cfg.block_fit_max)
             for k in ("tau_chi", "tau_chi_err", "chi4_star", "chi4_star_err", "xi4_oz", "xi4_oz_err", "S4_0_oz", "s4_lag",
                       "xi4_block", "xi4_block_err", "chi4_block_inf", "block_A0", "block_A1"):  # fmt: skip
-                agg[k][v, i] = getattr(h, k)
-            agg["peak_resolved"][v, i] = int(h.peak_resolved)
+                combined[k][v, i] = getattr(het, k)
+            combined["peak_resolved"][v, i] = int(het.peak_resolved)
             for k in curves:
-                if getattr(h, k) is not None:
-                    curves[k][v, i] = getattr(h, k)
-            if h.S4.size == NQ:
-                s4["S4"][v, i] = h.S4
-                if h.S4_err is not None:
-                    s4["S4_err"][v, i] = h.S4_err
-            blk["chi4_block_star"][v, i] = h.chi4_block_star
-            if h.chi4_block_star_err is not None:
-                blk["chi4_block_star_err"][v, i] = h.chi4_block_star_err
-            chi4_block[v, i] = h.chi4_block
+                if getattr(het, k) is not None:
+                    curves[k][v, i] = getattr(het, k)
+            if het.S4.size == NQ:
+                s4["S4"][v, i] = het.S4
+                if het.S4_err is not None:
+                    s4["S4_err"][v, i] = het.S4_err
+            block_peak["chi4_block_star"][v, i] = het.chi4_block_star
+            if het.chi4_block_star_err is not None:
+                block_peak["chi4_block_star_err"][v, i] = het.chi4_block_star_err
+            chi4_block[v, i] = het.chi4_block
 
     settings = dict(
         oz_qmax=1.75 / a if cfg.oz_qmax is None else cfg.oz_qmax,
@@ -179,7 +179,7 @@ def assemble(cfg: SweepConfig, store: MemberStore, out: Path) -> dict:
             _var(h5, "member_block_var", members.block_var, md + ("lag", "block"), "origin average of the variance over block positions of Q_B")
             # combined
             vt, vtl = ("variant", "temperature"), ("variant", "temperature", "lag")
-            _var(h5, "n_replicas", agg["n_replicas"], vt, "replicas combined")
+            _var(h5, "n_replicas", combined["n_replicas"], vt, "replicas combined")
             _var(h5, "Q", curves["Q"], vtl, "overlap Q(t) (Eq. 31), average over origins and replicas")
             _var(h5, "Q_err", curves["Q_err"], vtl, "bootstrap standard error of Q")
             _var(h5, "chi4", curves["chi4"], vtl, "chi_4(t) = N Var Q(t) (Eq. 32)")
@@ -190,20 +190,20 @@ def assemble(cfg: SweepConfig, store: MemberStore, out: Path) -> dict:
                 ("xi4_block", "xi_4 from the block analysis (Appendix H)"),
                 ("mean_S", "replica average of member_mean_S"),
             ):  # fmt: skip
-                _var(h5, k, agg[k], vt, desc)
-                _var(h5, k + "_err", agg[k + "_err"], vt, "bootstrap standard error of " + k if k != "mean_S" else "standard error of mean_S")
-            _var(h5, "peak_resolved", agg["peak_resolved"], vt, "0 if the chi_4 maximum is at an end of the lag grid")
-            _var(h5, "S4_0_oz", agg["S4_0_oz"], vt, "S_4(0) of the Ornstein-Zernike fit")
-            _var(h5, "s4_lag", agg["s4_lag"], vt, "grid lag at which S_4 is evaluated (nearest tau_chi)")
-            _var(h5, "chi4_block_inf", agg["chi4_block_inf"], vt, "L_B -> infinity limit of the block fit")
-            _var(h5, "block_A0", agg["block_A0"], vt, "block fit chi4_block_star = block_A0 + block_A1 h(L_B; xi4_block): self term")
-            _var(h5, "block_A1", agg["block_A1"], vt, "block fit: amplitude of the correlated term")
-            _var(h5, "mean_S_expected", agg["mean_S_expected"], vt, "<S>(T) = mean_a + mean_b / T")
+                _var(h5, k, combined[k], vt, desc)
+                _var(h5, k + "_err", combined[k + "_err"], vt, "bootstrap standard error of " + k if k != "mean_S" else "standard error of mean_S")
+            _var(h5, "peak_resolved", combined["peak_resolved"], vt, "0 if the chi_4 maximum is at an end of the lag grid")
+            _var(h5, "S4_0_oz", combined["S4_0_oz"], vt, "S_4(0) of the Ornstein-Zernike fit")
+            _var(h5, "s4_lag", combined["s4_lag"], vt, "grid lag at which S_4 is evaluated (nearest tau_chi)")
+            _var(h5, "chi4_block_inf", combined["chi4_block_inf"], vt, "L_B -> infinity limit of the block fit")
+            _var(h5, "block_A0", combined["block_A0"], vt, "block fit chi4_block_star = block_A0 + block_A1 h(L_B; xi4_block): self term")
+            _var(h5, "block_A1", combined["block_A1"], vt, "block fit: amplitude of the correlated term")
+            _var(h5, "mean_S_expected", combined["mean_S_expected"], vt, "<S>(T) = mean_a + mean_b / T")
             _var(h5, "S4", s4["S4"], vt + ("q",), "S_4(q, t) (Eqs. 33-34) at s4_lag, shell averaged; q = 0 holds chi_4")
             _var(h5, "S4_err", s4["S4_err"], vt + ("q",), "bootstrap standard error of S4")
             _var(h5, "chi4_block", chi4_block, vtl + ("block",), "block chi_4^B(L_B, t)")
-            _var(h5, "chi4_block_star", blk["chi4_block_star"], vt + ("block",), "peak over t of chi4_block")
-            _var(h5, "chi4_block_star_err", blk["chi4_block_star_err"], vt + ("block",), "bootstrap standard error")
+            _var(h5, "chi4_block_star", block_peak["chi4_block_star"], vt + ("block",), "peak over t of chi4_block")
+            _var(h5, "chi4_block_star_err", block_peak["chi4_block_star_err"], vt + ("block",), "bootstrap standard error")
             if cfg.aging is not None:
                 aging_info = _write_aging(h5, cfg, store, aging_summary)
             else:
