@@ -261,16 +261,20 @@ def _room(out: Path) -> float:
 
 
 def _room_check(out: Path, model, mode: str, interval, S: np.ndarray):
-    """A function ``check(n_events)`` raising :class:`_NoRoom` when the next ``n_events`` events
-    (with their site changes, the snapshots they span and a checkpoint) may not fit."""
+    """A function ``check(n_events, t_left)`` raising :class:`_NoRoom` when the next ``n_events``
+    events (with their site changes, the snapshots they span, at most ``t_left`` of simulated
+    time, and a checkpoint) may not fit."""
     N = S.shape[0]
     per_event = _BYTES_PER_EVENT + (getattr(model, "window_size", N) * _BYTES_PER_CHANGE if mode == "full" else 0)
     rate = float(np.sum(model.cluster_rates(S)))
-    snaps_per_event = 0.0 if interval is None or rate <= 0 else 1.0 / (rate * interval)
     checkpoint = N * 8 + 2**16
 
-    def check(n_events: int) -> None:
-        need = n_events * (per_event + snaps_per_event * (N + 1) * 8) + N * 8 + checkpoint + _ROOM_MARGIN
+    def check(n_events: int, t_left: float = math.inf) -> None:
+        n_snaps = 0.0
+        if interval is not None:
+            span = min(n_events / rate if rate > 0 else math.inf, t_left)
+            n_snaps = (span / interval + 1.0) if math.isfinite(span) else 0.0
+        need = n_events * per_event + n_snaps * (N + 1) * 8 + N * 8 + checkpoint + _ROOM_MARGIN
         room = _room(out)
         if need > room:
             raise _NoRoom(28, f"about {need / 1e6:.3g} MB needed for the next events, {max(room, 0) / 1e6:.3g} MB left")
@@ -679,7 +683,7 @@ def _drive(sim, writer, mode, interval, t0, observed, target_events, target_time
                 break
             next_cp = (sim.n_events // ce + 1) * ce
             n_block = min(BLOCK_EVENTS, next_cp - sim.n_events, left if left is not None else BLOCK_EVENTS)
-            room(n_block)
+            room(n_block, math.inf if target_time is None else target_time - sim.time)
             S_start = sim.S.copy() if snaps is not None else None
             n_got = 0
             for chunk in sim.run(n_events=n_block, t_max=target_time, record=record, chunk=n_block):
