@@ -533,7 +533,7 @@ def test_a_failed_hdf5_write_exits_2_without_crashing(tmp_path, small):
     out = tmp_path / "run.h5"
     code = (
         "import sys, trsp_fast.run_job as job\n"
-        "job._room_check = lambda *a, **k: (lambda n: None)\n"
+        "job._room_check = lambda *a, **k: (lambda *block: None)\n"
         "from trsp_cli.main import main\n"
         "sys.exit(main(sys.argv[1:]))\n"
     )
