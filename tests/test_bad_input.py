@@ -494,6 +494,15 @@ def test_snapshots_reach_the_writer_in_bounded_batches(monkeypatch):
     assert sum(batches) == 1000 and max(batches) == 10  # t = 0, 0.001, ..., 0.999
 
 
+def test_a_short_snapshot_interval_that_fits_runs(tmp_path, small):
+    # the room check bounds the snapshots of a block by the time left: a time-limited run
+    # with many snapshots that do fit is not stopped
+    out = tmp_path / "x.h5"
+    simulate_to_file(small, out, time=5.0, snapshot_every=1e-3, seed=1, progress=False)
+    run = RunFile.open(out)
+    assert run.checkpoint.status == "finished" and run.snapshots.time.shape == (5001,)
+
+
 def _run_limited(args: list[str], limit: int, code: str | None = None) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "trsp_cli.main", *args] if code is None else [sys.executable, "-c", code, *args]
     return subprocess.run(
