@@ -461,6 +461,18 @@ def test_out_of_memory_is_one_line(capsys, monkeypatch):
     assert "out of memory" in capsys.readouterr().err
 
 
+def test_any_file_system_error_is_one_line(tmp_path, capsys):
+    # the class behind every unwritable or unreadable path a job meets late (a folder removed
+    # while it runs, a permission changed): one line naming the path, exit status 2
+    from trsp_cli import main as cli_main
+
+    with pytest.raises(Exception) as info:
+        cli_main._guarded(open, tmp_path / "gone" / "x.txt", "w")
+    assert getattr(info.value, "exit_code", None) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(tmp_path / "gone" / "x.txt") in err and "No such file" in err
+
+
 @pytest.mark.parametrize("dim, L", [(3, 1000), (2, 100_000)], ids=["3D L=1000", "2D L=1e5"])
 def test_lattice_too_large_for_memory_is_refused_before_allocating(tmp_path, capsys, dim, L):
     path = tmp_path / "big.toml"

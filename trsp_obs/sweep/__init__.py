@@ -45,6 +45,11 @@ from .store import FORMAT, MemberStore
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "TRAP_NAME",
+    "KIND_EQUILIBRIUM",
+    "KIND_AGING",
+    "KIND_TRAP",
+    "member_id",
     "SweepConfig",
     "Variant",
     "AgingConfig",
