@@ -535,7 +535,7 @@ def _assert_clean_stop_and_resume(proc, out, tmp_path, small, seed):
     simulate_to_file(small, ref, events=3000, seed=seed, checkpoint_every=500, progress=False)
     a, b = RunFile.open(out), RunFile.open(ref)
     assert a.checkpoint.status == "finished"
-    assert a.events.time.tobytes() == b.events.time.tobytes() and a.checkpoint.S.tobytes() == b.checkpoint.S.tobytes()
+    assert a.events.times.tobytes() == b.events.times.tobytes() and a.checkpoint.S.tobytes() == b.checkpoint.S.tobytes()
     return run.n_events
 
 
@@ -558,7 +558,7 @@ def test_a_failed_hdf5_write_exits_2_without_crashing(tmp_path, small):
         "from trsp_cli.main import main\n"
         "sys.exit(main(sys.argv[1:]))\n"
     )
-    args = ["simulate", str(small), "--out", str(out), "--events", "3000", "--seed", "6", "--checkpoint-every", "500", "--no-progress"]
+    args = ["simulate", str(small), "--out", str(out), "--events", "20000", "--seed", "6", "--checkpoint-every", "500", "--no-progress"]
     proc = _run_limited(args, 3_000_000, code)
     assert proc.returncode == 2, proc.stderr  # not 139
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
