@@ -123,6 +123,10 @@ def unit_statistics(data: ParticleData, frames: slice, st: Settings, lattice: bo
     block = S[k0:k1:st.corr_stride]  # neighbouring frames are nearly the same field
     c = block
     out["moments"] += [c.size, c.sum(), (c**2).sum(), (c**3).sum(), (c**4).sum()]
+    # C_S(r) from each frame centred on its own site mean: the slow global mode of a small
+    # periodic box drops out, and the estimator's expectation is known exactly,
+    # C(r) - 1^T K 1 / N^2 (trsp_fit.estimate.correlation_fit, docs/fit.md)
+    block = block - block.mean(axis=1, keepdims=True)
     if lattice:
         L, a = data.lattice["L"], data.lattice["spacing"]
         s, n = lattice_pair_sums(block, data.dim, L, a, st.corr_bins)
@@ -133,7 +137,7 @@ def unit_statistics(data: ParticleData, frames: slice, st: Settings, lattice: bo
         out["corr_sum"][0] += (block**2).sum()
         out["corr_n"][0] += block.size
         for k, pl in _frame_pairs(data, range(k0, k1, st.corr_stride), pairs, st.corr_bins.edges[-1]):
-            frames_here = block if k is None else S[k : k + 1]
+            frames_here = block if k is None else block[(k - k0) // st.corr_stride][None, :]
             b = st.corr_bins.index(pl.r)
             ok = b >= 0
             if k is None:  # fixed particles: one Gram matrix for the whole block
