@@ -13,15 +13,15 @@ import pytest
 
 from trsp_fit import FitInputError, FitOptions, ParticleData, ParticleFileError, fit, read_particles, runfile_to_particles, write_particles
 from trsp_fit.pipeline import collect, estimate
-from trsp_fit.roundtrip import simulate_set
+from test_fit_roundtrip import ci_set
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def lattice_runs(tmp_path_factory):
-    """Two small plaquette runs (2D L = 8)."""
-    return simulate_set("plaquette", tmp_path_factory.mktemp("fit_bad"), L=8, replicas=2, events=400, seed=3)
+def lattice_runs():
+    """Two small plaquette runs (2D L = 8, 600 events): the round trip's, simulated once per session."""
+    return list(ci_set("plaquette")[:2])
 
 
 @pytest.fixture(scope="module")
@@ -108,13 +108,17 @@ def test_mixed_systems_are_refused(particles):
 
 
 def test_cli_fit_and_convert(lattice_runs, tmp_path):
-    """`trsp to-particles` and `trsp fit` (bad input: one line, exit 2); the fit job in-process."""
+    """`trsp to-particles` (in-process, through the typer app) and `trsp fit` (bad input: one line,
+    exit 2, in a fresh interpreter); the fit job in-process."""
+    from typer.testing import CliRunner
+
     from trsp_cli.fit_cmd import run_fit
+    from trsp_cli.main import app
 
     run = [sys.executable, "-m", "trsp_cli.main"]
     part = tmp_path / "p.h5"
-    r = subprocess.run(run + ["to-particles", str(lattice_runs[0]), "-o", str(part), "--jitter", "0.02"], cwd=ROOT, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
+    r = CliRunner().invoke(app, ["to-particles", str(lattice_runs[0]), "-o", str(part), "--jitter", "0.02"])
+    assert r.exit_code == 0, r.output
     assert read_particles(part).lattice == {"L": 8, "spacing": 1.0, "on_lattice": False}
     bad = tmp_path / "not.h5"
     bad.write_text("no")

@@ -85,3 +85,35 @@ def test_regression_residual_is_K_Delta_within_the_population_bias():
         assert abs(resid / k - 1) < 2e-3, (r, resid, k)
         if r == 0:
             assert Vy[js].mean() / k - 1 > 0.10
+
+
+def test_frame_centred_covariance_is_K_minus_mean_of_K():
+    from proofs import fit_centring
+
+    for name, m in fit_centring.centred_covariance().items():
+        assert m == sp.zeros(*m.shape), name
+
+
+def test_centring_offset_matches_the_oracle():
+    """The offset trsp_fit fits (sum over all pairs' distances of C(r), from all_pair_distances) is
+    1^T K 1 / N^2 of the oracle's K, on the lattice exactly and for jittered particles closely; and
+    the frame-centred model is P K P of that K."""
+    from trsp_fit.neighbours import all_pair_distances
+    from trsp_fit.roundtrip import set_params
+    from trsp_ref.covariance import softness_covariance
+
+    p = set_params("plaquette", 8)
+    K = softness_covariance(p)
+    s = p.softness
+    box = np.array([8.0, 8.0])
+    r, w = all_pair_distances(None, box, 1.0, {"L": 8, "spacing": 1.0, "on_lattice": True})
+    assert w.sum() == pytest.approx(1.0)
+    assert est.centring_offset(r, w, s.variance, s.C1, s.xi) == pytest.approx(K.mean(), rel=1e-12)
+    N = K.shape[0]
+    P = np.eye(N) - 1.0 / N
+    PKP = P @ K @ P
+    assert PKP[0, 1] == pytest.approx(est.centred_correlation_model(np.array([1.0]), s.variance, s.C1, s.xi, r, w)[0], rel=1e-12)
+    grid = np.stack(np.meshgrid(np.arange(8.0), np.arange(8.0), indexing="ij"), axis=-1).reshape(-1, 2)
+    jitter = np.random.default_rng(0).normal(0, 0.02, grid.shape)
+    rp, wp = all_pair_distances(grid + jitter, box, 1.0, None)
+    assert est.centring_offset(rp, wp, s.variance, s.C1, s.xi) == pytest.approx(K.mean(), rel=0.02)

@@ -32,6 +32,8 @@ __all__ = [
     "correlation_values",
     "correlation_model",
     "correlation_fit",
+    "centring_offset",
+    "centred_correlation_model",
     "kick_values",
     "sigma_fit",
     "rho_fit",
@@ -150,9 +152,9 @@ def softness_moments(m: np.ndarray) -> dict:
 
 
 def correlation_values(groups: list[dict]) -> np.ndarray:
-    """C_S per distance bin, pooled over temperatures, each centred on its own temperature's mean:
-    sum_T (sum S_i S_j - n mu_T^2) / sum_T n."""
-    num = sum(g["corr_sum"] - g["corr_n"] * g["mean"] ** 2 for g in groups)
+    """The frame-centred C_S per distance bin, pooled over temperatures: sum_T sum (S_i - Sbar)(S_j - Sbar)
+    / sum_T n, Sbar the site mean of the same frame (its expectation: :func:`centred_correlation_model`)."""
+    num = sum(g["corr_sum"] for g in groups)
     den = sum(g["corr_n"] for g in groups)
     return np.where(den > 0, num / np.maximum(den, 1), np.nan)
 
@@ -187,11 +189,23 @@ def _wls(model, x, y, se, p0):
     return res.x, float(np.sum(res.fun**2)), int(ok.sum()) - len(p0)
 
 
-def correlation_fit(r: np.ndarray, c: np.ndarray, se: np.ndarray) -> tuple[dict, float, int]:
-    """Eq. 29 fitted to the binned C_S(r): (variance, C1, xi), chi^2, dof."""
+def centring_offset(pair_r: np.ndarray, pair_w: np.ndarray, variance: float, C1: float, xi: float) -> float:
+    """1^T K 1 / N^2 = sum_(i,j) C(r_ij) / N^2 over all ordered pairs (self pairs included), from the
+    distances ``pair_r`` of all pairs with their fractions ``pair_w`` (summing to 1)."""
+    return float(np.dot(pair_w, correlation_model(pair_r, variance, C1, xi)))
+
+
+def centred_correlation_model(r, variance, C1, xi, pair_r, pair_w) -> np.ndarray:
+    """E[(S_i - Sbar)(S_j - Sbar)] for S ~ N(mu, K), Sbar the site mean: K_ij - 1^T K 1 / N^2 when every
+    site sees the same distances (a periodic lattice; proofs/fit_centring.py), K_ij = C(r_ij) of Eq. 29."""
+    return correlation_model(r, variance, C1, xi) - centring_offset(pair_r, pair_w, variance, C1, xi)
+
+
+def correlation_fit(r: np.ndarray, c: np.ndarray, se: np.ndarray, pair_r: np.ndarray, pair_w: np.ndarray) -> tuple[dict, float, int]:
+    """Eq. 29 fitted to the binned frame-centred C_S(r) (:func:`centred_correlation_model`): (variance, C1, xi), chi^2, dof."""
     k = _first_finite(c)
     p0 = [c[0], c[k] if c[k] > 0 else 0.5, math.log(max(r[k], 1e-3))]
-    q, chi2, dof = _wls(lambda x, v, C1, lxi: correlation_model(x, v, C1, _length(lxi)), r, c, se, p0)
+    q, chi2, dof = _wls(lambda x, v, C1, lxi: centred_correlation_model(x, v, C1, _length(lxi), pair_r, pair_w), r, c, se, p0)
     variance = float(correlation_model(np.zeros(1), q[0], q[1], _length(q[2]))[0])  # C(0), the model's own
     return {"variance": variance, "C1": q[1], "xi": _length(q[2])}, chi2, dof
 

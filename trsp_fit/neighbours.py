@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PairList", "pair_list", "DistanceBins", "distance_bins", "lattice_pair_sums", "NEIGHBOUR_BACKEND"]
+__all__ = ["PairList", "pair_list", "DistanceBins", "distance_bins", "lattice_pair_sums", "all_pair_distances", "NEIGHBOUR_BACKEND"]
 
 try:  # freud-analysis: the neighbour queries the issue asks for
     import freud  # type: ignore
@@ -126,3 +126,37 @@ def lattice_pair_sums(S: np.ndarray, dim: int, L: int, spacing: float, bins: Dis
     sums = np.bincount(b[ok], weights=corr.ravel()[ok], minlength=bins.n)
     counts = np.bincount(b[ok], minlength=bins.n).astype(np.float64) * L**dim * S.shape[0]
     return sums, counts
+
+
+#: particle data: the all-pairs distance distribution of the centring offset from this many rows (particles)
+OFFSET_ROWS = 256
+#: ... binned this finely (in spacings; the bin holds its mean distance)
+OFFSET_BIN = 0.02
+
+
+def all_pair_distances(positions: np.ndarray, box: np.ndarray, spacing: float, lattice: dict | None) -> tuple[np.ndarray, np.ndarray]:
+    """The distribution of the distance r_ij over all ordered pairs (i, j), self pairs included:
+    (distances, fractions summing to 1).  It gives the offset 1^T K 1 / N^2 = sum_r w(r) C(r)
+    of the frame-centred C_S(r) (trsp_fit.estimate.centred_correlation_model).
+
+    On a lattice: every displacement, exactly.  Particles (``positions`` of one frame):
+    OFFSET_ROWS evenly spaced particles against all, the distances binned OFFSET_BIN spacings
+    wide (the offset is O(1/N): an approximation there costs nothing measurable)."""
+    if lattice is not None and lattice.get("on_lattice"):
+        d = lattice_displacement_distances(len(box), int(lattice["L"]), float(lattice["spacing"])).ravel()
+        r, n = np.unique(np.round(d, 12), return_counts=True)
+        return r, n / d.size
+    N = positions.shape[0]
+    rows = np.unique(np.linspace(0, N - 1, min(N, OFFSET_ROWS)).astype(np.int64))
+    d = positions[rows, None, :] - positions[None, :, :]
+    d -= box * np.round(d / box)
+    r = np.sqrt((d * d).sum(axis=-1)).ravel()
+    self_pair = r == 0.0
+    far = r[~self_pair]
+    b = np.floor(far / (OFFSET_BIN * spacing)).astype(np.int64)
+    cnt = np.bincount(b)
+    mean_r = np.bincount(b, weights=far) / np.maximum(cnt, 1)
+    keep = cnt > 0
+    dist = np.concatenate(([0.0], mean_r[keep]))
+    frac = np.concatenate(([self_pair.sum()], cnt[keep])) / r.size
+    return dist, frac

@@ -24,7 +24,7 @@ from trsp_ref.params import CLUSTER_SHAPES, ParameterError, Params, params_from_
 
 from . import estimate as est
 from .convert import DEFAULT_DURATION, DEFAULT_FRAME_INTERVAL, runfile_to_particles
-from .neighbours import NEIGHBOUR_BACKEND, distance_bins, lattice_displacement_distances, pair_list
+from .neighbours import NEIGHBOUR_BACKEND, all_pair_distances, distance_bins, lattice_displacement_distances, pair_list
 from .particles import ParticleData, ParticleFileError, read_particles
 from .statistics import FEATURES, Settings, UnitStats, unit_statistics
 
@@ -170,6 +170,7 @@ class Collected:
     warnings: list
     inputs: list
     meta: dict
+    pair_distances: tuple  # (distances, fractions) of all pairs: the frame-centred C_S's offset
 
 
 def fit(inputs: Iterable, opts: FitOptions | None = None) -> FitResult:
@@ -257,7 +258,10 @@ def collect(inputs: Iterable, opts: FitOptions | None = None) -> Collected:
     meta = {"dim": d0.dim, "lattice": d0.lattice, "n_particles": d0.n_particles, "box": d0.box.tolist(), "cluster_shape": d0.cluster_shape}
     inputs_info = [{"name": d.name, "temperature": d.temperature, "frames": d.n_frames, "particles": d.n_particles,
                     "kind": d.kind, "source": d.source} for d in data]
-    return Collected(st, dt, kind, duration, duration_info, temps, groups, by_file, total, on_lattice, warnings, inputs_info, meta)
+    pos0 = d0.positions if d0.static else d0.positions[0]
+    pair_distances = all_pair_distances(pos0, d0.box, d0.spacing(), d0.lattice if on_lattice else None)
+    return Collected(st, dt, kind, duration, duration_info, temps, groups, by_file, total, on_lattice, warnings, inputs_info, meta,
+                     pair_distances)
 
 
 def estimate(col: Collected, opts: FitOptions | None = None) -> FitResult:
@@ -312,16 +316,10 @@ def estimate(col: Collected, opts: FitOptions | None = None) -> FitResult:
     se_theta = sd_over(lambda r: np.array([p["theta"] for p in r["per_T"]]))
     se_mean = sd_over(lambda r: np.array([p["mean"] for p in r["per_T"]]))
 
-    # C_S(r) is centred on the estimated mean: E[mu_hat^2] = mu^2 + Var(mu_hat) biases every bin by
-    # -Var(mu_hat), which the bootstrap measures (it matters on small systems, where the mean
-    # itself fluctuates slowly); the pooled correction weighs each temperature by its pairs
-    n_T = np.array([point["per_T"][i]["corr_n"].sum() for i in range(len(temps))])
-    mean_var = float(np.sum(n_T * np.nan_to_num(se_mean) ** 2) / max(n_T.sum(), 1.0))
-
     # ---------------------------------------------------------------- stage 2: the fits
     def stage2(s1: dict) -> dict:
         out: dict = {}
-        cf, *gof_c = est.correlation_fit(corr_r, s1["c"] + mean_var, se_c)
+        cf, *gof_c = est.correlation_fit(corr_r, s1["c"], se_c, *col.pair_distances)
         out.update(cf)
         out["_chi2_C"] = tuple(gof_c)
         kf, *gof_s = est.sigma_fit(rt_r, s1["kick"]["K"], se_K)
@@ -423,7 +421,8 @@ def estimate(col: Collected, opts: FitOptions | None = None) -> FitResult:
         "settings": {"neighbour_backend": NEIGHBOUR_BACKEND, "on_lattice": col.on_lattice, "blocks_per_file": opts.blocks_per_file,
                      "bootstrap_replicates": len(boot),
                      "bootstrap_units_per_temperature": {f"{T:g}": len(groups[T]) for T in temps},
-                     "mean_variance_correction_of_C": mean_var, "bootstrap_unit": ("file" if col.by_file else "block of frames") + ", resampled within each temperature",
+                     "C_centring": "each frame on its own site mean; model C(r) - 1^T K 1 / N^2",
+                     "C_centring_offset": est.centring_offset(*col.pair_distances, best["variance"], best["C1"], best["xi"]), "bootstrap_unit": ("file" if col.by_file else "block of frames") + ", resampled within each temperature",
                      "before_frames": st.before, "after_frames": st.after, "r_background": st.r_background,
                      "frame_interval": dt, "seed": opts.seed},
         "duration": col.duration_info,
@@ -435,6 +434,6 @@ def estimate(col: Collected, opts: FitOptions | None = None) -> FitResult:
                  "regressors": list(FEATURES)},
         "warnings": warnings,
     }
-    plots = {"mean_var": mean_var, "rt_r": rt_r, "pr_r": pr_r, "corr_r": corr_r, "point": point, "best": best, "errors": errors, "temps": temps, "se_c": se_c, "se_K": se_K, "se_pair": se_pair,
+    plots = {"pair_distances": col.pair_distances, "rt_r": rt_r, "pr_r": pr_r, "corr_r": corr_r, "point": point, "best": best, "errors": errors, "temps": temps, "se_c": se_c, "se_K": se_K, "se_pair": se_pair,
              "se_theta": se_theta, "se_mean": se_mean, "settings": st, "exposure": exposure}
     return FitResult(params, report, plots)

@@ -97,7 +97,9 @@ def _plots(result: FitResult, folder: Path) -> list[Path]:
     # C_S(r)
     fig, ax = plt.subplots(figsize=(5.5, 4))
     r = P["corr_r"]
-    ax.errorbar(r, point["c"] + P["mean_var"], yerr=P["se_c"], fmt="o", ms=3, label="data (centring corrected)")
+    offset = est.centring_offset(*P["pair_distances"], best["variance"], best["C1"], best["xi"])
+    # frame-centred data, the fitted offset 1^T K 1 / N^2 added back, against Eq. 29 itself
+    ax.errorbar(r, point["c"] + offset, yerr=P["se_c"], fmt="o", ms=3, label=f"data + centring offset {offset:.3g}")
     rr = np.concatenate(([0.0], np.linspace(r[1] if r.size > 1 else 0.5, r[-1], 200)))
     ax.plot(rr[1:], est.correlation_model(rr[1:], best["variance"], best["C1"], best["xi"]), label="Eq. 29, r > 0")
     ax.plot([0], [best["variance"]], "s", label="Eq. 29 nugget C(0)")

@@ -123,6 +123,10 @@ def unit_statistics(data: ParticleData, frames: slice, st: Settings, lattice: bo
     block = S[k0:k1:st.corr_stride]  # neighbouring frames are nearly the same field
     c = block
     out["moments"] += [c.size, c.sum(), (c**2).sum(), (c**3).sum(), (c**4).sum()]
+    # C_S(r) from each frame centred on its own site mean: the slow global mode of a small
+    # periodic box drops out, and the estimator's expectation is known exactly,
+    # C(r) - 1^T K 1 / N^2 (trsp_fit.estimate.correlation_fit, docs/fit.md)
+    block = block - block.mean(axis=1, keepdims=True)
     if lattice:
         L, a = data.lattice["L"], data.lattice["spacing"]
         s, n = lattice_pair_sums(block, data.dim, L, a, st.corr_bins)
@@ -133,7 +137,7 @@ def unit_statistics(data: ParticleData, frames: slice, st: Settings, lattice: bo
         out["corr_sum"][0] += (block**2).sum()
         out["corr_n"][0] += block.size
         for k, pl in _frame_pairs(data, range(k0, k1, st.corr_stride), pairs, st.corr_bins.edges[-1]):
-            frames_here = block if k is None else S[k : k + 1]
+            frames_here = block if k is None else block[(k - k0) // st.corr_stride][None, :]
             b = st.corr_bins.index(pl.r)
             ok = b >= 0
             if k is None:  # fixed particles: one Gram matrix for the whole block
@@ -370,17 +374,24 @@ def _kick_windows(out: dict, data: ParticleData, ks: np.ndarray, R: np.ndarray, 
 
 
 def _background_pairs(out: dict, st: Settings, pl: PairList, X: np.ndarray, dS: np.ndarray) -> None:
-    """Pair cross-products by distance in background windows (X: (w, N, p), dS: (w, N))."""
-    if X.shape[0] == 0:
+    """Pair cross-products by distance in background windows (X: (w, N, p), dS: (w, N)).
+
+    Per pair bin b with A_b the (N, N) matrix of the pairs (i, j) in b: sum x_i x_j^T = sum_w X_w^T A_b X_w,
+    and likewise with dS; one sparse product per bin instead of a row per (window, pair)."""
+    w, N, p = X.shape
+    if w == 0:
         return
     pbb = st.pair_bins.index(pl.r)
-    okb = pbb >= 1
-    bi_, bj_ = pl.i[okb], pl.j[okb]
-    bb = np.tile(pbb[okb], X.shape[0])
-    xi_, xj_ = X[:, bi_].reshape(-1, X.shape[-1]), X[:, bj_].reshape(-1, X.shape[-1])
-    yi_, yj_ = dS[:, bi_].ravel(), dS[:, bj_].ravel()
-    _add_at(out["bXX"], bb, xi_[:, :, None] * xj_[:, None, :])
-    _add_at(out["bXy"], bb, xi_ * yj_[:, None])
-    _add_at(out["byX"], bb, yi_[:, None] * xj_)
-    out["byy"] += np.bincount(bb, weights=yi_ * yj_, minlength=st.pair_bins.n)
-    out["bn"] += np.bincount(bb, minlength=st.pair_bins.n)
+    Z = np.concatenate([X, dS[..., None]], axis=-1).transpose(1, 0, 2).reshape(N, w * (p + 1))  # (N, w (p + 1))
+    for b in range(1, st.pair_bins.n):
+        sel = pbb == b
+        if not sel.any():
+            continue
+        A = scipy.sparse.csr_matrix((np.ones(int(sel.sum())), (pl.i[sel], pl.j[sel])), shape=(N, N))
+        AZ = (A @ Z).reshape(N, w, p + 1).reshape(N * w, p + 1)
+        G = Z.reshape(N, w, p + 1).reshape(N * w, p + 1).T @ AZ  # (p + 1, p + 1): [x; y]_i [x; y]_j^T summed
+        out["bXX"][b] += G[:p, :p]
+        out["bXy"][b] += G[:p, p]
+        out["byX"][b] += G[p, :p]
+        out["byy"][b] += G[p, p]
+        out["bn"][b] += sel.sum() * w
