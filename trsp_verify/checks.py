@@ -25,6 +25,7 @@ from trsp_ref.params import ParameterError
 from . import stats
 from .model_side import ModelSide
 from .replay import Plan, ReplicaStats
+from .targeted import targeted_rows
 
 __all__ = ["CheckResult", "FAMILY_ALPHA", "run_checks", "apply_holm"]
 
@@ -429,6 +430,7 @@ def run_checks(replicas: list[ReplicaStats], side: ModelSide, plan: Plan, runs) 
         rows.append(replay_choice(full))
         rows.append(replay_kick(full, side))
         rows.append(replay_support(full))
+        rows.extend(targeted_rows(full))
     else:
         for name in (
             "1 detailed balance N_AB = N_BA (F1)",

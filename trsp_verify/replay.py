@@ -24,6 +24,7 @@ import scipy.linalg
 
 from .data import RunData
 from .model_side import ZERO_CHANGE_TOLERANCE, ModelSide
+from .targeted import TargetedStats
 
 __all__ = ["Plan", "ReplicaStats", "analyse_replica", "make_plan", "VERIFY_SEED"]
 
@@ -119,6 +120,8 @@ class ReplicaStats:
     # consistency with the declared model (deterministic)
     violations: int = 0
     violation_examples: list = field(default_factory=list)
+    # targeted statistics (trsp_verify.targeted), streamed event by event
+    targeted: TargetedStats | None = None
 
 
 def first_participation(run: RunData, clusters: np.ndarray) -> np.ndarray:
@@ -158,6 +161,7 @@ class _Accumulator:
         st.comp_V = np.zeros((nr, nr))
         st.waits = np.zeros(run.n_events)
         st.pit = np.zeros(run.n_events)
+        st.targeted = TargetedStats.for_side(side, W)
         for f in side.frames:
             st.kick_sum.append(np.zeros(f.check.size))
             st.kick_sumsq.append(np.zeros(f.check.size))
@@ -213,6 +217,7 @@ class _Accumulator:
         # the observed law: integral of lambda(S_i) 1[S_i in b] over the run
         lam = side.observed_rate(states)  # (E, N)
         st.rate_expected += np.bincount(bins.ravel(), weights=(lam * dt[:, None]).ravel(), minlength=nr)
+        st.targeted.held(states, dt, rates)
 
     # -------------------------------------------------------------- events
 
@@ -254,6 +259,8 @@ class _Accumulator:
         win = ((e0 + rows) * plan.windows) // max(run.n_events, 1)
         inw = win < plan.windows
         np.add.at(st.db_counts, (win[inw], A[inw], B[inw]), 1)
+        st.targeted.firing_cluster(win[inw], (k // side.N)[inw], sb[inw], sa[inw])
+        st.targeted.fired(sb)
         # rate law: participations by the participant's softness before the event
         pb = np.searchsorted(plan.rate_edges, before[rows[:, None], sites], side="right")  # (E, m)
         st.comp_count += np.bincount(pb.ravel(), minlength=self.nr)
@@ -271,6 +278,7 @@ class _Accumulator:
             mean = y @ f.H_check.T  # (n, nC) = H (mu' - S) on the checked sites
             r = dS_f[:, f.check] - mean
             z = scipy.linalg.solve_triangular(f.chol_check, r.T, lower=True).T
+            st.targeted.kick(o, z, mean)
             st.kick_sum[o] += z.sum(axis=0)
             st.kick_sumsq[o] += (z * z).sum(axis=0)
             st.kick_n[o] += sel.size
