@@ -131,6 +131,14 @@ class TargetedStats:
             P[j] = w.sum()
             if j < 4:
                 w *= x
+        self.add_intensity(P)
+
+    def add_intensity(self, P: np.ndarray) -> None:
+        """Add the intensity's power sums P_j = sum over held states of dt sum_R x_R^j r_R, j = 0..4.
+
+        For a replay that keeps the rates up to date incrementally: P changes only through the
+        clusters whose rates changed, like the total rate R_tot, so it can be kept the same way
+        and handed over here instead of the states (:meth:`held`)."""
         self.score_comp += P[:3]
         self.score_V += P[np.add.outer(np.arange(3), np.arange(3))]
 
