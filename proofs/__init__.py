@@ -14,4 +14,6 @@ the printed paper is wrong and the function that settles it.
 - :mod:`proofs.background_subtraction`: Eqs. E1-E2.
 - :mod:`proofs.onset`: Eqs. 27-28; exports :func:`derived_temperature_rates`.
 - :mod:`proofs.exact_limits`: the onset and frozen-site limits of Q(t), chi_4(t).
+- :mod:`proofs.targeted_statistics`: the battery's targeted statistics (score tests of the
+  drift scale, the noise scale and the rate law; Hermite moments); run by tests/test_verify_targeted.py.
 """

@@ -34,6 +34,7 @@ __all__ = [
     "drift_parts",
     "noise_scale_score",
     "hermite_moments",
+    "standard_normal_expectation",
     "rate_score_basis",
     "quadratic_form_invariance",
 ]
@@ -97,14 +98,17 @@ def noise_scale_score():
     return sp.simplify(sp.diff(logpdf, s).subs(s, 1) - (a**2 - 1) / 2)
 
 
+def standard_normal_expectation(f, x: sp.Symbol):
+    """E f(X) for a polynomial f in ``x`` and X ~ N(0, 1): E X^k = (k - 1)!! for even k, 0 for odd k."""
+    poly = sp.Poly(sp.expand(f), x)
+    return sum(c * (sp.factorial2(k - 1) if k % 2 == 0 else 0) for (k,), c in poly.terms())
+
+
 def hermite_moments() -> dict:
     """4: E He_k(X) for X ~ N(0, 1), k = 1..3 (must be 0), and the Gram matrix E He_j He_k (must be diag(1, 2, 6))."""
     x = sp.Symbol("x", real=True)
     he = [x, x**2 - 1, x**3 - 3 * x]  # what trsp_verify.targeted._HERMITE evaluates
-
-    def E(f):  # E X^k = (k - 1)!! for even k, 0 for odd k (the standard normal's moments)
-        poly = sp.Poly(sp.expand(f), x)
-        return sum(c * (sp.factorial2(k - 1) if k % 2 == 0 else 0) for (k,), c in poly.terms())
+    E = lambda f: standard_normal_expectation(f, x)  # noqa: E731
 
     gram = sp.Matrix(3, 3, lambda j, k: E(he[j] * he[k]))
     probabilists = [sp.expand(sp.hermite_prob(k, x)) for k in (1, 2, 3)]

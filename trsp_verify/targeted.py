@@ -24,9 +24,17 @@ Hermite moments He_k(x') - He_k(x), k = 1, 2, 3, whose mean is zero in a station
 reversible run (the event's (before, after) pair is exchangeable; App. F1), summed per
 batch of consecutive events (the batches of check 1).
 
+And the rate law's score (row 3c): with f = (1, x, x^2) of a cluster's standardized mean
+softness, M = sum over events of f(x_k) - integral sum_R f(x_R) r_R dt is a martingale with
+predictable covariation V = integral sum_R f f^T r_R dt; M^T V^-1 M ~ chi2(3) asymptotically.
+It is the score test of (log A0, gamma0, delta0).
+
 Streaming: :class:`TargetedStats` is updated block by block with the events' own
-quantities (:meth:`TargetedStats.kick`, :meth:`TargetedStats.firing_cluster`); nothing
-whole-lattice is stored, so a replay of any length and lattice size feeds it.
+quantities (:meth:`~TargetedStats.kick`, :meth:`~TargetedStats.firing_cluster`,
+:meth:`~TargetedStats.fired`) and, per held state, the cluster rates
+(:meth:`~TargetedStats.held`, or five power sums via :meth:`~TargetedStats.add_intensity`);
+it stores a few numbers per direction and per batch, nothing whole-lattice, so a replay of
+any length and lattice size feeds it, and the statistics of blocks and replicas add.
 :func:`targeted_rows` turns the statistics of all replicas into the battery's rows.
 """
 
