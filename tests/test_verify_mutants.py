@@ -26,7 +26,7 @@ CI_EVENTS = {
     "no_sqrt": 2_000,  # 10 000 before the targeted rows (kill size 5000 -> 1000)
     "stale_neighbour_rates": 80_000,
     "H_scaled_3pct": 20_000,
-    "inexact_sqrt": 80_000,
+    "inexact_sqrt": 20_000,
     "kick_variance_2pct": 4_000,
     "gamma0_2pct": 20_000,
 }
