@@ -81,13 +81,19 @@ NC = 6  # checked sites of the synthetic kick
 W_BATCHES = 4
 
 
+def _frame(mu_prime, chol):
+    """A synthetic orientation frame with H = 1 on its window (the kick mean is mu' - S)."""
+    return SimpleNamespace(cols=np.arange(mu_prime.size), kick_mean=lambda S: mu_prime[None, :] - S,
+                           chol_check=chol, sbar_mean=0.0, sbar_var=1.0)
+
+
 def _synthetic_stats(rng, n_events, *, drift_scale=1.0, noise_var=1.0, block=None, replicas=1):
     """Synthetic replicas: whitened residual z ~ N((drift_scale - 1) u_drift, noise_var I) with a
     predictable drift u_drift that depends on the previous residuals (as the state depends on
     earlier kicks).  The replicas are simulated side by side (vectorized over replicas)."""
     L = np.linalg.cholesky(np.eye(NC) + 0.3 * np.ones((NC, NC)))
     side = SimpleNamespace(
-        frames=[SimpleNamespace(H_check=np.eye(NC), mu_prime=np.full(NC, 0.5), chol_check=L, sbar_mean=0.0, sbar_var=1.0)],
+        frames=[_frame(np.full(NC, 0.5), L)],
         mean=0.0,
         clusters=np.arange(NC)[:, None],
         K=np.eye(NC),
@@ -97,7 +103,7 @@ def _synthetic_stats(rng, n_events, *, drift_scale=1.0, noise_var=1.0, block=Non
     zs = np.empty((n_events, replicas, NC))
     Linv = np.linalg.inv(L)
     for e in range(n_events):
-        drift = side.frames[0].mu_prime - state  # H (mu' - S) with H = 1 on the window
+        drift = side.frames[0].kick_mean(state)  # H (mu' - S) with H = 1 on the window
         z = (drift_scale - 1.0) * drift @ Linv.T + math.sqrt(noise_var) * rng.standard_normal((replicas, NC))
         state = 0.8 * state + 0.3 * rng.standard_normal((replicas, NC)) + 0.1 * z  # depends on past residuals
         drifts[e], zs[e] = drift, z
@@ -167,7 +173,7 @@ def _db_stats(rng, n_per_batch, *, rho=0.6, asym=0.0):
     """Exchangeable pairs (x, x'): bivariate normal with unit variances; ``asym`` breaks it
     (x' has mean rho x + asym)."""
     side = SimpleNamespace(
-        frames=[SimpleNamespace(H_check=np.eye(1), mu_prime=np.zeros(1), chol_check=np.eye(1), sbar_mean=0.0, sbar_var=1.0)],
+        frames=[_frame(np.zeros(1), np.eye(1))],
         mean=0.0, clusters=np.zeros((1, 1), dtype=np.int64), K=np.eye(1),
     )
     st = TargetedStats.for_side(side, W_BATCHES)
@@ -195,7 +201,7 @@ def _rate_stats(rng, n_events, *, gamma_true=1.0, C=8):
     A exp(gamma_true s - delta s^2), the model (A, gamma = 1, delta) is what the statistics use."""
     A, delta = 0.5, 0.1
     side = SimpleNamespace(
-        frames=[SimpleNamespace(H_check=np.eye(C), mu_prime=np.zeros(C), chol_check=np.eye(C), sbar_mean=0.0, sbar_var=1.0)],
+        frames=[_frame(np.zeros(C), np.eye(C))],
         mean=-0.5, clusters=np.arange(C)[:, None], K=np.eye(C),
     )
     st = TargetedStats.for_side(side, W_BATCHES)

@@ -47,7 +47,7 @@ import scipy.linalg
 
 from . import stats
 
-__all__ = ["TargetedStats", "targeted_rows", "offset_directions", "ROW_KEYS", "DIRECTIONS"]
+__all__ = ["TargetedStats", "targeted_rows", "targeted_row", "offset_directions", "ROW_KEYS", "DIRECTIONS"]
 
 #: the three kick directions, in the order of TargetedStats' arrays
 DIRECTIONS = ("drift H(mu' - S)", "offset H(mu' - mean)", "deviation H(S - mean)")
@@ -69,7 +69,7 @@ def offset_directions(side) -> list[np.ndarray]:
     """Per orientation, u_off = L^-1 H(mu' - mean) on the checked sites (a model constant)."""
     out = []
     for f in side.frames:
-        off = f.H_check @ (f.mu_prime - side.mean)
+        off = f.kick_mean(np.full((1, f.cols.size), side.mean))[0]  # H (mu' - mean) on the checked sites
         out.append(scipy.linalg.solve_triangular(f.chol_check, off, lower=True) if off.size else off)
     return out
 
@@ -189,8 +189,8 @@ def _row(key: str, statistic: str, p: float | None, detail: str, skip: str | Non
     from .checks import CheckResult  # checks imports replay imports this module
 
     if skip is not None:
-        return CheckResult(ROW_KEYS[key], "", None, "skipped", skip)
-    return CheckResult(ROW_KEYS[key], statistic, p, detail=detail)
+        return CheckResult(ROW_KEYS[key], "", None, "skipped", skip, key=key)
+    return CheckResult(ROW_KEYS[key], statistic, p, detail=detail, key=key)
 
 
 def targeted_rows(full: list) -> list:
@@ -237,6 +237,11 @@ def targeted_rows(full: list) -> list:
     rows.append(_db_row(ts))
     rows.append(_score_row(ts))
     return rows
+
+
+def targeted_row(key: str, full: list):
+    """The row of one key (the battery registers one check per key: trsp_verify.checks.CHECKS)."""
+    return next(r for r in targeted_rows(full) if r.key == key)
 
 
 def _score_row(ts: list):
