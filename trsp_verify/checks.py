@@ -30,6 +30,7 @@ from trsp_ref.params import ParameterError
 from . import stats
 from .model_side import ModelSideBase as ModelSide
 from .replay import Plan, ReplicaStats
+from .targeted import ROW_KEYS, targeted_row
 
 __all__ = ["CheckResult", "CheckSpec", "CHECKS", "CHECK_KEYS", "FAMILY_ALPHA", "register_check", "run_checks", "apply_holm"]
 
@@ -473,6 +474,8 @@ CHECKS: list[CheckSpec] = [
     CheckSpec("replay_choice", "6 replay: chosen cluster (randomized PIT)", True, lambda c: replay_choice(c.full)),
     CheckSpec("replay_kick", "6 replay: kick residual ~ N(0, K_Delta)", True, lambda c: replay_kick(c.full, c.side)),
     CheckSpec("replay_support", "6 replay: no change outside the kick's support", True, lambda c: replay_support(c.full)),
+    # the targeted statistics (trsp_verify.targeted, docs/verification.md "Targeted statistics")
+    *(CheckSpec(key, name, True, lambda c, key=key: targeted_row(key, c.full)) for key, name in ROW_KEYS.items()),
     CheckSpec("exact_limit_onset", "7 exact limit (onset T = T0): Q(t), chi_4(t)", False,
               lambda c: _limit_row(c, "onset")),
     CheckSpec("exact_limit_frozen", "7 exact limit (frozen sites): Q(t), chi_4(t)", False,

@@ -33,6 +33,7 @@ from trsp_runfile.events import EventRecord
 
 from .model_side import ZERO_CHANGE_TOLERANCE, ModelSideBase
 from .stats import UniformSample
+from .targeted import TargetedStats
 from trsp_ref.lattice import site_index
 
 __all__ = ["Plan", "ReplicaStats", "analyse_replica", "make_plan", "VERIFY_SEED", "BLOCK_EVENTS"]
@@ -134,6 +135,8 @@ class ReplicaStats:
     # consistency with the declared model (deterministic)
     violations: int = 0
     violation_examples: list = field(default_factory=list)
+    # targeted statistics (trsp_verify.targeted), streamed event by event
+    targeted: TargetedStats | None = None
 
 
 def first_participation_update(first: np.ndarray, clusters_table: np.ndarray, rec: EventRecord) -> None:
@@ -173,6 +176,7 @@ class _Replay:
         st.run_C = np.zeros(self.nsh)
         st.fixed_states = np.full((plan.fixed_times.size, N), np.nan)
         st.db_counts = np.zeros((W, nb, nb), dtype=np.int64)
+        st.targeted = TargetedStats.for_side(side, W)
         st.rate_expected = np.zeros(nr)
         st.comp_count = np.zeros(nr)
         st.comp_Lambda = np.zeros(nr)
@@ -286,13 +290,18 @@ class _Replay:
             logrk = np.where(rk > 0, np.log(rk), 0.0)
         st.lograte_dev += float((logrk - m1).sum())
         st.lograte_var += float(np.maximum(m2 - m1 * m1, 0.0).sum())
+        st.targeted.held(states[:E], dt, rates)
         # ---- detailed balance, participations
         members = side.clusters[k]  # (E, m)
-        A = np.searchsorted(plan.db_edges, states[rows[:, None], members].mean(axis=1), side="right")
-        B = np.searchsorted(plan.db_edges, states[rows[:, None] + 1, members].mean(axis=1), side="right")
+        sb = states[rows[:, None], members].mean(axis=1)
+        sa = states[rows[:, None] + 1, members].mean(axis=1)
+        A = np.searchsorted(plan.db_edges, sb, side="right")
+        B = np.searchsorted(plan.db_edges, sa, side="right")
         win = ((self.e + rows) * plan.windows) // max(self.n, 1)
         inw = win < plan.windows
         np.add.at(st.db_counts, (win[inw], A[inw], B[inw]), 1)
+        st.targeted.firing_cluster(win[inw], (k // N)[inw], sb[inw], sa[inw])
+        st.targeted.fired(sb)
         pb = np.searchsorted(plan.rate_edges, states[rows[:, None], members], side="right")
         st.comp_count += np.bincount(pb.ravel(), minlength=nr)
         # ---- kicks, per orientation
@@ -379,8 +388,10 @@ class _Replay:
         idx = side.translate(f.cols, anchors)  # (n, nB): lattice site of each frame column
         Sc = states[sel[:, None], idx]
         pc = self.pos_check[oi]
-        resid = states[sel[:, None] + 1, idx[:, pc]] - Sc[:, pc] - f.kick_mean(Sc)
+        drift = f.kick_mean(Sc)
+        resid = states[sel[:, None] + 1, idx[:, pc]] - Sc[:, pc] - drift
         zc = scipy.linalg.solve_triangular(f.chol_check, resid.T, lower=True).T
+        st.targeted.kick(oi, zc, drift)
         st.kick_sum[oi] += zc.sum(axis=0)
         st.kick_sumsq[oi] += (zc * zc).sum(axis=0)
         st.kick_n[oi] += sel.size
@@ -410,6 +421,7 @@ class _Replay:
         dt = np.array([t_end - self.t_prev])
         _, _, _, lam, V, obs, sumS, T = self._full(S[None, :])
         self._integrate(dt, sumS / side.N, T, lam, V, obs)
+        self.st.targeted.held(S[None, :], dt, side.rate_of_mean(S[side.clusters].sum(axis=1)[None, :] / side.m))
         self.st.t_end = t_end
         return self.st
 

@@ -2,6 +2,7 @@
 
     python3 tests/mutants/kill_table.py [--replicas 4] [--seeds 3] [--max-events 160000] [--only NAME ...]
     python3 tests/mutants/kill_table.py --matrix [--events 20000]
+    python3 tests/mutants/kill_table.py --compare-targeted --only NAME ... [--seeds 5]
 
 For each mutant of :data:`mutants.simulator.MUTATIONS` (and the correct simulator, which
 must never be rejected), runs of ``replicas`` replicas with ``events`` events each are
@@ -9,6 +10,11 @@ simulated for events = 250, 500, 1000, ... (doubling, then the default 20000 and
 and verified; the reported size is the smallest at which *every* one of ``seeds`` seeds is
 rejected (exit status 1, or 2 when the mutant's run blows up before it holds enough
 events).  The checks that fail for every seed at that size are listed.
+
+``--compare-targeted`` measures from the same runs the kill size of the battery with and
+without the targeted rows (trsp_verify.targeted; without them = Holm's procedure over the
+other rows only, i.e. the battery before issue 13), scanning sizes until both kill or
+``--max-events``.
 
 ``--matrix`` prints instead, for one run size (default 4 x 20 000 events, seed 100), which
 mutants each check rejects on its own (its row fails after Holm's correction): every check
@@ -18,6 +24,7 @@ of the battery has mutants it catches.  docs/verification.md holds both outputs.
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import sys
 import tempfile
@@ -31,19 +38,52 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository (
 from mutants.simulator import MUTATIONS, mutant_params, write_replicas  # noqa: E402
 
 from trsp_verify import VerifyInputError, load_runs, verify  # noqa: E402
+from trsp_verify.checks import apply_holm  # noqa: E402
 from trsp_verify.model_side import ModelSide  # noqa: E402
+from trsp_verify.targeted import ROW_KEYS  # noqa: E402
 
 SIZES = (250, 500, 1000, 2000, 5000, 10000, 20000, 40000, 80000, 160000)
 
 
-def verdict(side, mutation, replicas, events, seed, folder):
-    """(rejected, names of the failing checks)."""
+def verdict(side, mutation, replicas, events, seed, folder, *, both=False):
+    """(rejected, names of the failing checks); with ``both``, also the same for the battery
+    without the targeted rows (Holm over the other rows of the same report)."""
     files = write_replicas(Path(folder) / f"{mutation}_{events}_{seed}", mutant_params(), mutation, replicas, events, seed)
     try:
         report = verify(load_runs(files), side=side)
     except VerifyInputError as exc:
-        return True, [f"unusable input: {str(exc)[:60]}"]
-    return (not report.passed), [r.name for r in report.rows if r.status == "FAIL"]
+        out = (True, [f"unusable input: {str(exc)[:60]}"])
+        return (out, out) if both else out
+    after = (not report.passed), [r.name for r in report.rows if r.status == "FAIL"]
+    if not both:
+        return after
+    old = [copy.copy(r) for r in report.rows if r.name not in ROW_KEYS.values()]
+    passed = apply_holm(old, report.alpha)
+    return after, ((not passed), [r.name for r in old if r.status == "FAIL"])
+
+
+def compare_targeted(side, names, replicas: int, seeds: int, max_events: int) -> None:
+    """Kill sizes with and without the targeted rows, from the same runs."""
+    print(f"| mutant | killed without the targeted rows (before) | killed with them (after) | checks failing for every "
+          f"seed at the 'after' size |")
+    print("|---|---|---|---|")
+    t0 = time.time()
+    with tempfile.TemporaryDirectory() as folder:
+        for name in names:
+            found = {"before": None, "after": None}
+            checks = []
+            for n in (s for s in SIZES if s <= max_events):
+                res = [verdict(side, name, replicas, n, 100 + s, folder, both=True) for s in range(seeds)]
+                for key, i in (("after", 0), ("before", 1)):
+                    if found[key] is None and all(r[i][0] for r in res):
+                        found[key] = n
+                        if key == "after":
+                            checks = sorted(set.intersection(*(set(r[0][1]) for r in res)))
+                if None not in found.values():
+                    break
+            size = {k: (str(v) if v is not None else f"> {max_events}") for k, v in found.items()}
+            print(f"| `{name}` | {size['before']} | {size['after']} | {', '.join(checks)} |", flush=True)
+    print(f"\n({seeds} seeds per size, {replicas} replicas, 2D L = 5 plaquettes; {time.time() - t0:.0f} s)")
 
 
 def matrix(side, replicas: int, events: int, seed: int = 100) -> None:
@@ -68,8 +108,12 @@ def main(argv=None) -> int:
     ap.add_argument("--only", nargs="*", default=None)
     ap.add_argument("--matrix", action="store_true")
     ap.add_argument("--events", type=int, default=20000)
+    ap.add_argument("--compare-targeted", action="store_true")
     a = ap.parse_args(argv)
     side = ModelSide(mutant_params())
+    if a.compare_targeted:
+        compare_targeted(side, a.only or list(MUTATIONS), a.replicas, a.seeds, a.max_events)
+        return 0
     if a.matrix:
         matrix(side, a.replicas, a.events)
         return 0

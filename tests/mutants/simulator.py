@@ -50,6 +50,12 @@ MUTATIONS: dict[str, str] = {
     "off_by_one_cluster": "the cluster kicked (and recorded) is the one after the cluster the rates chose",
     "deterministic_wait": "waiting time 1/R_tot instead of an exponential draw",
     "uniform_choice": "fired cluster chosen uniformly, ignoring the rates (waiting times still from R_tot)",
+    # few-percent errors (issue 13: what the targeted statistics are for)
+    "H_scaled_3pct": "drift matrix H 3% too large (H -> 1.03 H)",
+    "inexact_sqrt": "H from the binomial series of sqrt(1 - X) cut after X^2 (H = X/2 + X^2/8; 2.8% relative "
+    "Frobenius error on the catalog's parameters)",
+    "kick_variance_2pct": "kick noise variance 2% too large",
+    "gamma0_2pct": "bare gamma0 2% too large (in the rates and in mu', K')",
 }
 
 
@@ -122,6 +128,8 @@ class DenseTRSP:
                     (g * mu_ - d * mu_**2 + g * g * s2 / 2) / (1 + 2 * d * s2)
                     - (g0 * mu_ - d0 * mu_**2 + g0 * g0 * s2 / 2) / (1 + 2 * d0 * s2)
                 )
+        if mu_t == "gamma0_2pct":  # after A0 and delta0: only gamma0 itself is off
+            g0 = 1.02 * g0
         self.A0, self.g0, self.d0 = A0, g0, d0
         self.rate_prefactor = A0 / (1.0 if mu_t == "no_duration" else r.duration)
         # ---- kick operators of every cluster
@@ -151,10 +159,14 @@ class DenseTRSP:
             X = KD @ np.linalg.inv(Kref)
             if mu_t == "no_sqrt":
                 H = X / 2
+            elif mu_t == "inexact_sqrt":
+                H = X / 2 + X @ X / 8
             else:
                 H = np.eye(N) - np.real(scipy.linalg.sqrtm(np.eye(N) - X))
             if mu_t == "H_transposed":
                 H = H.T.copy()
+            elif mu_t == "H_scaled_3pct":
+                H = 1.03 * H
             KDn = KD
             if mu_t == "rho_identity_noise":
                 KDn = k.facilitation * np.diag(sD * sD)
@@ -168,6 +180,8 @@ class DenseTRSP:
                 R = (V * np.sqrt(np.clip(lam, 0, None))) @ V.T
             if mu_t == "kick_variance_10pct":
                 R = R * math.sqrt(1.1)
+            elif mu_t == "kick_variance_2pct":
+                R = R * math.sqrt(1.02)
             self.H.append(H)
             self.noise.append(R)
             self.mu_prime.append(mu_p)
