@@ -52,10 +52,15 @@ from .rates import RateLaw, rate_law
 from ._blas import single_threaded_blas
 from .symmetry import reflection_basis
 
-__all__ = ["FastModel", "OrientationOperators", "DenseKick", "DEFAULT_TOLERANCE", "PLAUSIBLE_SD"]
+__all__ = ["FastModel", "OrientationOperators", "DenseKick", "DEFAULT_TOLERANCE", "DEFAULT_SCHEME", "SCHEMES", "PLAUSIBLE_SD"]
 
 #: default truncation tolerance (docs/fast.md, "Choosing the radii")
 DEFAULT_TOLERANCE = 1e-8
+
+#: precision truncation schemes (the same rules as trsp_ref.truncation.SCHEMES, implemented here)
+SCHEMES = ("cut", "row_sum")
+#: the scheme FastModel uses unless told otherwise (run files of format 1.0 declare none: "cut")
+DEFAULT_SCHEME = "row_sum"
 
 
 #: refuse operator sets larger than this (bytes): the exact model on a big lattice is dense
@@ -163,13 +168,17 @@ class FastModel:
     ----------
     params : trsp_ref.params.Params
     tolerance : float or None
-        Truncation tolerance (dimensionless): the neglected kick variance per site and the
-        neglected precision entries are at most ``tolerance`` in units of the softness
-        variance (docs/fast.md, "Choosing the radii").  None or 0: no truncation (the
+        Truncation tolerance (dimensionless): every neglected kick covariance entry and every
+        entry of K_t - K are at most ``tolerance`` in units of the softness variance, and
+        ||K_t - K||_2 <= tolerance ||K||_2 (docs/fast.md, "Choosing the radii").  None or 0: no truncation (the
         windows cover the lattice; the oracle's model exactly).
     kick_radius, precision_radius : float, optional
         Explicit radii (lattice distance units, i.e. sigma_AA); override the ones derived
         from ``tolerance``.  ``inf`` = no truncation.  These are what a run file records.
+    precision_scheme : str
+        How the precision is truncated at ``precision_radius``: ``"row_sum"`` (default: the
+        neglected entries' sum moved onto the outermost kept shell, so K_t(q = 0) = K(q = 0)) or
+        ``"cut"`` (run files of format 1.0).  docs/fast.md, "The truncation schemes".
 
     Attributes
     ----------
@@ -190,14 +199,18 @@ class FastModel:
         tolerance: float | None = DEFAULT_TOLERANCE,
         kick_radius: float | None = None,
         precision_radius: float | None = None,
+        precision_scheme: str = DEFAULT_SCHEME,
     ):
         with single_threaded_blas():
-            self._build(params, tolerance, kick_radius, precision_radius)
+            self._build(params, tolerance, kick_radius, precision_radius, precision_scheme)
 
-    def _build(self, params, tolerance, kick_radius, precision_radius) -> None:
+    def _build(self, params, tolerance, kick_radius, precision_radius, precision_scheme) -> None:
         if not isinstance(params, Params):
             raise ParameterError("<params>", "must be a trsp_ref.params.Params", type(params).__name__)
         validate_scalars(params)
+        if not isinstance(precision_scheme, str) or precision_scheme not in SCHEMES:
+            raise ParameterError("truncation.scheme", f"must be one of {', '.join(SCHEMES)}", precision_scheme)
+        self.precision_scheme = precision_scheme
         p = params
         self.params = p
         if tolerance is not None:
@@ -265,7 +278,7 @@ class FastModel:
             self.precision_radius = math.inf
             self._set_precision(lam_row, derived=False)
         else:
-            self._derive_precision_radius(lam_row, tolerance * s.variance)
+            self._derive_precision_radius(lam_row, tolerance)
 
         self._check_rates_finite()
 
@@ -287,11 +300,25 @@ class FastModel:
 
     # ------------------------------------------------------------------ precision
 
+    def _truncated_row(self, lam_row: np.ndarray) -> np.ndarray:
+        """Lambda_t's first row for ``precision_scheme`` (docs/fast.md, "The truncation schemes"):
+        "cut" zeroes the entries beyond precision_radius; "row_sum" then spreads their total over
+        the outermost kept distance shell, so that sum_j Lambda_t,0j = sum_j Lambda_0j."""
+        keep = self._dist <= self.precision_radius
+        lam_t = lam_row * keep
+        if self.precision_scheme == "row_sum" and not keep.all():
+            # the outermost kept shell: the largest lattice distance inside the radius
+            d_max = self._distances[np.searchsorted(self._distances, self.precision_radius, side="right") - 1]
+            shell = np.abs(self._dist - d_max) <= 1e-9 * d_max
+            neglected = math.fsum(lam_row[~keep].tolist())
+            lam_t[shell] += neglected / int(shell.sum())
+        return lam_t
+
     def _set_precision(self, lam_row: np.ndarray, *, derived: bool = False) -> bool:
-        """Lambda_t = Lambda with entries beyond precision_radius set to 0, and the simulated
-        equilibrium covariance K_t = Lambda_t^-1.  Lambda_t must be positive definite: False
-        (derived radius) or ParameterError('precision_radius') (given radius) otherwise."""
-        lam_t = np.where(self._dist <= self.precision_radius, lam_row, 0.0)
+        """Lambda_t = the truncated precision (``_truncated_row``), and the simulated equilibrium
+        covariance K_t = Lambda_t^-1.  Lambda_t must be positive definite: False (derived
+        radius) or ParameterError('precision_radius') (given radius) otherwise."""
+        lam_t = self._truncated_row(lam_row)
         eig = spectral.eigenvalues(lam_t)
         if not spectral.is_positive_definite(eig):
             if derived:
@@ -309,22 +336,28 @@ class FastModel:
         self.covariance_error = float(np.abs(self._Kt_row - self._K_row).max())
         return True
 
-    def _derive_precision_radius(self, lam_row: np.ndarray, allowed: float) -> None:
+    def _derive_precision_radius(self, lam_row: np.ndarray, tolerance: float) -> None:
         """The smallest radius (halfway between lattice distances) at which Lambda_t is positive
-        definite and every entry of K_t = Lambda_t^-1 is within ``allowed`` of K's (exact, by FFT).
+        definite, every entry of K_t = Lambda_t^-1 is within tolerance * variance of K's, and
+        ||K_t - K||_2 <= tolerance ||K||_2 (both exact, by FFT).
 
-        The scan starts where every neglected |Lambda(r)| is below allowed / variance^2 (a
+        The scan starts where every neglected |Lambda(r)| is below tolerance / variance (a
         heuristic start: neglecting a precision entry e moves K by about variance^2 e) and moves
         out one distance shell at a time; inf when only the whole lattice meets the target.
         """
         var = self.params.softness.variance
+        allowed = tolerance * var
         big = self._dist[np.abs(lam_row) * var > allowed / var]
         start = float(big.max()) if big.size else 0.0
         for d in self._distances[self._distances >= start]:
             self.precision_radius = _snap(float(d), self._distances)
             if math.isinf(self.precision_radius):
                 break
-            if self._set_precision(lam_row, derived=True) and self.covariance_error <= allowed:
+            if (
+                self._set_precision(lam_row, derived=True)
+                and self.covariance_error <= allowed
+                and self.equilibrium_error <= tolerance
+            ):
                 return
         self.precision_radius = math.inf
         self._set_precision(lam_row)
