@@ -89,7 +89,10 @@ def verify(
         )
     if side is None:
         try:
-            side = ModelSide(p, first.kick_radius, first.precision_radius, max_check_sites=max_check_sites)
+            side = ModelSide(
+                p, first.kick_radius, first.precision_radius, max_check_sites=max_check_sites,
+                precision_scheme=first.precision_scheme,
+            )
         except ParameterError as exc:
             raise VerifyInputError(f"run file {first.name}: its declared model is invalid: {exc}") from None
     plan = make_plan(side, runs)

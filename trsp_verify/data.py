@@ -58,6 +58,7 @@ class RunData:
     snapshot_S: np.ndarray | None = None
     seed_key: tuple | None = None
     implementation: str = "unknown"
+    precision_scheme: str = "cut"
 
     @property
     def n_events(self) -> int:
@@ -89,6 +90,7 @@ class RunData:
             params=run.params,
             kick_radius=float(run.truncation.kick_radius),
             precision_radius=float(run.truncation.precision_radius),
+            precision_scheme=run.truncation.scheme,
             S0=run.S0,
             t0=float(run.t0),
             t_end=float(run.checkpoint.observed_until),
@@ -139,10 +141,11 @@ def check_replicas(runs: list[RunData]) -> None:
                 f"run file {r.name}: its parameters differ from {first.name}'s ({diff}); "
                 "replicas verified together must share one parameter set"
             )
-        for key in ("kick_radius", "precision_radius"):
-            if not _same_float(getattr(r, key), getattr(first, key)):
+        for key in ("kick_radius", "precision_radius", "precision_scheme"):
+            a, b = getattr(r, key), getattr(first, key)
+            if not (a == b if isinstance(a, str) else _same_float(a, b)):
                 raise VerifyInputError(
-                    f"run file {r.name}: /truncation/@{key} = {getattr(r, key)!r} differs from "
+                    f"run file {r.name}: /truncation/@{key.replace('precision_', '')} = {getattr(r, key)!r} differs from "
                     f"{first.name}'s {getattr(first, key)!r}; replicas must declare one truncated model"
                 )
     seen: dict[tuple, str] = {}

@@ -95,13 +95,16 @@ class ModelSide:
         precision_radius: float = math.inf,
         *,
         max_check_sites: int = DEFAULT_MAX_CHECK_SITES,
+        precision_scheme: str = "cut",
     ):
         from trsp_ref.model import ReferenceModel
 
         self.params = params
         self.kick_radius = float(kick_radius)
         self.precision_radius = float(precision_radius)
-        self.model = ReferenceModel(params, kick_radius=kick_radius, precision_radius=precision_radius)
+        self.model = ReferenceModel(
+            params, kick_radius=kick_radius, precision_radius=precision_radius, precision_scheme=precision_scheme
+        )
         m = self.model
         self.N, self.m = m.N, m.m
         self.dim, self.L = params.lattice.dim, params.lattice.L

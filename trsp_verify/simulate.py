@@ -50,6 +50,7 @@ def _one(args) -> RunData:
         params=params,
         kick_radius=float(model.kick_radius),
         precision_radius=float(model.precision_radius),
+        precision_scheme=model.precision_scheme,
         S0=np.asarray(S0, dtype=np.float64),
         t0=0.0,
         t_end=float(times[-1]) if times.size else 0.0,
