@@ -50,7 +50,7 @@ from . import geometry as geo
 from . import spectral
 from .rates import RateLaw, rate_law
 from ._blas import single_threaded_blas
-from .symmetry import reflection_basis
+from .symmetry import reflection_basis, reflection_orbits
 
 __all__ = ["FastModel", "OrientationOperators", "DenseKick", "DEFAULT_TOLERANCE", "DEFAULT_SCHEME", "SCHEMES", "PLAUSIBLE_SD"]
 
@@ -296,7 +296,7 @@ class FastModel:
                     break
 
         self._build_operators()
-        self._M = self._kernel_tuple()
+        self._M = self._kernel_model()
 
     # ------------------------------------------------------------------ precision
 
@@ -540,93 +540,92 @@ class FastModel:
 
     # ------------------------------------------------------------------ kernel data
 
-    def _kernel_tuple(self):
-        """The arrays the Numba kernels take (slots documented in trsp_fast.kernels)."""
+    def _kernel_model(self):
+        """The KernelModel the Numba kernels take (fields documented in trsp_fast.kernels)."""
         from . import kernels as kn
 
         A0, g0, d0 = self.rates.bare
-        duration = self.params.rates.duration
-        log_limit = LOG_HUGE - math.log(self.n_clusters)  # every rate <= e^700 / n: the sum stays finite
-        M: list = [None] * kn.N_SLOTS
-        M[kn.GRID] = np.array(self.grid, dtype=np.int64)
-        M[kn.CL] = np.ascontiguousarray(self.cluster_offsets, dtype=np.int64)
-        M[kn.PAR] = np.array([A0, g0, d0, duration, self.mean, log_limit, math.log(A0) - math.log(duration)])
         self.stencil_size = int(np.count_nonzero(self._dist <= self.precision_radius))
-        m = self.m
-        lists = {name: [] for name in ("t", "w_t", "w_act", "a_t", "c_t", "z_t", "aff_o", "aff_sites")}
-        t_off, w_off, a_off, z_off, aff_off = [0], [0], [0], [0], [0]
-        for o, op in enumerate(self.operators):
-            nA = op.active.size
-            ac = geo.coords_of(op.active, self.grid)
-            # clusters with a site in A (sorted by id = orientation * N + anchor): their rates change
+        grid = np.array(self.grid, dtype=np.int64)
+        coords = lambda idx: geo.coords_of(np.asarray(idx, dtype=np.int64), self.grid)  # noqa: E731
+        ops, base, m = self.operators, self._base, self.m
+        n_group = 1 << self.dim
+        cl0 = self.cluster_offsets[0]
+        # the kick window per orientation, plane (c0) by row (c1) by element (c2): op.window is in
+        # increasing site index at anchor 0, i.e. lexicographic in (c0, c1, c2)
+        planes: dict = {k: [] for k in ("lo", "hi", "c", "row_lo", "row_hi")}
+        rows: dict = {k: [] for k in ("c", "el_lo", "el_hi")}
+        el_c, el_act = [], []
+        for op in ops:
+            act_row = np.full(self.N, -1, dtype=np.int64)
+            act_row[op.active] = np.arange(op.active.size)
+            wc = coords(op.window)
+            planes["lo"].append(len(planes["c"]))
+            for c0 in np.unique(wc[:, 0]):
+                in_plane = wc[:, 0] == c0
+                planes["c"].append(c0)
+                planes["row_lo"].append(len(rows["c"]))
+                for c1 in np.unique(wc[in_plane, 1]):
+                    sel = np.flatnonzero(in_plane & (wc[:, 1] == c1))
+                    rows["c"].append(c1)
+                    rows["el_lo"].append(len(el_c))
+                    el_c.extend(wc[sel, 2].tolist())
+                    el_act.extend(act_row[op.window[sel]].tolist())
+                    rows["el_hi"].append(len(el_c))
+                planes["row_hi"].append(len(rows["c"]))
+            planes["hi"].append(len(planes["c"]))
+        # orbits of A and Z under the reflections (the bases U, V of the blocks)
+        a_orb, _ = reflection_orbits(base.active, cl0, self.grid, self.dim)
+        z_orb, _ = reflection_orbits(base.zone, cl0, self.grid, self.dim)
+        z_coord = np.stack([coords(op.zone)[z_orb.images] for op in ops]) if ops else np.zeros((0, 0, n_group, 3), np.int64)
+        # clusters with a site in A (sorted by id = orientation * N + anchor): their rates change
+        aff_lo, aff_o, aff_coord = [0], [], []
+        for op in ops:
+            ac = coords(op.active)
             ids = np.unique(
                 np.concatenate(
                     [o2 * self.N + geo.index_of(ac - off, self.grid)
                      for o2 in range(self.n_orientations) for off in self.cluster_offsets[o2]]
                 )
-            ) if nA else np.zeros(0, np.int64)  # fmt: skip
-            aff_o = ids // self.N
-            anchor_c = geo.coords_of(ids % self.N, self.grid)
-            aff_sites = geo.index_of(anchor_c[:, None, :] + self.cluster_offsets[aff_o], self.grid).reshape(-1, m)
-            cl_sites = geo.index_of(self.cluster_offsets[o], self.grid)
-            T = np.unique(np.concatenate([op.window, op.zone, aff_sites.ravel(), cl_sites]))
-
-            def pos(idx):
-                return np.searchsorted(T, idx).astype(np.int64)
-
-            lists["t"].append(geo.coords_of(T, self.grid))
-            t_off.append(t_off[-1] + T.size)
-            act_row = np.full(self.N, -1, dtype=np.int64)
-            act_row[op.active] = np.arange(nA)
-            lists["w_t"].append(pos(op.window))
-            lists["w_act"].append(act_row[op.window])
-            w_off.append(w_off[-1] + op.window.size)
-            lists["a_t"].append(pos(op.active))
-            a_off.append(a_off[-1] + nA)
-            lists["c_t"].append(pos(cl_sites))
-            lists["z_t"].append(pos(op.zone))
-            z_off.append(z_off[-1] + op.zone.size)
-            lists["aff_o"].append(aff_o)
-            lists["aff_sites"].append(pos(aff_sites))
-            aff_off.append(aff_off[-1] + ids.size)
-
-        def cat(name, dtype=np.int64, width=None):
-            xs = lists[name]
-            a = np.concatenate(xs).astype(dtype) if xs else np.zeros(0, dtype)
-            return np.ascontiguousarray(a.reshape(-1, width) if width else a)
-
-        as_i = lambda x: np.asarray(x, dtype=np.int64)  # noqa: E731
-        M[kn.T_OFF], M[kn.T_COORD] = as_i(t_off), cat("t", width=3)
-        M[kn.W_OFF], M[kn.W_T], M[kn.W_ACT] = as_i(w_off), cat("w_t"), cat("w_act")
-        M[kn.A_OFF], M[kn.A_T] = as_i(a_off), cat("a_t")
-        M[kn.C_T] = np.ascontiguousarray(np.array(lists["c_t"], dtype=np.int64).reshape(self.n_orientations, m))
-        M[kn.Z_OFF], M[kn.Z_T] = as_i(z_off), cat("z_t")
-        # the symmetry bases and blocks, shared by every orientation (axis permutations)
-        base = self._base
-
-        def csr(X, slot_off, slot_idx, slot_val):
-            X = X.tocsr()
-            X.sort_indices()
-            M[slot_off] = X.indptr.astype(np.int64) if X.shape[0] else np.zeros(1, np.int64)
-            M[slot_idx] = X.indices.astype(np.int64)
-            M[slot_val] = np.ascontiguousarray(X.data, dtype=np.float64)
-
-        csr(base.basis.T, kn.UT_OFF, kn.UT_IDX, kn.UT_VAL)
-        csr(base.basis, kn.U_OFF, kn.U_IDX, kn.U_VAL)
-        csr(base.zone_basis.T, kn.VT_OFF, kn.VT_IDX, kn.VT_VAL)
+            ) if op.active.size else np.zeros(0, np.int64)  # fmt: skip
+            o_ids = ids // self.N
+            sites = coords(ids % self.N)[:, None, :] + self.cluster_offsets[o_ids]
+            aff_o.append(o_ids)
+            aff_coord.append(np.mod(sites, grid).reshape(-1, m, 3))
+            aff_lo.append(aff_lo[-1] + ids.size)
         sizes = [h.shape[0] for h, _ in base.blocks]
         zsizes = [g.shape[1] for g in base.drift]
-        M[kn.BLK_OFF] = as_i(np.concatenate([[0], np.cumsum(sizes)]))
-        M[kn.ZBLK_OFF] = as_i(np.concatenate([[0], np.cumsum(zsizes)]))
         gts = [np.ascontiguousarray(g.T).ravel() for g in base.drift]
         rbs = [np.ascontiguousarray(r).ravel() for _, r in base.blocks]
-        M[kn.GT_OFF] = as_i(np.concatenate([[0], np.cumsum([x.size for x in gts])])[: len(gts)])
-        M[kn.GT] = np.ascontiguousarray(np.concatenate(gts) if gts else np.zeros(0))
-        M[kn.R_OFF] = as_i(np.concatenate([[0], np.cumsum([x.size for x in rbs])])[: len(rbs)])
-        M[kn.RB] = np.ascontiguousarray(np.concatenate(rbs) if rbs else np.zeros(0))
-        M[kn.HW] = np.ascontiguousarray(base.tilt_drift, dtype=np.float64)
-        M[kn.AFF_OFF], M[kn.AFF_O], M[kn.AFF_SITES] = as_i(aff_off), cat("aff_o"), cat("aff_sites", width=m)
-        return tuple(M)
+        i64 = lambda x: np.ascontiguousarray(np.asarray(x, dtype=np.int64))  # noqa: E731
+        f64 = lambda xs: np.ascontiguousarray(np.concatenate(xs) if xs else np.zeros(0))  # noqa: E731
+        starts = lambda xs: i64(np.concatenate([[0], np.cumsum([x.size for x in xs])])[: len(xs)])  # noqa: E731
+        nA = base.active.size
+        return kn.KernelModel(
+            grid=grid,
+            cluster_offsets=np.ascontiguousarray(self.cluster_offsets, dtype=np.int64),
+            A0=float(A0), gamma0=float(g0), delta0=float(d0), duration=float(self.params.rates.duration),
+            mean=float(self.mean),
+            log_rate_limit=LOG_HUGE - math.log(self.n_clusters),  # every rate <= e^700 / n: the sum stays finite
+            log_prefactor=math.log(A0) - math.log(self.params.rates.duration),
+            cluster_coord=i64(np.mod(self.cluster_offsets, grid)),
+            active_coord=i64(np.stack([coords(op.active) for op in ops]).reshape(len(ops), nA, 3)),
+            plane_lo=i64(planes["lo"]), plane_hi=i64(planes["hi"]), plane_c=i64(planes["c"]),
+            plane_row_lo=i64(planes["row_lo"]), plane_row_hi=i64(planes["row_hi"]),
+            row_c=i64(rows["c"]), row_el_lo=i64(rows["el_lo"]), row_el_hi=i64(rows["el_hi"]),
+            el_c=i64(el_c), el_act=i64(el_act),
+            a_images=i64(a_orb.images.reshape(-1, n_group)), a_first=np.ascontiguousarray(a_orb.first.reshape(-1, n_group)),
+            a_columns=i64(a_orb.columns.reshape(-1, n_group)), a_stabilizer=i64(a_orb.stabilizer),
+            z_coord=i64(z_coord.reshape(len(ops), -1, n_group, 3)),
+            z_columns=i64(z_orb.columns.reshape(-1, n_group)), z_stabilizer=i64(z_orb.stabilizer),
+            block_lo=i64(np.concatenate([[0], np.cumsum(sizes)])),
+            zone_block_lo=i64(np.concatenate([[0], np.cumsum(zsizes)])),
+            drift_t_lo=starts(gts), drift_t=f64(gts),
+            noise_lo=starts(rbs), noise=f64(rbs),
+            tilt_drift=np.ascontiguousarray(base.tilt_drift, dtype=np.float64),
+            affected_lo=i64(aff_lo), affected_orientation=i64(np.concatenate(aff_o)),
+            affected_coord=i64(np.concatenate(aff_coord).reshape(-1, m, 3)),
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ public API
 
@@ -802,7 +801,7 @@ class FastModel:
     @property
     def operator_bytes(self) -> int:
         """Memory of the precomputed per-orientation data (bytes), independent of L."""
-        return int(sum(a.nbytes for a in self._M[3:]))
+        return int(sum(a.nbytes for a in self._M[2:] if isinstance(a, np.ndarray)))
 
     def __repr__(self) -> str:
         return (
