@@ -61,7 +61,9 @@ class KernelModel(NamedTuple):
     el_c, el_act                    elements (c2 within a row, increasing) and their A row (-1: sD = 0)
     -- the operators in the reflection bases, shared by all orientations:
     a_images, a_first, a_columns, a_stabilizer   orbits of A (trsp_fast.symmetry.Orbits)
-    z_coord (n_orient, n_zorbits, 2^d, 3)        the zone Z by orbit: coordinates of g(rep) per g
+    zone_run_lo (n_orient + 1,)                  the zone Z as runs along axis 2 (contiguous in memory):
+    zone_run_c (n_runs, 3), zone_run_len         first site's coordinates and length of each run
+    z_images (n_orient, n_zorbits, 2^d)          orbits of Z: position in the gathered zone of g(rep) per g
     z_columns, z_stabilizer                      orbits of Z
     block_lo (n_blocks + 1,), zone_block_lo      block (character) boundaries in the bases of A and Z
     drift_t_lo, drift_t                          per block G_s^T (n_Z,s x n_A,s, row-major), G_s = H_s U_s^T Lambda_t V_s
@@ -96,7 +98,10 @@ class KernelModel(NamedTuple):
     a_first: np.ndarray
     a_columns: np.ndarray
     a_stabilizer: np.ndarray
-    z_coord: np.ndarray
+    zone_run_lo: np.ndarray
+    zone_run_c: np.ndarray
+    zone_run_len: np.ndarray
+    z_images: np.ndarray
     z_columns: np.ndarray
     z_stabilizer: np.ndarray
     block_lo: np.ndarray
@@ -223,7 +228,20 @@ def _site(tab, c, i, j):
 
 @njit(cache=True, inline="always")
 def _walsh_hadamard(v, n):
-    """In place, v[s] <- sum_g (-1)^popcount(g & s) v[g] for the n = 2^d entries of v."""
+    """In place, v[s] <- sum_g (-1)^popcount(g & s) v[g] for the n = 2^d entries of v (straight-line
+    butterflies for the 3D and 2D groups, n = 8 and 4)."""
+    if n == 8:
+        a0, a1, a2, a3, a4, a5, a6, a7 = v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]
+        b0, b1, b2, b3, b4, b5, b6, b7 = a0 + a1, a0 - a1, a2 + a3, a2 - a3, a4 + a5, a4 - a5, a6 + a7, a6 - a7
+        c0, c1, c2, c3, c4, c5, c6, c7 = b0 + b2, b1 + b3, b0 - b2, b1 - b3, b4 + b6, b5 + b7, b4 - b6, b5 - b7
+        v[0], v[1], v[2], v[3] = c0 + c4, c1 + c5, c2 + c6, c3 + c7
+        v[4], v[5], v[6], v[7] = c0 - c4, c1 - c5, c2 - c6, c3 - c7
+        return
+    if n == 4:
+        a0, a1, a2, a3 = v[0], v[1], v[2], v[3]
+        b0, b1, b2, b3 = a0 + a1, a0 - a1, a2 + a3, a2 - a3
+        v[0], v[1], v[2], v[3] = b0 + b2, b1 + b3, b0 - b2, b1 - b3
+        return
     h = 1
     while h < n:
         for i in range(0, n, 2 * h):
@@ -267,7 +285,7 @@ def _column_updates(mt, x, out, n_out, n_in, sign):
         j += 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # per event: no call (and no reference counting of M's arrays)
 def _kick(S, o, zloc, M, tab, work):
     """Apply the kick of a cluster of orientation o at the anchor of the axis tables ``tab``;
     ``zloc`` holds the standard normals of the moving sites (A-row order).  S changes on A only;
@@ -277,7 +295,7 @@ def _kick(S, o, zloc, M, tab, work):
     (= [K'^-1 (mu' - S)]_A), computed in the reflection bases (module docstring) as
     U^T dS_A = -G (V^T x_Z) + tilt U^T H_A w_A + R_blocks (U^T zeta_A).   (Eqs. 10, 16, 19, 30; docs/fast.md)
     """
-    old, xb, zb, ob, v = work
+    old, xg, xb, zb, ob, v = work
     ac = M.active_coord
     nA = ac.shape[1]
     if nA == 0:
@@ -290,12 +308,26 @@ def _kick(S, o, zloc, M, tab, work):
     sbar = s / m
     tilt = M.gamma0 - 2.0 * M.delta0 * sbar
     n_group = v.shape[0]
-    # xb = V^T (S - mean)_Z, one Walsh-Hadamard transform per orbit of Z
-    zc, zcol, zst = M.z_coord, M.z_columns, M.z_stabilizer
+    # xg = (S - mean)_Z, gathered run by run (each run contiguous in S up to one wrap)
     mean = M.mean
+    n2 = M.grid[2]
+    rc, rlen = M.zone_run_c, M.zone_run_len
+    pos = 0
+    for r in range(M.zone_run_lo[o], M.zone_run_lo[o + 1]):
+        base = tab[0, rc[r, 0]] + tab[1, rc[r, 1]]
+        y = tab[2, rc[r, 2]]
+        ln = rlen[r]
+        first = min(ln, n2 - y)
+        for i in range(first):
+            xg[pos + i] = S[base + y + i] - mean
+        for i in range(first, ln):
+            xg[pos + i] = S[base + y + i - n2] - mean
+        pos += ln
+    # xb = V^T x_Z, one Walsh-Hadamard transform per orbit of Z
+    zim, zcol, zst = M.z_images, M.z_columns, M.z_stabilizer
     for q in range(zcol.shape[0]):
         for g in range(n_group):
-            v[g] = S[tab[0, zc[o, q, g, 0]] + tab[1, zc[o, q, g, 1]] + tab[2, zc[o, q, g, 2]]] - mean
+            v[g] = xg[zim[o, q, g]]
         _walsh_hadamard(v, n_group)
         scale = 1.0 / np.sqrt(n_group * zst[q])
         for c in range(n_group):
@@ -342,7 +374,7 @@ def _kick(S, o, zloc, M, tab, work):
     return nA
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # per event: no call (and no reference counting of M's arrays)
 def _update_rates(S, tree, mark, o, M, tab, level, nxt):
     """Recompute the rate of every cluster with a site among the kick's moving sites and the
     tree nodes above them, level by level, each node once (``mark`` flags a node already queued;
@@ -403,7 +435,7 @@ def _rotation_start(c, lo, hi, threshold):
     return j
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # per event: no call (and no reference counting of M's arrays)
 def _window_normals(rng, o, x0, x1, x2, M, zloc, drawn):
     """Draw the window's standard normals in increasing translated site index (the canonical
     order) without sorting: the window is stored plane by plane (c0), row by row (c1), element by
@@ -444,13 +476,13 @@ def _window_normals(rng, o, x0, x1, x2, M, zloc, drawn):
 
 @njit(cache=True)
 def _scratch(M):
-    """Work arrays sized for the model: axis tables, and the kick's (old, xb, zb, ob, v)."""
+    """Work arrays sized for the model: axis tables, and the kick's (old, xg, xb, zb, ob, v)."""
     grid = M.grid
     nA = max(1, M.active_coord.shape[1])
     nZ = max(1, M.zone_block_lo[-1])
     n_group = max(1, M.a_images.shape[1], M.z_columns.shape[1])
     tab = np.empty((3, max(grid[0], grid[1], grid[2])), dtype=np.int64)
-    return tab, (np.empty(nA), np.empty(nZ), np.empty(nA), np.empty(nA), np.empty(n_group))
+    return tab, (np.empty(nA), np.empty(nZ), np.empty(nZ), np.empty(nA), np.empty(nA), np.empty(n_group))
 
 
 @njit(cache=True)

@@ -577,7 +577,34 @@ class FastModel:
         # orbits of A and Z under the reflections (the bases U, V of the blocks)
         a_orb, _ = reflection_orbits(base.active, cl0, self.grid, self.dim)
         z_orb, _ = reflection_orbits(base.zone, cl0, self.grid, self.dim)
-        z_coord = np.stack([coords(op.zone)[z_orb.images] for op in ops]) if ops else np.zeros((0, 0, n_group, 3), np.int64)
+        # the zone as runs along the last axis (memory order): per (c0, c1) its c2 values split into
+        # maximal runs of consecutive values, a run through n2 - 1 continuing at 0 (periodic)
+        n2 = self.grid[2]
+        run_lo, run_c, run_len, z_images = [0], [], [], []
+        for op in ops:
+            zc = coords(op.zone)
+            order = np.lexsort((zc[:, 2], zc[:, 1], zc[:, 0]))
+            position = np.empty(op.zone.size, dtype=np.int64)
+            at = 0
+            i = 0
+            while i < order.size:
+                j = i
+                while j + 1 < order.size and (zc[order[j + 1], :2] == zc[order[i], :2]).all():
+                    j += 1
+                row = order[i : j + 1]  # one (c0, c1) row, c2 increasing
+                c2 = zc[row, 2]
+                breaks = np.flatnonzero(np.diff(c2) != 1) + 1
+                pieces = np.split(np.arange(row.size), breaks)
+                if len(pieces) > 1 and c2[0] == 0 and c2[-1] == n2 - 1:
+                    pieces = [np.concatenate([pieces[-1], pieces[0]])] + pieces[1:-1]  # wraps through n2 - 1
+                for piece in pieces:
+                    run_c.append(zc[row[piece[0]]])
+                    run_len.append(piece.size)
+                    position[row[piece]] = at + np.arange(piece.size)
+                    at += piece.size
+                i = j + 1
+            run_lo.append(len(run_len))
+            z_images.append(position[z_orb.images])
         # clusters with a site in A (sorted by id = orientation * N + anchor): their rates change
         aff_lo, aff_o, aff_coord = [0], [], []
         for op in ops:
@@ -616,7 +643,8 @@ class FastModel:
             el_c=i64(el_c), el_act=i64(el_act),
             a_images=i64(a_orb.images.reshape(-1, n_group)), a_first=np.ascontiguousarray(a_orb.first.reshape(-1, n_group)),
             a_columns=i64(a_orb.columns.reshape(-1, n_group)), a_stabilizer=i64(a_orb.stabilizer),
-            z_coord=i64(z_coord.reshape(len(ops), -1, n_group, 3)),
+            zone_run_lo=i64(run_lo), zone_run_c=i64(np.array(run_c, dtype=np.int64).reshape(-1, 3)),
+            zone_run_len=i64(run_len), z_images=i64(np.array(z_images, dtype=np.int64).reshape(len(ops), -1, n_group)),
             z_columns=i64(z_orb.columns.reshape(-1, n_group)), z_stabilizer=i64(z_orb.stabilizer),
             block_lo=i64(np.concatenate([[0], np.cumsum(sizes)])),
             zone_block_lo=i64(np.concatenate([[0], np.cumsum(zsizes)])),
