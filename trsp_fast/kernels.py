@@ -66,11 +66,16 @@ class KernelModel(NamedTuple):
     z_images (n_orient, n_zorbits, 2^d)          orbits of Z: position in the gathered zone of g(rep) per g
     z_columns, z_stabilizer                      orbits of Z
     block_lo (n_blocks + 1,), zone_block_lo      block (character) boundaries in the bases of A and Z
-    drift_t_lo, drift_t                          per block G_s^T (n_Z,s x n_A,s, row-major), G_s = H_s U_s^T Lambda_t V_s
-    noise_lo, noise                              per block R_s = U_s^T R_A U_s (symmetric, row-major)
-    tilt_drift (nA,)                             U^T H_A w_A (basis order)
-    -- clusters whose rate a kick changes (a site in A), sorted by id at anchor 0:
-    affected_lo (n_orient + 1,), affected_orientation, affected_coord (n, m, 3) (site 0 = anchor)
+    out_lo (n_blocks + 1,), a_out                the blocks' outputs, each padded with zero rows to a
+                                                 multiple of OUT_PAD (so the vectorized loop covers them
+                                                 all), and where column a_columns[q, s] sits among them
+    drift_t_lo, drift_t                          per block G_s^T (n_Z,s x padded n_A,s, row-major), G_s = H_s U_s^T Lambda_t V_s
+    noise_lo, noise                              per block R_s = U_s^T R_A U_s (n_A,s x padded n_A,s, row-major; symmetric)
+    tilt_drift                                   U^T H_A w_A (padded output order)
+    -- clusters whose rate a kick changes (a site in A), sorted by id at anchor 0, and their sites:
+    affected_lo (n_orient + 1,), affected_orientation, affected_local (n, m) (site 0 = anchor):
+    positions in the orientation's list of those clusters' distinct sites,
+    affected_site_lo (n_orient + 1,), affected_site_coord (n_sites, 3)
     """
 
     grid: np.ndarray
@@ -106,6 +111,8 @@ class KernelModel(NamedTuple):
     z_stabilizer: np.ndarray
     block_lo: np.ndarray
     zone_block_lo: np.ndarray
+    out_lo: np.ndarray
+    a_out: np.ndarray
     drift_t_lo: np.ndarray
     drift_t: np.ndarray
     noise_lo: np.ndarray
@@ -113,8 +120,14 @@ class KernelModel(NamedTuple):
     tilt_drift: np.ndarray
     affected_lo: np.ndarray
     affected_orientation: np.ndarray
-    affected_coord: np.ndarray
+    affected_local: np.ndarray
+    affected_site_lo: np.ndarray
+    affected_site_coord: np.ndarray
 
+
+#: the blocks' output length is padded to a multiple of this: LLVM's vectorized loop body takes
+#: 16 doubles per iteration (AVX2, interleaved 4x) and leaves the rest to a scalar loop
+OUT_PAD = 16
 
 # field names under the names tests use to change one of them (tests/test_fast_exactness.py)
 GT, HW, RB, GAMMA0, MEAN, LOG_RATE_LIMIT = "drift_t", "tilt_drift", "noise", "gamma0", "mean", "log_rate_limit"
@@ -253,6 +266,23 @@ def _walsh_hadamard(v, n):
         h *= 2
 
 
+@njit(cache=True, inline="always")
+def _to_basis(x, images, columns, stabilizer, out, v):
+    """out = W^T x for the symmetry basis W of a site set given by its orbits (trsp_fast.symmetry.Orbits):
+    per orbit q the transform of x[images[q, g]] over g, scaled by 1 / sqrt(2^d |Stab|)
+    (proofs/fast_truncation.py), lands in out[columns[q, s]]."""
+    n_group = v.shape[0]
+    for q in range(columns.shape[0]):
+        for g in range(n_group):
+            v[g] = x[images[q, g]]
+        _walsh_hadamard(v, n_group)
+        scale = 1.0 / np.sqrt(n_group * stabilizer[q])
+        for c in range(n_group):
+            col = columns[q, c]
+            if col >= 0:
+                out[col] = v[c] * scale
+
+
 @njit(cache=True, inline="never")
 def _column_updates(mt, x, out, n_out, n_in, sign):
     """out += sign * A x for A (n_out x n_in) stored transposed, row-major in ``mt``.
@@ -323,31 +353,13 @@ def _kick(S, o, zloc, M, tab, work):
         for i in range(first, ln):
             xg[pos + i] = S[base + y + i - n2] - mean
         pos += ln
-    # xb = V^T x_Z, one Walsh-Hadamard transform per orbit of Z
-    zim, zcol, zst = M.z_images, M.z_columns, M.z_stabilizer
-    for q in range(zcol.shape[0]):
-        for g in range(n_group):
-            v[g] = xg[zim[o, q, g]]
-        _walsh_hadamard(v, n_group)
-        scale = 1.0 / np.sqrt(n_group * zst[q])
-        for c in range(n_group):
-            col = zcol[q, c]
-            if col >= 0:
-                xb[col] = v[c] * scale
-    # zb = U^T zeta_A
+    # xb = V^T x_Z and zb = U^T zeta_A, one Walsh-Hadamard transform per orbit
+    _to_basis(xg, M.z_images[o], M.z_columns, M.z_stabilizer, xb, v)
     aim, afirst, acol, ast = M.a_images, M.a_first, M.a_columns, M.a_stabilizer
-    for q in range(acol.shape[0]):
-        for g in range(n_group):
-            v[g] = zloc[aim[q, g]]
-        _walsh_hadamard(v, n_group)
-        scale = 1.0 / np.sqrt(n_group * ast[q])
-        for c in range(n_group):
-            col = acol[q, c]
-            if col >= 0:
-                zb[col] = v[c] * scale
+    _to_basis(zloc, aim, acol, ast, zb, v)
     # block by block, as column updates (each column a contiguous row of the stored transposes)
-    hw = M.tilt_drift
-    for b in range(nA):
+    hw, olo = M.tilt_drift, M.out_lo
+    for b in range(olo[-1]):
         ob[b] = tilt * hw[b]
     blk, zblk, gt_lo, gt, r_lo, rb = M.block_lo, M.zone_block_lo, M.drift_t_lo, M.drift_t, M.noise_lo, M.noise
     for k in range(blk.shape[0] - 1):
@@ -355,13 +367,15 @@ def _kick(S, o, zloc, M, tab, work):
         na = blk[k + 1] - lo
         zlo = zblk[k]
         nz = zblk[k + 1] - zlo
-        out = ob[lo : lo + na]
-        _column_updates(gt[gt_lo[k] : gt_lo[k] + nz * na], xb[zlo : zlo + nz], out, na, nz, -1.0)
-        _column_updates(rb[r_lo[k] : r_lo[k] + na * na], zb[lo : lo + na], out, na, na, 1.0)
+        npad = olo[k + 1] - olo[k]
+        out = ob[olo[k] : olo[k + 1]]
+        _column_updates(gt[gt_lo[k] : gt_lo[k] + nz * npad], xb[zlo : zlo + nz], out, npad, nz, -1.0)
+        _column_updates(rb[r_lo[k] : r_lo[k] + na * npad], zb[lo : lo + na], out, npad, na, 1.0)
     # back to sites: dS = U ob, the inverse transform per orbit of A
+    aout = M.a_out
     for q in range(acol.shape[0]):
         for c in range(n_group):
-            col = acol[q, c]
+            col = aout[q, c]
             v[c] = ob[col] if col >= 0 else 0.0
         _walsh_hadamard(v, n_group)
         scale = 1.0 / np.sqrt(n_group / ast[q])  # 1 / sqrt(orbit size)
@@ -375,26 +389,33 @@ def _kick(S, o, zloc, M, tab, work):
 
 
 @njit(cache=True, inline="always")  # per event: no call (and no reference counting of M's arrays)
-def _update_rates(S, tree, mark, o, M, tab, level, nxt):
+def _update_rates(S, tree, mark, o, M, tab, level, nxt, site_buf, value_buf):
     """Recompute the rate of every cluster with a site among the kick's moving sites and the
     tree nodes above them, level by level, each node once (``mark`` flags a node already queued;
     it is all False again on return).  Sites are summed in cluster order, as in cluster_rates,
-    so the leaves are bit-identical to a rebuild.  Returns (status, cluster, sbar)."""
+    so the leaves are bit-identical to a rebuild.  Returns (status, cluster, sbar).
+
+    The clusters' distinct sites are translated and read once into site_buf / value_buf."""
     grid = M.grid
     lo, hi = M.affected_lo[o], M.affected_lo[o + 1]
-    ao, acoord = M.affected_orientation, M.affected_coord
+    ao, loc, sc = M.affected_orientation, M.affected_local, M.affected_site_coord
+    s_lo = M.affected_site_lo[o]
+    for i in range(M.affected_site_lo[o + 1] - s_lo):
+        site = tab[0, sc[s_lo + i, 0]] + tab[1, sc[s_lo + i, 1]] + tab[2, sc[s_lo + i, 2]]
+        site_buf[i] = site
+        value_buf[i] = S[site]
     N = grid[0] * grid[1] * grid[2]
     P = tree.shape[0] // 2
-    m = acoord.shape[1]
+    m = loc.shape[1]
     n_level = 0
     status = OK
     bad_k = -1
     bad_s = 0.0
     for q in range(lo, hi):
-        anchor = _site(tab, acoord, q, 0)  # site 0 of a cluster is its anchor
-        s = S[anchor]
+        anchor = site_buf[loc[q, 0]]  # site 0 of a cluster is its anchor
+        s = value_buf[loc[q, 0]]
         for j in range(1, m):
-            s += S[_site(tab, acoord, q, j)]
+            s += value_buf[loc[q, j]]
         sbar = s / m
         exponent = M.gamma0 * sbar - M.delta0 * sbar * sbar
         k = ao[q] * N + anchor
@@ -435,6 +456,13 @@ def _rotation_start(c, lo, hi, threshold):
     return j
 
 
+@njit(cache=True, inline="always")
+def _rotated(start, k, lo, hi):
+    """The k-th entry of the list [lo, hi) read from ``start`` around the end: start + k, wrapped."""
+    i = start + k
+    return i - (hi - lo) if i >= hi else i
+
+
 @njit(cache=True, inline="always")  # per event: no call (and no reference counting of M's arrays)
 def _window_normals(rng, o, x0, x1, x2, M, zloc, drawn):
     """Draw the window's standard normals in increasing translated site index (the canonical
@@ -450,21 +478,15 @@ def _window_normals(rng, o, x0, x1, x2, M, zloc, drawn):
     n_drawn = 0
     p_start = _rotation_start(pc, p_lo, p_hi, grid[0] - x0)
     for pp in range(p_hi - p_lo):
-        p = p_start + pp
-        if p >= p_hi:
-            p -= p_hi - p_lo
+        p = _rotated(p_start, pp, p_lo, p_hi)
         r_lo, r_hi = prl[p], prh[p]
         r_start = _rotation_start(rc, r_lo, r_hi, grid[1] - x1)
         for rr in range(r_hi - r_lo):
-            r = r_start + rr
-            if r >= r_hi:
-                r -= r_hi - r_lo
+            r = _rotated(r_start, rr, r_lo, r_hi)
             e_lo, e_hi = rel[r], reh[r]
             e_start = _rotation_start(ec, e_lo, e_hi, grid[2] - x2)
             for ee in range(e_hi - e_lo):
-                e = e_start + ee
-                if e >= e_hi:
-                    e -= e_hi - e_lo
+                e = _rotated(e_start, ee, e_lo, e_hi)
                 z = rng.standard_normal()
                 act = ea[e]
                 if act >= 0:
@@ -482,7 +504,18 @@ def _scratch(M):
     nZ = max(1, M.zone_block_lo[-1])
     n_group = max(1, M.a_images.shape[1], M.z_columns.shape[1])
     tab = np.empty((3, max(grid[0], grid[1], grid[2])), dtype=np.int64)
-    return tab, (np.empty(nA), np.empty(nZ), np.empty(nZ), np.empty(nA), np.empty(nA), np.empty(n_group))
+    n_out = max(1, M.out_lo[-1])
+    return tab, (np.empty(nA), np.empty(nZ), np.empty(nZ), np.empty(nA), np.empty(n_out), np.empty(n_group))
+
+
+@njit(cache=True)
+def _affected_buffers(M):
+    """(site_buf, value_buf) for _update_rates, sized for the largest orientation."""
+    n = 1
+    lo = M.affected_site_lo
+    for o in range(lo.shape[0] - 1):
+        n = max(n, lo[o + 1] - lo[o])
+    return np.empty(n, dtype=np.int64), np.empty(n)
 
 
 @njit(cache=True)
@@ -538,6 +571,7 @@ def run_events(
         n_aff = max(n_aff, M.affected_lo[o + 1] - M.affected_lo[o])
     level = np.empty(n_aff, dtype=np.int64)
     nxt = np.empty(n_aff, dtype=np.int64)
+    site_buf, value_buf = _affected_buffers(M)
     cap = sites.shape[0]
     t = clock[0]
     comp = clock[1]
@@ -571,12 +605,12 @@ def run_events(
         x0, x1, x2 = _axis_tables(grid, k % N, tab)
         n_drawn = _window_normals(rng, o, x0, x1, x2, M, zloc, drawn)
         nA = _kick(S, o, zloc, M, tab, work)
-        status, info_k, info_s = _update_rates(S, tree, mark, o, M, tab, level, nxt)
+        status, info_k, info_s = _update_rates(S, tree, mark, o, M, tab, level, nxt, site_buf, value_buf)
         if status != OK:
             # undo the event so the state stays the last good one; the caller raises
             for i in range(nA):
                 S[_site(tab, ac, o, i)] = old[i]
-            _update_rates(S, tree, mark, o, M, tab, level, nxt)
+            _update_rates(S, tree, mark, o, M, tab, level, nxt, site_buf, value_buf)
             t, comp = t_prev, comp_prev
             break
         if record:

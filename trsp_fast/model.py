@@ -55,7 +55,7 @@ from .symmetry import reflection_basis, reflection_orbits
 __all__ = ["FastModel", "OrientationOperators", "DenseKick", "DEFAULT_TOLERANCE", "DEFAULT_SCHEME", "SCHEMES", "PLAUSIBLE_SD"]
 
 #: default truncation tolerance (docs/fast.md, "Choosing the radii")
-DEFAULT_TOLERANCE = 1e-8
+DEFAULT_TOLERANCE = 1e-3
 
 #: precision truncation schemes (the same rules as trsp_ref.truncation.SCHEMES, implemented here)
 SCHEMES = ("cut", "row_sum")
@@ -606,7 +606,7 @@ class FastModel:
             run_lo.append(len(run_len))
             z_images.append(position[z_orb.images])
         # clusters with a site in A (sorted by id = orientation * N + anchor): their rates change
-        aff_lo, aff_o, aff_coord = [0], [], []
+        aff_lo, aff_o, aff_local, aff_site_lo, aff_site_coord = [0], [], [], [0], []
         for op in ops:
             ac = coords(op.active)
             ids = np.unique(
@@ -617,13 +617,30 @@ class FastModel:
             ) if op.active.size else np.zeros(0, np.int64)  # fmt: skip
             o_ids = ids // self.N
             sites = coords(ids % self.N)[:, None, :] + self.cluster_offsets[o_ids]
+            sites = np.mod(sites, grid).reshape(-1, 3)
+            distinct, local = np.unique(sites, axis=0, return_inverse=True)
             aff_o.append(o_ids)
-            aff_coord.append(np.mod(sites, grid).reshape(-1, m, 3))
+            aff_local.append(local.reshape(-1, m))
+            aff_site_coord.append(distinct)
             aff_lo.append(aff_lo[-1] + ids.size)
+            aff_site_lo.append(aff_site_lo[-1] + distinct.shape[0])
         sizes = [h.shape[0] for h, _ in base.blocks]
         zsizes = [g.shape[1] for g in base.drift]
-        gts = [np.ascontiguousarray(g.T).ravel() for g in base.drift]
-        rbs = [np.ascontiguousarray(r).ravel() for _, r in base.blocks]
+        padded = [-(-n // kn.OUT_PAD) * kn.OUT_PAD for n in sizes]  # outputs padded with zero rows
+
+        def padded_t(X, n_pad):  # X^T (columns of X as rows), each row padded to n_pad with zeros
+            out = np.zeros((X.shape[1], n_pad))
+            out[:, : X.shape[0]] = X.T
+            return out.ravel()
+
+        gts = [padded_t(g, n) for g, n in zip(base.drift, padded)]
+        rbs = [padded_t(r, n) for (_, r), n in zip(base.blocks, padded)]
+        out_lo = np.concatenate([[0], np.cumsum(padded)]).astype(np.int64)
+        # basis column -> its output position; tilt_drift in output order
+        out_of_col = np.concatenate([out_lo[k] + np.arange(n) for k, n in enumerate(sizes)]).astype(np.int64) if sizes else np.zeros(0, np.int64)
+        a_out = np.where(a_orb.columns >= 0, out_of_col[np.maximum(a_orb.columns, 0)] if out_of_col.size else -1, -1)
+        tilt = np.zeros(int(out_lo[-1]))
+        tilt[out_of_col] = base.tilt_drift
         i64 = lambda x: np.ascontiguousarray(np.asarray(x, dtype=np.int64))  # noqa: E731
         f64 = lambda xs: np.ascontiguousarray(np.concatenate(xs) if xs else np.zeros(0))  # noqa: E731
         starts = lambda xs: i64(np.concatenate([[0], np.cumsum([x.size for x in xs])])[: len(xs)])  # noqa: E731
@@ -646,13 +663,14 @@ class FastModel:
             zone_run_lo=i64(run_lo), zone_run_c=i64(np.array(run_c, dtype=np.int64).reshape(-1, 3)),
             zone_run_len=i64(run_len), z_images=i64(np.array(z_images, dtype=np.int64).reshape(len(ops), -1, n_group)),
             z_columns=i64(z_orb.columns.reshape(-1, n_group)), z_stabilizer=i64(z_orb.stabilizer),
-            block_lo=i64(np.concatenate([[0], np.cumsum(sizes)])),
+            block_lo=i64(np.concatenate([[0], np.cumsum(sizes)])), out_lo=i64(out_lo), a_out=i64(a_out.reshape(-1, n_group)),
             zone_block_lo=i64(np.concatenate([[0], np.cumsum(zsizes)])),
             drift_t_lo=starts(gts), drift_t=f64(gts),
             noise_lo=starts(rbs), noise=f64(rbs),
-            tilt_drift=np.ascontiguousarray(base.tilt_drift, dtype=np.float64),
+            tilt_drift=np.ascontiguousarray(tilt),
             affected_lo=i64(aff_lo), affected_orientation=i64(np.concatenate(aff_o)),
-            affected_coord=i64(np.concatenate(aff_coord).reshape(-1, m, 3)),
+            affected_local=i64(np.concatenate(aff_local).reshape(-1, m)),
+            affected_site_lo=i64(aff_site_lo), affected_site_coord=i64(np.concatenate(aff_site_coord).reshape(-1, 3)),
         )  # fmt: skip
 
     # ------------------------------------------------------------------ public API
