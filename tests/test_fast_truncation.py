@@ -187,3 +187,27 @@ def test_unknown_precision_scheme_is_refused():
     assert err.value.parameter == "truncation.scheme"
     with pytest.raises(ParameterError):
         truncated_precision_row(np.ones(3), np.arange(3.0), 1.5, "taper")
+
+
+def test_run_file_declares_the_scheme(tmp_path):
+    """Run-file format 1.1: /truncation@scheme is written and read back; a file without it (1.0) reads as "cut";
+    an unknown scheme is refused naming the attribute."""
+    import h5py
+
+    from trsp_runfile.runfile import Implementation, RunFile, RunWriter, Truncation, TrspFileError
+
+    p = params_from_dict({"lattice": {"dim": 2, "L": 4}})
+    path = tmp_path / "run.h5"
+    w = RunWriter.create(path, params=p, truncation=Truncation(2.5, 3.5, 1e-3, "row_sum"), S0=np.zeros(p.N),
+                         implementation=Implementation("toy", "1"), rng_state=None, target_events=1)  # fmt: skip
+    w.commit(np.zeros(p.N), 0.0, 0, 0.0, None)
+    w.close()
+    assert RunFile.open(path).truncation == Truncation(2.5, 3.5, 1e-3, "row_sum")
+    with h5py.File(path, "r+") as f:
+        del f["truncation"].attrs["scheme"]
+    assert RunFile.open(path).truncation.scheme == "cut"
+    with h5py.File(path, "r+") as f:
+        f["truncation"].attrs["scheme"] = "taper"
+    with pytest.raises(TrspFileError) as err:
+        RunFile.open(path)
+    assert "/truncation/@scheme" in str(err.value)
