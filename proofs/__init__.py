@@ -13,5 +13,7 @@ the printed paper is wrong and the function that settles it.
 - :mod:`proofs.renormalization`: Eqs. 20-23, D1-D3; exports :func:`derived_renormalization`.
 - :mod:`proofs.background_subtraction`: Eqs. E1-E2.
 - :mod:`proofs.onset`: Eqs. 27-28; exports :func:`derived_temperature_rates`.
+- :mod:`proofs.fit_kick`: what ``trsp fit`` measures about the kick: Var(dS) vs K_Delta, the
+  regression that recovers K_Delta, Appendix E for covariances.
 - :mod:`proofs.exact_limits`: the onset and frozen-site limits of Q(t), chi_4(t).
 """

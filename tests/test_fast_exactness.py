@@ -213,7 +213,7 @@ def test_truncated_model_matches_oracle_truncation(lattice, shape, tol, scheme):
     fm = FastModel(p, tolerance=tol, precision_scheme=scheme)
     assert math.isfinite(fm.kick_radius) and fm.window_size < p.N
     assert math.isfinite(fm.precision_radius) and fm.precision_scheme == scheme
-    rm = ReferenceModel(p, kick_radius=fm.kick_radius, precision_radius=fm.precision_radius, precision_scheme=scheme)
+    rm = ReferenceModel(p, kick_radius=fm.kick_radius, precision_radius=fm.precision_radius, scheme=scheme)
     np.testing.assert_allclose(fm.covariance_row, rm.K[0], rtol=0, atol=1e-12)
     _kick_checks(p, fm, rm, [0, fm.n_clusters - 1, fm.n_clusters // 2 + 3])
     # a trajectory: the fast stream has |W| normals per event; embed them at the window's sites

@@ -183,7 +183,7 @@ def test_unknown_precision_scheme_is_refused():
         FastModel(p, tolerance=1e-3, precision_scheme="taper")
     assert err.value.parameter == "truncation.scheme"
     with pytest.raises(ParameterError) as err:
-        ReferenceModel(p, precision_radius=2.5, precision_scheme="taper")
+        ReferenceModel(p, precision_radius=2.5, scheme="taper")
     assert err.value.parameter == "truncation.scheme"
     with pytest.raises(ParameterError):
         truncated_precision_row(np.ones(3), np.arange(3.0), 1.5, "taper")

@@ -56,7 +56,7 @@ def _arrays(path: Path) -> dict[str, np.ndarray]:
     """Everything that must be bit-identical between two runs of the same seed."""
     run = RunFile.open(path)
     ev, sn, cp = run.events, run.snapshots, run.checkpoint
-    out = {"S0": run.S0, "time": ev.time, "cluster": ev.cluster, "snap_t": sn.time, "snap_S": sn.S, "S": cp.S}
+    out = {"S0": run.S0, "time": ev.times, "cluster": ev.clusters, "snap_t": sn.time, "snap_S": sn.S, "S": cp.S}
     if ev.has_changes:
         out.update(offsets=ev.change_offsets, sites=ev.change_sites, before=ev.before, after=ev.after)
     out["scalars"] = np.array([cp.time, cp.time_compensation, cp.n_events, cp.n_changes, cp.n_snapshots])
@@ -215,8 +215,8 @@ def test_time_limited_runs_extend_bit_for_bit(tmp_path, config):
     _simulate(config, a, time=3000.0, seed=5, snapshot_every=25.0)
     _simulate(config, b, time=1250.0, seed=5, snapshot_every=25.0)
     rb = RunFile.open(b)
-    assert rb.events.time[-1] <= 1250.0 and rb.snapshots.time[-1] == 1250.0  # snapshot at the limit
-    assert rb.checkpoint.observed_until == 1250.0 and rb.checkpoint.time == rb.events.time[-1]
+    assert rb.events.times[-1] <= 1250.0 and rb.snapshots.time[-1] == 1250.0  # snapshot at the limit
+    assert rb.checkpoint.observed_until == 1250.0 and rb.checkpoint.time == rb.events.times[-1]
     _simulate(config, b, time=3000.0, resume=True)
     _assert_same(a, b)
     ra = RunFile.open(a)
@@ -231,7 +231,7 @@ def test_light_mode_records_the_same_run_without_changes(tmp_path, config):
     _simulate(config, light, events=800, seed=9, snapshot_every=50.0, checkpoint_every=300, mode="light")
     f, l = RunFile.open(full), RunFile.open(light)
     assert l.mode == "light" and not l.events.has_changes
-    for x, y in [(f.events.time, l.events.time), (f.events.cluster, l.events.cluster),
+    for x, y in [(f.events.times, l.events.times), (f.events.clusters, l.events.clusters),
                  (f.snapshots.S, l.snapshots.S), (f.checkpoint.S, l.checkpoint.S)]:
         assert x.tobytes() == y.tobytes()
     l.check()

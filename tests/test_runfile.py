@@ -312,7 +312,7 @@ def _arrays(path):
     run = RunFile.open(path)
     ev, sn, cp = run.events, run.snapshots, run.checkpoint
     return {
-        "S0": run.S0, "time": ev.time, "cluster": ev.cluster, "offsets": ev.change_offsets,
+        "S0": run.S0, "time": ev.times, "cluster": ev.clusters, "offsets": ev.change_offsets,
         "sites": ev.change_sites, "before": ev.before, "after": ev.after, "snap_t": sn.time,
         "snap_S": sn.S, "S": cp.S, "cp": np.array([cp.time, cp.n_events, cp.n_changes, cp.n_snapshots]),
         "rng": np.frombuffer(json.dumps(cp.rng_state).encode(), np.uint8),
@@ -343,7 +343,7 @@ def test_writer_round_trip(reference_run):
     assert run.checkpoint.target_time is None
     assert run.checkpoint.rng_state == {"bit_generator": "toy", "at": N_EVENTS}
     assert run.checkpoint.time_compensation == 0.125
-    assert np.array_equal(run.events.time, t) and np.array_equal(run.events.cluster, cl)
+    assert np.array_equal(run.events.times, t) and np.array_equal(run.events.clusters, cl)
     assert np.array_equal(run.events.change_offsets, off) and np.array_equal(run.events.after, after)
     assert np.array_equal(run.S0, S0)
     assert run.snapshots.time.tolist() == [float(k) for k in range(_snapshots_known(t, N_EVENTS))]
@@ -418,3 +418,55 @@ def test_two_writers_on_one_run_are_refused(tmp_path, reference_run):
         RunWriter.create(path, **kwargs)
     with RunWriter.create(path, overwrite=True, **kwargs) as w:  # --force
         assert w.run_id == RunFile.open(path).run_id
+
+
+# --------------------------------------------------------------------------
+# format 1.1: streaming, optional `before`, compression; 1.0 files stay readable
+# --------------------------------------------------------------------------
+
+
+def test_a_1_0_file_streams_in_chunks_like_a_whole_read(example_file):
+    """The example writer's 1.0 file (with `before`): chunked reading gives the same events and
+    the chunked check passes, whatever the chunk size."""
+    run = RunFile.open(example_file)
+    assert run.format_version == "1.0"
+    whole = run.events
+    for size in (1, 7, 1000):
+        chunks = list(RunFile.open(example_file).iter_events(size))
+        assert sum(len(c) for c in chunks) == len(whole)
+        assert np.array_equal(np.concatenate([c.times for c in chunks]), whole.times)
+        assert np.array_equal(np.concatenate([c.before for c in chunks]), whole.before)
+        assert all(c.change_offsets[0] == 0 for c in chunks)
+        RunFile.open(example_file).check(events_per_chunk=size)
+
+
+def test_before_is_optional_from_1_1_and_filled_in_by_the_replay(reference_run):
+    """trsp writes 1.1 files without `before` (compressed integer datasets); readers rebuild it."""
+    params, S0, t, cl, off, sites, before, after = _toy()
+    with h5py.File(reference_run, "r") as f:
+        assert "before" not in f["events"] and f["events/change_sites"].compression == "gzip"
+    run = RunFile.open(reference_run)
+    assert np.array_equal(run.events.before, before)
+    assert all(np.array_equal(e.before, before[off[i]:off[i + 1]]) for i, e in enumerate(run.replay()))
+
+
+def test_a_1_0_file_without_before_is_refused(example_file):
+    _mutate(example_file, lambda f: f["events"].__delitem__("before"))
+    with pytest.raises(TrspFileError, match=r"/events/before.*missing dataset"):
+        RunFile.open(example_file)
+
+
+def test_a_site_listed_twice_in_one_event_is_refused(example_file):
+    def twice(f):
+        o = f["events/change_offsets"][:4]
+        f["events/change_sites"][o[2] + 1] = f["events/change_sites"][o[2]]
+
+    _mutate(example_file, twice)
+    with pytest.raises(TrspFileError, match=r"/events/change_sites.*event 2 lists site \d+ more than once"):
+        RunFile.open(example_file).check()
+
+
+def test_non_finite_initial_state_is_named(example_file):
+    _mutate(example_file, lambda f: f["initial/S"].__setitem__(4, np.inf))
+    with pytest.raises(TrspFileError, match=r"/initial/S: inf at site 4"):
+        RunFile.open(example_file)

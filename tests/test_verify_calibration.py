@@ -77,3 +77,35 @@ def test_false_alarm_rate(make, tmp_path):
             bad.append((name, f1))
     assert failures <= max(2, SEEDS / 500 + 3 * math.sqrt(SEEDS / 1000)), failures
     assert not bad, bad
+
+
+#: seed sets of the paper-scale calibration (each: 4 replicas x 20 000 events of 3D L = 20
+#: plaquettes, trsp_fast at tolerance 1e-4; about 5 CPU minutes per seed set)
+L20_SEEDS = int(os.environ.get("TRSP_CALIBRATION_L20_SEEDS", "100"))
+L20_EVENTS = int(os.environ.get("TRSP_CALIBRATION_L20_EVENTS", "20000"))
+
+
+@pytest.mark.calibration
+def test_false_alarm_rate_at_the_papers_scale():
+    """Correct L = 20 runs (the truncated model trsp_fast declares at tolerance 1e-4), verified on
+    the periodic model side:
+
+        TRSP_CALIBRATION_L20_SEEDS=100 python3 -m pytest -m calibration \\
+            tests/test_verify_calibration.py -k papers_scale -s
+    """
+    from trsp_ref.params import params_from_dict
+    from trsp_verify.simulate import simulate_replicas
+
+    p = params_from_dict({"lattice": {"dim": 3, "L": 20}})
+    failures, t0 = [], time.perf_counter()
+    for seed in range(L20_SEEDS):
+        runs, _ = simulate_replicas(p, REPLICAS, L20_EVENTS, seed=30_000 + seed, tolerance=1e-4)
+        report = verify(runs, workers=2)
+        if not report.passed:
+            failures.append(f"seed {seed}: " + ", ".join(f"{r.key} (p = {r.p_value:.2g})" for r in report.rows if r.status == "FAIL"))
+        print(f"seed {seed}: {report.verdict}", flush=True)
+    print(f"\nL = 20: {len(failures)} family-wise false alarms in {L20_SEEDS} seed sets "
+          f"({REPLICAS} x {L20_EVENTS} events; design <= 1e-3; {time.perf_counter() - t0:.0f} s)")
+    for line in failures:
+        print("  failed:", line)
+    assert len(failures) <= max(2, L20_SEEDS / 500 + 3 * math.sqrt(L20_SEEDS / 1000))

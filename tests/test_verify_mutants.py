@@ -41,8 +41,11 @@ def _verdict(tmp_path, side, mutation, events):
 def test_mutant_is_rejected(mutation, tmp_path, side):
     try:
         report = _verdict(tmp_path, side, mutation, CI_EVENTS.get(mutation, CI_DEFAULT))
-    except VerifyInputError as exc:  # an unstable mutant can blow up before leaving enough events
-        pytest.fail(f"mutant {mutation} gave unusable run files instead of a failing verdict: {exc}")
+    except VerifyInputError as exc:
+        # an unstable mutant can blow up before a replica holds the 50 events the battery needs
+        # (exit 2, as the kill table counts it); anything else unusable is a bug
+        assert "events; the battery needs at least" in str(exc), f"mutant {mutation} gave unusable run files: {exc}"
+        return
     failed = [r.name for r in report.rows if r.status == "FAIL"]
     assert not report.passed, f"mutant {mutation} ({MUTATIONS[mutation]}) passed the battery"
     assert failed
@@ -76,6 +79,6 @@ def test_exact_limit_check_rejects_missing_duration(limit, params, tmp_path):
     p = params_from_dict(params)
     good = verify(load_runs(write_replicas(tmp_path / "good", p, None, REPLICAS, 2000, SEED)))
     bad = verify(load_runs(write_replicas(tmp_path / "bad", p, "no_duration", REPLICAS, 2000, SEED)))
-    row = lambda rep: next(r for r in rep.rows if r.name.startswith("7 exact limit"))  # noqa: E731
+    row = lambda rep: rep.row(f"exact_limit_{limit}")  # noqa: E731
     assert good.passed and row(good).status == "pass"
     assert row(bad).status == "FAIL"

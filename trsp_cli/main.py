@@ -105,11 +105,18 @@ def verify(
     replicas: int = typer.Option(4, "--replicas", min=1, help="Replicas to simulate when no run file is given."),
     events: int = typer.Option(50_000, "--events", min=1, help="Events per simulated replica when no run file is given."),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, help="Seed for the simulated replicas."),
+    accept_skipped: bool = typer.Option(
+        False, "--accept-skipped", help="Exit 0 when no check fails even if some were skipped (default: exit 3)."
+    ),
 ) -> None:
-    """Run the statistical verification battery; exit 0 pass, 1 fail, 2 unusable input."""
+    """Run the statistical verification battery; exit 0 pass, 1 fail, 2 unusable input, 3 no check failed
+    but some were skipped (docs/verification.md)."""
     from trsp_cli.verify_cmd import run_verify
 
-    code = _guarded(run_verify, list(runs or []), json_out=json_out, replicas=replicas, events=events, seed=seed)
+    code = _guarded(
+        run_verify, list(runs or []), json_out=json_out, replicas=replicas, events=events, seed=seed,
+        accept_skipped=accept_skipped,
+    )  # fmt: skip
     raise typer.Exit(int(code or 0))
 
 
@@ -136,6 +143,11 @@ def plot(
     from trsp_cli.plot_cmd import run_plot
 
     _guarded(run_plot, sweep_file, outdir)
+
+
+from trsp_cli.fit_cmd import register as _register_fit  # noqa: E402  (trsp fit, trsp to-particles)
+
+_register_fit(app, _guarded)
 
 
 def main() -> None:  # pragma: no cover - console entry point alternative

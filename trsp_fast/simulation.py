@@ -20,12 +20,12 @@ save/restore in between changes nothing):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
 
 from trsp_ref.params import ParameterError
+from trsp_runfile.events import EventRecord
 
 from . import kernels
 from .model import FastModel
@@ -39,27 +39,9 @@ MAX_CHUNK_CHANGES = 1 << 23
 _REWINDABLE = ("PCG64", "PCG64DXSM")
 
 
-@dataclass(frozen=True, eq=False)
-class EventChunk:
-    """A block of consecutive events.
-
-    times    : (n,) absolute event times
-    clusters : (n,) int64 fired cluster ids (orientation * N + anchor)
-    and, when recorded (``record=True``), every site each event changed:
-    change_offsets : (n + 1,) int64; event j changed ``change_sites[change_offsets[j]:change_offsets[j+1]]``
-    change_sites   : (k,) int64 site indices (increasing within an event)
-    before, after  : (k,) the site's value just before and just after the event
-    """
-
-    times: np.ndarray
-    clusters: np.ndarray
-    change_offsets: np.ndarray | None = None
-    change_sites: np.ndarray | None = None
-    before: np.ndarray | None = None
-    after: np.ndarray | None = None
-
-    def __len__(self) -> int:
-        return int(self.times.shape[0])
+#: the block of events :meth:`Simulation.run` yields: the run-file package's one event record
+#: (times, clusters and, when recorded, change_offsets, change_sites, before, after)
+EventChunk = EventRecord
 
 
 def _rewind_one_draw(rng: np.random.Generator) -> None:

@@ -10,7 +10,8 @@ from .runfile import (  # noqa: F401
     FORMAT_VERSION,
     MODES,
     Checkpoint,
-    Events,
+    EventRecord,
+    StreamCheck,
     Implementation,
     ReplayEvent,
     RunFile,
@@ -20,6 +21,7 @@ from .runfile import (  # noqa: F401
     TrspFileError,
     Truncation,
     apply_changes,
+    replay_record,
     first_difference,
     side_files,
 )

@@ -42,6 +42,9 @@ try:  # Python >= 3.11
 except ModuleNotFoundError:  # pragma: no cover
     import tomli as tomllib  # type: ignore[no-redef]
 
+from .atomic import fsync_dir
+from .events import EventRecord
+
 from trsp_ref.params import (
     ParameterError,
     Params,
@@ -63,7 +66,7 @@ __all__ = [
     "Truncation",
     "Implementation",
     "SeedRecord",
-    "Events",
+    "EventRecord",
     "Snapshots",
     "Checkpoint",
     "ReplayEvent",
@@ -71,6 +74,7 @@ __all__ = [
     "RunWriter",
     "side_files",
     "apply_changes",
+    "replay_record",
     "first_difference",
 ]
 
@@ -89,6 +93,14 @@ STATUSES = ("running", "interrupted", "finished")
 _CHUNK_ELEMENTS = 16384
 # Rows moved per read/write when bringing a work file up to date (bounded memory).
 _COPY_BLOCK = 1 << 22
+#: site changes per chunk of RunFile.iter_events by default (about 50 MB of change arrays)
+STREAM_CHANGES = 1 << 21
+#: HDF5 filters of the integer event datasets (format 1.1): byte shuffle + deflate level 1, in
+#: every HDF5 build (C, Fortran, Julia, MATLAB read them transparently).  Site indices compress
+#: to almost nothing; the softness values (float64, nearly random mantissas) shrink only ~15 %
+#: for 5x the writing time, so they are stored plain.  With ``before`` omitted, full files of
+#: the built-in example are 3x smaller than format 1.0 (docs/formats.md).
+_FILTERS = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
 
 # Fault injection for the crash tests (tests/test_runfile.py): when set, called with the
 # name of each step of the commit protocol; a test child process sets it to os._exit at one
@@ -120,6 +132,9 @@ class TrspFileError(ValueError):
         self.problem = problem
         loc = f"{self.path}: {where}" if where else self.path
         super().__init__(f"run file {loc}: {problem}")
+
+    def __reduce__(self):  # raised in worker processes, re-raised in the parent
+        return (type(self), (self.path, self.problem, self.where))
 
 
 # --------------------------------------------------------------------------
@@ -162,30 +177,6 @@ class SeedRecord:
     bit_generator: str
     entropy: int | None
     spawn_key: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True, eq=False)
-class Events:
-    """``/events``, committed rows only.  The change arrays are None in a "light" file.
-
-    Event ``e`` happened at ``time[e]``, fired cluster ``cluster[e]`` (id = orientation * N +
-    anchor, docs/model.md) and set the sites ``change_sites[o[e]:o[e+1]]`` from ``before`` to
-    ``after`` (``o = change_offsets``).
-    """
-
-    time: np.ndarray
-    cluster: np.ndarray
-    change_offsets: np.ndarray | None = None
-    change_sites: np.ndarray | None = None
-    before: np.ndarray | None = None
-    after: np.ndarray | None = None
-
-    def __len__(self) -> int:
-        return int(self.time.shape[0])
-
-    @property
-    def has_changes(self) -> bool:
-        return self.change_offsets is not None
 
 
 @dataclass(frozen=True, eq=False)
@@ -298,6 +289,12 @@ def _to_attr(value: Any) -> Any:
     raise TypeError(f"unsupported attribute type {type(value).__name__}")  # pragma: no cover
 
 
+def _require_finite(rd: "_Reader", x: np.ndarray, where: str) -> None:
+    bad = np.flatnonzero(~np.isfinite(x))
+    if bad.size:
+        raise rd.fail(f"{float(x[bad[0]])} at site {int(bad[0])} ({bad.size} non-finite values): softness must be finite", where)
+
+
 class _Reader:
     """Checked access to one open HDF5 file; every failure is a TrspFileError naming the object."""
 
@@ -407,7 +404,7 @@ class RunFile:
     """
 
     def __init__(self) -> None:  # use RunFile.open
-        self._events: Events | None = None
+        self._events: EventRecord | None = None
         self._snapshots: Snapshots | None = None
 
     # ------------------------------------------------------------------ opening
@@ -454,6 +451,8 @@ class RunFile:
                 "/@format_version",
             )
         self.format_version = version
+        # format 1.1: /events/before may be omitted (it is what the replay gives)
+        self._before_optional = minor >= 1
         self.implementation = Implementation(
             rd.attr(root, "implementation", str), rd.attr(root, "implementation_version", str)
         )
@@ -502,6 +501,7 @@ class RunFile:
         if ds.shape != (self.N,):
             raise rd.fail(f"must have shape ({self.N},) = (L**dim,), found {ds.shape}", "/initial/S")
         self.S0 = rd.rows(ds, self.N, "f")
+        _require_finite(rd, self.S0, "/initial/S")
         self.t0 = rd.attr(g, "t0", float)
         if not math.isfinite(self.t0):
             raise rd.fail("must be finite", "/initial/@t0")
@@ -553,8 +553,10 @@ class RunFile:
             raise rd.fail(f"must be one of {list(STATUSES)}, got {status!r}", "/checkpoint/@status")
         target_events = rd.attr(g, "target_events", int, required=False, default=-1)
         target_time = rd.attr(g, "target_time", float, required=False, default=math.inf)
+        S_cp = rd.rows(ds, self.N, "f")
+        _require_finite(rd, S_cp, "/checkpoint/S")
         return Checkpoint(
-            S=rd.rows(ds, self.N, "f"),
+            S=S_cp,
             time=time,
             observed_until=observed,
             n_events=n_events,
@@ -576,9 +578,10 @@ class RunFile:
             need += [
                 ("/events/change_offsets", "i", cp.n_events + 1),
                 ("/events/change_sites", "i", cp.n_changes),
-                ("/events/before", "f", cp.n_changes),
                 ("/events/after", "f", cp.n_changes),
             ]
+            if not (self._before_optional and "/events/before" not in rd.h5):
+                need.append(("/events/before", "f", cp.n_changes))
         for name, kind, n in need:
             ds = rd.dataset(name, kind, 1)
             if ds.shape[0] < n:
@@ -621,55 +624,127 @@ class RunFile:
         return h5, rd
 
     @property
-    def events(self) -> Events:
-        """The committed events (read and value-checked on first access)."""
+    def events(self) -> EventRecord:
+        """All committed events in memory (read, value-checked and replayed on first access).
+
+        A long "full" run can need more memory than the machine has: stream it with
+        :meth:`iter_events` instead."""
         if self._events is None:
-            self._events = self._load_events()
+            chunks = list(self.iter_events(events_per_chunk=max(1, self.n_events)))
+            self._events = chunks[0] if chunks else self._empty_events()
         return self._events
 
-    def _load_events(self) -> Events:
+    def _empty_events(self) -> EventRecord:
+        if self.mode != "full":
+            return EventRecord(np.zeros(0), np.zeros(0, np.int64))
+        z = np.zeros(0, np.int64)
+        return EventRecord(np.zeros(0), z, np.zeros(1, np.int64), z, np.zeros(0), np.zeros(0))
+
+    def default_chunk_events(self, max_changes: int = STREAM_CHANGES) -> int:
+        """Events per chunk of :meth:`iter_events` holding about ``max_changes`` site changes."""
+        per_event = self.checkpoint.n_changes / max(1, self.n_events)
+        return int(max(1, min(max(1, self.n_events), max_changes // max(1.0, per_event))))
+
+    def iter_events(self, events_per_chunk: int | None = None) -> Iterator[EventRecord]:
+        """The committed events in consecutive chunks (memory bounded by the chunk, not the run).
+
+        Every chunk is value-checked (finite non-decreasing times, cluster ids and sites in
+        range, offsets consistent, no site twice within one event, finite values) and, in a
+        "full" file, replayed: every recorded ``before`` must equal the replayed value bit for
+        bit, and where the file omits ``before`` (format 1.1) it is filled in from the replay.
+        Raises :class:`TrspFileError` naming the dataset and the event at the first problem.
+        """
         n, k = self.checkpoint.n_events, self.checkpoint.n_changes
+        step = int(events_per_chunk) if events_per_chunk else self.default_chunk_events()
+        full = self.mode == "full"
+        S = self.S0.copy() if full else None
+        prev_time = self.t0
         h5, rd = self._reopen()
         with h5:
-            time = rd.rows(rd.dataset("/events/time", "f", 1), n, "f")
-            cluster = rd.rows(rd.dataset("/events/cluster", "i", 1), n, "i")
-            changes: dict[str, np.ndarray | None] = dict.fromkeys(("change_offsets", "change_sites", "before", "after"))
-            if self.mode == "full":
-                changes["change_offsets"] = rd.rows(rd.dataset("/events/change_offsets", "i", 1), n + 1, "i")
-                changes["change_sites"] = rd.rows(rd.dataset("/events/change_sites", "i", 1), k, "i")
-                changes["before"] = rd.rows(rd.dataset("/events/before", "f", 1), k, "f")
-                changes["after"] = rd.rows(rd.dataset("/events/after", "f", 1), k, "f")
+            ds_t = rd.dataset("/events/time", "f", 1)
+            ds_c = rd.dataset("/events/cluster", "i", 1)
+            if full:
+                ds_o = rd.dataset("/events/change_offsets", "i", 1)
+                ds_s = rd.dataset("/events/change_sites", "i", 1)
+                ds_a = rd.dataset("/events/after", "f", 1)
+                ds_b = rd.dataset("/events/before", "f", 1, required=not self._before_optional)
+            for lo in range(0, n, max(1, step)):
+                hi = min(n, lo + step)
+                times = _rows(rd, ds_t, lo, hi, "f")
+                clusters = _rows(rd, ds_c, lo, hi, "i")
+                self._check_event_values(times, clusters, lo, prev_time)
+                prev_time = float(times[-1])
+                if not full:
+                    yield EventRecord(times, clusters)
+                    continue
+                o = _rows(rd, ds_o, lo, hi + 1, "i")
+                if (lo == 0 and o[0] != 0) or (hi == n and o[-1] != k) or np.any(np.diff(o) < 0) or o[-1] > k:
+                    raise TrspFileError(
+                        self.path,
+                        f"must start at 0, never decrease and end at n_changes = {k} (events {lo}..{hi - 1}: "
+                        f"found {int(o[0])} .. {int(o[-1])})",
+                        "/events/change_offsets",
+                    )
+                a, b = int(o[0]), int(o[-1])
+                sites = _rows(rd, ds_s, a, b, "i")
+                after = _rows(rd, ds_a, a, b, "f")
+                before = None if ds_b is None else _rows(rd, ds_b, a, b, "f")
+                rec = EventRecord(times, clusters, o - a, sites, before, after)
+                self._check_change_values(rec, lo, a)
+                yield self._replayed(rec, S, lo)
+
+    def _check_event_values(self, times: np.ndarray, clusters: np.ndarray, lo: int, prev_time: float) -> None:
         fail = lambda problem, where: TrspFileError(self.path, problem, where)  # noqa: E731
-        if n:
-            if not np.all(np.isfinite(time)):
-                raise fail(f"non-finite time at event {int(np.argmin(np.isfinite(time)))}", "/events/time")
-            bad = np.flatnonzero(np.diff(np.concatenate(([self.t0], time))) < 0)
-            if bad.size:
-                raise fail(f"times must not decrease (from t0 on): event {int(bad[0])}", "/events/time")
-            if time[-1] > self.checkpoint.time:
-                raise fail(f"last event time {time[-1]!r} is after the checkpoint time", "/events/time")
-            bad = np.flatnonzero((cluster < 0) | (cluster >= self.n_clusters))
-            if bad.size:
-                raise fail(
-                    f"cluster id out of range [0, {self.n_clusters}) at event {int(bad[0])}: {int(cluster[bad[0]])}",
-                    "/events/cluster",
-                )
-        if self.mode == "full":
-            o = changes["change_offsets"]
-            if o[0] != 0 or o[-1] != k or np.any(np.diff(o) < 0):
-                raise fail(
-                    f"must start at 0, never decrease and end at n_changes = {k} (found start {int(o[0])}, "
-                    f"end {int(o[-1])})",
-                    "/events/change_offsets",
-                )
-            s = changes["change_sites"]
-            bad = np.flatnonzero((s < 0) | (s >= self.N))
-            if bad.size:
-                raise fail(f"site out of range [0, {self.N}) at change {int(bad[0])}", "/events/change_sites")
-            for key in ("before", "after"):
-                if not np.all(np.isfinite(changes[key])):
-                    raise fail("non-finite softness", f"/events/{key}")
-        return Events(time, cluster, **changes)
+        if not np.all(np.isfinite(times)):
+            raise fail(f"non-finite time at event {lo + int(np.argmin(np.isfinite(times)))}", "/events/time")
+        bad = np.flatnonzero(np.diff(np.concatenate(([prev_time], times))) < 0)
+        if bad.size:
+            raise fail(f"times must not decrease (from t0 on): event {lo + int(bad[0])}", "/events/time")
+        if times[-1] > self.checkpoint.time:
+            raise fail(f"last event time {times[-1]!r} is after the checkpoint time", "/events/time")
+        bad = np.flatnonzero((clusters < 0) | (clusters >= self.n_clusters))
+        if bad.size:
+            raise fail(
+                f"cluster id out of range [0, {self.n_clusters}) at event {lo + int(bad[0])}: {int(clusters[bad[0]])}",
+                "/events/cluster",
+            )
+
+    def _check_change_values(self, rec: EventRecord, lo: int, first_change: int) -> None:
+        fail = lambda problem, where: TrspFileError(self.path, problem, where)  # noqa: E731
+        s = rec.change_sites
+        bad = np.flatnonzero((s < 0) | (s >= self.N))
+        if bad.size:
+            raise fail(f"site out of range [0, {self.N}) at change {first_change + int(bad[0])}", "/events/change_sites")
+        for key in ("before", "after"):
+            v = getattr(rec, key)
+            if v is not None and not np.all(np.isfinite(v)):
+                j = int(np.argmin(np.isfinite(v)))
+                raise fail(f"non-finite softness {v[j]!r} at change {first_change + j}", f"/events/{key}")
+        # within one event a site appears at most once (docs/formats.md): the replay would
+        # otherwise depend on the order of the repeated entries
+        owner = np.repeat(np.arange(len(rec), dtype=np.int64), np.diff(rec.change_offsets))
+        key = owner * self.N + s
+        if key.size:
+            srt = np.sort(key)
+            dup = np.flatnonzero(srt[1:] == srt[:-1])
+            if dup.size:
+                e, site = divmod(int(srt[dup[0]]), self.N)
+                raise fail(f"event {lo + e} lists site {site} more than once (a site appears at most once per event)",
+                           "/events/change_sites")
+
+    def _replayed(self, rec: EventRecord, S: np.ndarray, lo: int) -> EventRecord:
+        """Check (or fill in) ``before`` against the replay from ``S`` (the state before the
+        chunk), and advance ``S`` in place to the state after it."""
+        rec, bad = replay_record(rec, S)
+        if bad is not None:
+            e = int(np.searchsorted(rec.change_offsets, bad, side="right") - 1)
+            raise TrspFileError(
+                self.path,
+                f"event {lo + e} records site {int(rec.change_sites[bad])} as {rec.before[bad]!r} before the change, "
+                "but replaying the earlier events gives a different value",
+                "/events/before",
+            )
+        return rec
 
     @property
     def snapshots(self) -> Snapshots:
@@ -681,12 +756,39 @@ class RunFile:
             else:
                 h5, rd = self._reopen()
                 with h5:
-                    t = rd.rows(rd.dataset("/snapshots/time", "f", 1), n, "f")
+                    t = self._snapshot_times(rd)
                     S = rd.rows(rd.dataset("/snapshots/S", "f", 2), n, "f")
-                if not np.all(np.isfinite(t)) or np.any(np.diff(t) < 0) or t[0] < self.t0:
-                    raise TrspFileError(self.path, "snapshot times must be finite, >= t0 and not decrease", "/snapshots/time")
                 self._snapshots = Snapshots(t, S, self._snapshot_interval)
         return self._snapshots
+
+    def _snapshot_times(self, rd: _Reader) -> np.ndarray:
+        n = self.checkpoint.n_snapshots
+        t = rd.rows(rd.dataset("/snapshots/time", "f", 1), n, "f")
+        if n and (not np.all(np.isfinite(t)) or np.any(np.diff(t) < 0) or t[0] < self.t0):
+            raise TrspFileError(self.path, "snapshot times must be finite, >= t0 and not decrease", "/snapshots/time")
+        return t
+
+    def snapshot_times(self) -> np.ndarray:
+        """The committed snapshot times alone (without the states)."""
+        if self._snapshots is not None:
+            return self._snapshots.time
+        if self.checkpoint.n_snapshots == 0:
+            return np.zeros(0)
+        h5, rd = self._reopen()
+        with h5:
+            return self._snapshot_times(rd)
+
+    def snapshot_state(self, j: int) -> np.ndarray:
+        """Snapshot ``j``'s state alone (one row read)."""
+        if self._snapshots is not None:
+            return self._snapshots.S[j]
+        h5, rd = self._reopen()
+        with h5:
+            ds = rd.dataset("/snapshots/S", "f", 2)
+            try:
+                return np.asarray(ds[j], dtype=np.float64)
+            except Exception as exc:
+                raise rd.fail(f"unreadable data ({exc})", ds.name) from None
 
     # ------------------------------------------------------------------ replay
 
@@ -694,79 +796,133 @@ class RunFile:
         """The events in order, each with the sites it changed and their values before and after.
 
         Applying ``S[sites] = after`` for every event, starting from ``S0``, reproduces the
-        trajectory exactly (``check`` verifies it).  Needs a "full" file.
+        trajectory exactly (``check`` verifies it).  Needs a "full" file; streams the file.
         """
-        ev = self.events
-        if not ev.has_changes:
+        if self.mode != "full":
             raise TrspFileError(self.path, "is a 'light' run file: it records no site changes to replay", "/@mode")
-        o = ev.change_offsets
-        for e in range(len(ev)):
-            a, b = o[e], o[e + 1]
-            yield ReplayEvent(float(ev.time[e]), int(ev.cluster[e]), ev.change_sites[a:b], ev.before[a:b], ev.after[a:b])
+        for rec in self.iter_events():
+            o = rec.change_offsets
+            for e in range(len(rec)):
+                a, b = o[e], o[e + 1]
+                yield ReplayEvent(float(rec.times[e]), int(rec.clusters[e]), rec.change_sites[a:b], rec.before[a:b], rec.after[a:b])
 
     def state_at(self, n_events: int) -> np.ndarray:
         """The state after the first ``n_events`` events (replayed from S0; "full" files)."""
-        ev = self.events
-        if not ev.has_changes:
+        if self.mode != "full":
             raise TrspFileError(self.path, "is a 'light' run file: states between snapshots are not recorded", "/@mode")
-        if not 0 <= n_events <= len(ev):
-            raise ValueError(f"n_events must be in [0, {len(ev)}]")
+        if not 0 <= n_events <= self.n_events:
+            raise ValueError(f"n_events must be in [0, {self.n_events}]")
         S = self.S0.copy()
-        apply_changes(S, ev.change_sites[: ev.change_offsets[n_events]], ev.after[: ev.change_offsets[n_events]])
+        done = 0
+        for rec in self.iter_events():
+            take = min(len(rec), n_events - done)
+            if take <= 0:
+                break
+            apply_changes(S, rec.change_sites[: rec.change_offsets[take]], rec.after[: rec.change_offsets[take]])
+            done += take
         return S
 
-    def check(self) -> None:
+    def check(self, events_per_chunk: int | None = None) -> None:
         """Deep consistency: replaying the events from S0 must reproduce every ``before``, every
         snapshot and the checkpoint state bit for bit ("full" files; "light" files: value checks).
+        Streams the file (memory bounded by one chunk).
 
         Raises :class:`TrspFileError` at the first disagreement.
         """
-        ev, snaps = self.events, self.snapshots
-        if not ev.has_changes:
-            return
-        sites, before, after, o = ev.change_sites, ev.before, ev.after, ev.change_offsets
-        # The value a change finds must be what the previous change of that site left (or S0).
-        order = np.lexsort((np.arange(sites.size), sites))  # by site, then in event order
-        s_sorted = sites[order]
-        expected = np.where(
-            np.r_[True, s_sorted[1:] != s_sorted[:-1]] if s_sorted.size else np.zeros(0, bool),
-            self.S0[s_sorted],
-            np.r_[np.nan, after[order][:-1]] if s_sorted.size else np.zeros(0),
-        )
-        mismatch = np.flatnonzero(expected.view(np.int64) != before[order].view(np.int64))
-        if mismatch.size:
-            c = int(order[mismatch].min())
-            e = int(np.searchsorted(o, c, side="right") - 1)
+        checker = self.stream_checker()
+        for rec in self.iter_events(events_per_chunk):
+            checker.chunk(rec)
+        checker.finish()
+
+    def stream_checker(self) -> "StreamCheck":
+        """A :class:`StreamCheck` for this file: feed it the chunks of :meth:`iter_events`."""
+        return StreamCheck(self)
+
+
+class StreamCheck:
+    """The snapshot and checkpoint part of :meth:`RunFile.check`, fed chunk by chunk (so that a
+    reader that streams the events for its own purpose checks the file in the same pass)."""
+
+    def __init__(self, run: RunFile):
+        self.run = run
+        self.full = run.mode == "full"
+        self.S = run.S0.copy() if self.full else None
+        self.snap_t = run.snapshot_times()
+        self.j = 0
+        self.done = 0
+        bad = np.flatnonzero(self.snap_t > run.checkpoint.observed_until)
+        if bad.size:
             raise TrspFileError(
-                self.path,
-                f"event {e} records site {int(sites[c])} as {before[c]!r} before the change, but replaying "
-                "the earlier events gives a different value",
-                "/events/before",
+                run.path, f"snapshot {int(bad[0])} (t = {self.snap_t[bad[0]]!r}) lies after /checkpoint/@observed_until",
+                "/snapshots/time",
             )
-        # Snapshots in time order, replaying incrementally (each change is applied once).
-        S, done = self.S0.copy(), 0
-        for j in range(len(snaps)):
-            t = snaps.time[j]
-            if t > self.checkpoint.observed_until:
-                raise TrspFileError(
-                    self.path, f"snapshot {j} (t = {t!r}) lies after /checkpoint/@observed_until", "/snapshots/time"
-                )
-            n = int(np.searchsorted(ev.time, t, side="right"))
-            apply_changes(S, sites[o[done] : o[n]], after[o[done] : o[n]])
-            done = n
-            if not _same_bits(S, snaps.S[j]):
-                raise TrspFileError(
-                    self.path,
-                    f"snapshot {j} (t = {t!r}) differs from the state replayed from S0 through event {n - 1}",
-                    "/snapshots/S",
-                )
-        apply_changes(S, sites[o[done] :], after[o[done] :])
-        if not _same_bits(S, self.checkpoint.S):
-            raise TrspFileError(self.path, "differs from the state replayed from S0 through all events", "/checkpoint/S")
+
+    def _compare(self, S: np.ndarray, through: int) -> None:
+        if not _same_bits(S, self.run.snapshot_state(self.j)):
+            raise TrspFileError(
+                self.run.path,
+                f"snapshot {self.j} (t = {self.snap_t[self.j]!r}) differs from the state replayed from S0 through "
+                f"event {through - 1}",
+                "/snapshots/S",
+            )
+        self.j += 1
+
+    def chunk(self, rec: EventRecord) -> None:
+        if not self.full:
+            return
+        n = len(rec)
+        while self.j < self.snap_t.size:
+            k = int(np.searchsorted(rec.times, self.snap_t[self.j], side="right"))
+            if k >= n:
+                break  # the state at this time is settled by a later chunk (or the end)
+            S = self.S.copy()
+            apply_changes(S, rec.change_sites[: rec.change_offsets[k]], rec.after[: rec.change_offsets[k]])
+            self._compare(S, self.done + k)
+        apply_changes(self.S, rec.change_sites, rec.after)
+        self.done += n
+
+    def finish(self) -> None:
+        if not self.full:
+            return
+        while self.j < self.snap_t.size:
+            self._compare(self.S, self.done)
+        if not _same_bits(self.S, self.run.checkpoint.S):
+            raise TrspFileError(self.run.path, "differs from the state replayed from S0 through all events", "/checkpoint/S")
+
+
+def _rows(rd: _Reader, ds: h5py.Dataset, a: int, b: int, kind: str) -> np.ndarray:
+    try:
+        x = ds[a:b] if b > a else np.zeros((0,) + ds.shape[1:], ds.dtype)
+    except Exception as exc:
+        raise rd.fail(f"unreadable data ({exc})", ds.name) from None
+    return np.ascontiguousarray(x, dtype=np.float64 if kind == "f" else np.int64)
 
 
 def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
     return a.shape == b.shape and bool(np.array_equal(a.view(np.int64), b.view(np.int64)))
+
+
+def replay_record(rec: EventRecord, S: np.ndarray) -> tuple[EventRecord, int | None]:
+    """Replay a "full" record (change offsets from 0) from the state ``S`` before it: returns the
+    record with ``before`` filled in where it is None, and the index of the first change whose
+    recorded ``before`` differs (bit for bit) from the replayed value (None: all agree).
+    ``S`` is advanced in place to the state after the record (unless a mismatch is found)."""
+    sites, after = rec.change_sites, rec.after
+    # the value a change finds is what the previous change of that site left (or S)
+    order = np.lexsort((np.arange(sites.size), sites))  # by site, then in event order
+    s_sorted = sites[order]
+    first = np.r_[True, s_sorted[1:] != s_sorted[:-1]] if s_sorted.size else np.zeros(0, bool)
+    expected = np.where(first, S[s_sorted], np.r_[np.nan, after[order][:-1]] if s_sorted.size else np.zeros(0))
+    if rec.before is None:
+        before = np.empty_like(after)
+        before[order] = expected
+        rec = EventRecord(rec.times, rec.clusters, rec.change_offsets, sites, before, after)
+    else:
+        mismatch = np.flatnonzero(expected.view(np.int64) != rec.before[order].view(np.int64))
+        if mismatch.size:
+            return rec, int(order[mismatch].min())
+    apply_changes(S, sites, after)
+    return rec, None
 
 
 def apply_changes(S: np.ndarray, sites: np.ndarray, values: np.ndarray) -> None:
@@ -791,19 +947,6 @@ def _fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
 def _remove(path: Path) -> None:
     try:
         path.unlink()
@@ -811,11 +954,15 @@ def _remove(path: Path) -> None:
         pass
 
 
-def _extendable(g: h5py.Group, name: str, dtype: Any, row_shape: tuple[int, ...] = (), initial: np.ndarray | None = None) -> None:
+def _extendable(
+    g: h5py.Group, name: str, dtype: Any, row_shape: tuple[int, ...] = (), initial: np.ndarray | None = None,
+    compress: bool = True,
+) -> None:
     row = int(np.prod(row_shape)) if row_shape else 1
     rows = max(1, _CHUNK_ELEMENTS // row)
     data = initial if initial is not None else np.zeros((0,) + row_shape, dtype)
-    g.create_dataset(name, data=data, maxshape=(None,) + row_shape, chunks=(rows,) + row_shape, dtype=dtype)
+    filters = _FILTERS if compress else {}
+    g.create_dataset(name, data=data, maxshape=(None,) + row_shape, chunks=(rows,) + row_shape, dtype=dtype, **filters)
 
 
 def _append(ds: h5py.Dataset, data: np.ndarray, at: int) -> None:
@@ -892,11 +1039,14 @@ class RunWriter:
         target_events: int | None = None,
         target_time: float | None = None,
         overwrite: bool = False,
+        keep_before: bool = False,
     ) -> "RunWriter":
         """Start a new run file; it appears under ``path`` with 0 events at once (checkpoint 0).
 
         An existing ``path`` is replaced (atomically, at that first commit) only when
-        ``overwrite``; otherwise it raises :class:`TrspFileError`.
+        ``overwrite``; otherwise it raises :class:`TrspFileError`.  A "full" file stores
+        ``/events/before`` only when ``keep_before`` (format 1.1: it is redundant, the replay
+        gives it; readers fill it in).  Event datasets are compressed (shuffle + deflate).
         """
         path = Path(path)
         if mode not in MODES:
@@ -944,11 +1094,12 @@ class RunWriter:
             if mode == "full":
                 _extendable(g, "change_offsets", np.int64, initial=np.zeros(1, np.int64))
                 _extendable(g, "change_sites", np.int64)
-                _extendable(g, "before", np.float64)
-                _extendable(g, "after", np.float64)
+                if keep_before:
+                    _extendable(g, "before", np.float64, compress=False)
+                _extendable(g, "after", np.float64, compress=False)
             g = h5.create_group("snapshots")
-            _extendable(g, "time", np.float64)
-            _extendable(g, "S", np.float64, (params.N,))
+            _extendable(g, "time", np.float64, compress=False)
+            _extendable(g, "S", np.float64, (params.N,), compress=False)
             g.attrs["interval"] = np.float64(math.nan if snapshot_interval is None else snapshot_interval)
             g = h5.create_group("checkpoint")
             g.create_dataset("S", data=S0)
@@ -1022,9 +1173,10 @@ class RunWriter:
             pieces += [
                 ("events/change_offsets", have[0] + 1, n_ev + 1),
                 ("events/change_sites", have[1], n_ch),
-                ("events/before", have[1], n_ch),
                 ("events/after", have[1], n_ch),
             ]
+            if "events/before" in h5:
+                pieces.append(("events/before", have[1], n_ch))
         pieces += [("snapshots/time", have[2], n_sn), ("snapshots/S", have[2], n_sn)]
         with h5py.File(self.path, "r") as src:
             for name, a, b in pieces:
@@ -1060,10 +1212,17 @@ class RunWriter:
             k = int(o[-1] - o[0])
             _append(g["change_offsets"], o[1:] - o[0] + n_ch, n_ev + 1)
             _append(g["change_sites"], np.asarray(change_sites, dtype=np.int64)[o[0] : o[-1]], n_ch)
-            _append(g["before"], np.asarray(before, dtype=np.float64)[o[0] : o[-1]], n_ch)
+            if "before" in g:
+                if before is None:
+                    raise ValueError("this run file stores /events/before: pass the values before each change")
+                _append(g["before"], np.asarray(before, dtype=np.float64)[o[0] : o[-1]], n_ch)
             _append(g["after"], np.asarray(after, dtype=np.float64)[o[0] : o[-1]], n_ch)
             self._counts[1] += k
         self._counts[0] += n
+
+    def append(self, events: EventRecord) -> None:
+        """Append a block of events (:meth:`append_events` with the record's arrays)."""
+        self.append_events(events.times, events.clusters, events.change_offsets, events.change_sites, events.before, events.after)
 
     def append_snapshots(self, times: np.ndarray, S: np.ndarray) -> None:
         """Append snapshots (uncommitted until :meth:`commit`)."""
@@ -1137,7 +1296,7 @@ class RunWriter:
                 linked = False
         _fault("linked")
         os.replace(self._work_path, self.path)
-        _fsync_dir(self.path)
+        fsync_dir(self.path.parent)
         _fault("replaced")
         if linked:
             os.replace(self._prev_path, self._work_path)

@@ -5,14 +5,14 @@ implementation against the model they declare, with the dense oracle (trsp_ref) 
 model side; docs/verification.md documents every check, its statistic, the battery's
 error rates and how to verify another code.
 
-Public API: :func:`verify` (replicas -> :class:`Report`), :class:`RunData` (one replica,
-from a run file or in memory), :func:`load_runs`, :func:`simulate_replicas`,
-:data:`FAMILY_ALPHA`, :class:`VerifyInputError`.
+Public API: :func:`verify` (replicas -> :class:`Report`), :class:`RunData` (one replica
+in memory), :func:`load_runs` (run files, streamed), :func:`simulate_replicas`,
+:data:`FAMILY_ALPHA`, :class:`VerifyInputError`, the exit statuses ``EXIT_*``.
 """
 
-from .battery import MIN_EVENTS, Report, verify  # noqa: F401
+from .battery import EXIT_FAIL, EXIT_INCOMPLETE, EXIT_PASS, EXIT_UNUSABLE, MIN_EVENTS, Report, verify  # noqa: F401
 from .checks import FAMILY_ALPHA, CheckResult  # noqa: F401
-from .data import RunData, VerifyInputError, load_runs  # noqa: F401
+from .data import FileReplica, Replica, RunData, VerifyInputError, load_runs  # noqa: F401
 
 
 def simulate_replicas(*args, **kwargs):

@@ -8,7 +8,13 @@ a correct implementation is at most FAMILY_ALPHA (up to the accuracy of the asym
 null distributions, which tests/test_verify_calibration.py measures).
 
 Numbering follows the issue: 1 detailed balance (App. F1), 2 stationarity (App. F2),
-3 rate law, 4 kick law, 5 waiting times, 6 replay, 7 exact limits.
+3 rate law, 4 kick law, 5 waiting times, 6 replay, 7 exact limits.  Every row carries a
+stable ``key`` (:data:`CHECK_KEYS`; tests and scripts select rows by key, never by their
+display text).
+
+Registering a check: append a :class:`CheckSpec` to :data:`CHECKS` (or call
+:func:`register_check`); :func:`run_checks` runs them in order.  A spec says whether the check
+needs the state between events (``needs_state``: skipped on light run files, with the reason).
 """
 
 from __future__ import annotations
@@ -17,16 +23,15 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
-import scipy.linalg
 import scipy.optimize
 
 from trsp_ref.params import ParameterError
 
 from . import stats
-from .model_side import ModelSide
+from .model_side import ModelSideBase as ModelSide
 from .replay import Plan, ReplicaStats
 
-__all__ = ["CheckResult", "FAMILY_ALPHA", "run_checks", "apply_holm"]
+__all__ = ["CheckResult", "CheckSpec", "CHECKS", "CHECK_KEYS", "FAMILY_ALPHA", "register_check", "run_checks", "apply_holm"]
 
 #: family-wise false-alarm rate of the whole battery (Holm's procedure over every check)
 FAMILY_ALPHA = 1e-3
@@ -42,6 +47,7 @@ class CheckResult:
     status    : "pass" | "FAIL" | "skipped" | "info" (set by :func:`apply_holm` for tests)
     detail    : what was compared, or why it was skipped
     adjusted_p: Holm-adjusted p-value
+    key       : the check's stable identifier (:data:`CHECK_KEYS`), independent of the wording
     """
 
     name: str
@@ -50,6 +56,7 @@ class CheckResult:
     status: str = "pending"
     detail: str = ""
     adjusted_p: float | None = None
+    key: str = ""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -57,6 +64,12 @@ class CheckResult:
 
 def _skip(name: str, why: str) -> CheckResult:
     return CheckResult(name, "-", None, "skipped", why)
+
+
+def _min_p(ps: list[float], what: str, worst: str) -> str:
+    """Statistic text of a Bonferroni row: the smallest sub-test p-value itself (the row's p-value
+    is the combination min(1, k min p), which is often 1)."""
+    return f"min p = {min(ps):.3g} over {len(ps)} {what} ({worst})"
 
 
 def _fmt(x: float) -> str:
@@ -133,7 +146,7 @@ def stationarity_correlation(full: list[ReplicaStats], plan: Plan) -> CheckResul
     worst = int(np.argmin(ps))
     return CheckResult(
         name,
-        f"min p over {len(ps)} shells at r = {plan.shells[worst][0]:.3g} (t, dof {v.shape[0] - 1})",
+        _min_p(ps, "shells", f"r = {plan.shells[worst][0]:.3g}; t, dof {v.shape[0] - 1}"),
         stats.bonferroni(ps),
         detail="; ".join(parts),
     )
@@ -146,15 +159,13 @@ def stationarity_fixed_times(samples: list[tuple[float, np.ndarray]], side: Mode
     samples = [(t, S) for t, S in samples if S.shape[0] > 0]
     if not samples:
         return _skip(name, f"no state at a fixed time ({what})")
-    L = side.chol_K
-    one_K_one = float(side.K.sum())
+    one_K_one = side.one_K_one()
     ps, worst = [], (1.0, "")
     for t, S in samples:
         X = S - side.mean  # (R, N)
         R = X.shape[0]
         Z = float(X.sum() / math.sqrt(R * one_K_one))
-        W = scipy.linalg.solve_triangular(L, X.T, lower=True)
-        y, pY = stats.sum_of_squares_two_sided(float((W * W).sum()), R * side.N)
+        y, pY = stats.sum_of_squares_two_sided(side.inverse_quadratic(X), R * side.N)
         pZ = stats.two_sided_normal(Z)
         ps += [pZ, pY]
         if min(pZ, pY) < worst[0]:
@@ -203,7 +214,7 @@ def rate_law_observed(full: list[ReplicaStats], side: ModelSide) -> CheckResult:
     worst = int(np.argmin(ps))
     return CheckResult(
         name,
-        f"min p over {C.shape[1]} bins at bin {worst} (t, dof {len(full) - 1})",
+        _min_p(ps, "bins", f"bin {worst}; t, dof {len(full) - 1}"),
         stats.bonferroni(ps),
         detail="observed/expected participations per bin (low S to high S): " + " ".join(f"{x:.3f}" for x in ratio),
     )
@@ -263,18 +274,19 @@ def kick_covariance(full: list[ReplicaStats], side: ModelSide) -> CheckResult:
 
 def waiting_times(full: list[ReplicaStats]) -> CheckResult:
     name = "5 waiting times R_tot dt ~ Exp(1)"
-    E = np.concatenate([st.waits for st in full])
-    if E.size < 20:
+    U = stats.UniformSample.pooled([st.waits for st in full])
+    n = len(U)
+    if n < 20:
         return _skip(name, "too few events")
-    n = E.size
-    z = float((E.sum() - n) / math.sqrt(n))
-    D, pks = stats.ks_uniform(-np.expm1(-E))
+    total = sum(st.wait_sum for st in full)
+    z = float((total - n) / math.sqrt(n))
+    D, pks = U.ks()
     p = stats.bonferroni([stats.two_sided_normal(z), pks])
     return CheckResult(
         name,
         f"Z(mean) = {_fmt(z)}, KS D = {_fmt(D)}",
         p,
-        detail=f"{n} waiting times times the total rate of the replayed state; mean {E.mean():.4f} (model 1)",
+        detail=f"{n} waiting times times the total rate of the replayed state; mean {total / n:.4f} (model 1)",
     )
 
 
@@ -283,17 +295,17 @@ def waiting_times(full: list[ReplicaStats]) -> CheckResult:
 
 def replay_choice(full: list[ReplicaStats]) -> CheckResult:
     name = "6 replay: chosen cluster (randomized PIT)"
-    u = np.concatenate([st.pit for st in full])
-    if u.size < 20:
+    U = stats.UniformSample.pooled([st.pit for st in full])
+    if len(U) < 20:
         return _skip(name, "too few events")
-    D, pks = stats.ks_uniform(u)
+    D, pks = U.ks()
     var = sum(st.lograte_var for st in full)
     zl = float(sum(st.lograte_dev for st in full) / math.sqrt(var)) if var > 0 else 0.0
     return CheckResult(
         name,
         f"KS D = {_fmt(D)}, Z(log r) = {_fmt(zl)}",
         stats.bonferroni([pks, stats.two_sided_normal(zl)]),
-        detail=f"{u.size} events; clusters ordered by rate, u = (sum of smaller rates + U r_k) / R ~ U(0, 1); "
+        detail=f"{len(U)} events; clusters ordered by rate, u = (sum of smaller rates + U r_k) / R ~ U(0, 1); "
         "Z(log r): log-rate of the chosen cluster vs its mean under the model's choice probabilities (the score "
         "test of choice probabilities proportional to r^beta at beta = 1; Z < 0: choice too flat)",
     )
@@ -343,39 +355,41 @@ def replay_support(full: list[ReplicaStats]) -> CheckResult:
 # ---------------------------------------------------------------------- 7. exact limits
 
 
-def _limit_rows(stats_all: list[ReplicaStats], side: ModelSide) -> list[CheckResult]:
+def _limit_row(ctx: CheckContext, which: str) -> CheckResult | None:
+    """Check 7 in one exact limit (None when the parameters are not in it)."""
     from trsp_ref import limits
 
+    side, stats_all = ctx.side, ctx.replicas
     p = side.params
-    out = []
+    label, Q_of, chi_of, times_of = {
+        "onset": ("onset T = T0", limits.onset_overlap, limits.onset_chi4, _onset_times),
+        "frozen": ("frozen sites", limits.frozen_site_overlap, limits.frozen_site_chi4, _frozen_times),
+    }[which]
+    name = f"7 exact limit ({label}): Q(t), chi_4(t)"
+    # the cheap conditions first (the limit functions build the dense covariance to say why not)
+    if which == "onset" and (side.gamma0 != 0.0 or side.delta0 != 0.0):
+        return None
+    if which == "frozen" and (p.cluster.shape != "site" or p.kick.facilitation != 0.0 or p.softness.C1 != 0.0):
+        return None
+    try:
+        times = times_of(p)
+    except ParameterError:
+        return None  # not in this limit (the parameter set says why; nothing to report)
     R = len(stats_all)
     horizon = min(st.t_end - st.t0 for st in stats_all)
-    for label, Q_of, chi_of, times_of in (
-        ("onset T = T0", limits.onset_overlap, limits.onset_chi4, _onset_times),
-        ("frozen sites", limits.frozen_site_overlap, limits.frozen_site_chi4, _frozen_times),
-    ):
-        name = f"7 exact limit ({label}): Q(t), chi_4(t)"
-        try:
-            times = times_of(p)
-        except ParameterError:
-            continue  # not in this limit (the parameter set says why; nothing to report)
-        times = [t for t in times if 0 < t <= horizon]
-        if not times:
-            out.append(_skip(name, "the runs are shorter than the time where Q = 0.8"))
-            continue
-        ps, parts = [], []
-        for t in times:
-            Qth, chi = float(Q_of(p, t)), float(chi_of(p, t))
-            Qr = np.array([np.mean(st.first_participation - st.t0 > t) for st in stats_all])
-            var = chi / side.N
-            Z = float((Qr.mean() - Qth) / math.sqrt(var / R))
-            Y = float(((Qr - Qth) ** 2).sum() / var)
-            ps += [stats.two_sided_normal(Z), stats.chi2_two_sided(Y, R)]
-            parts.append(f"t = {t:.4g}: Q {Qr.mean():.4f} vs {Qth:.4f}, N Var Q {side.N * Qr.var():.3g} vs chi_4 {chi:.3g}")
-        out.append(
-            CheckResult(name, f"{len(times)} times, {R} replicas", stats.bonferroni(ps), detail="; ".join(parts))
-        )
-    return out
+    times = [t for t in times if 0 < t <= horizon]
+    if not times:
+        return _skip(name, "the runs are shorter than the time where Q = 0.8")
+    ps, parts = [], []
+    for t in times:
+        Qth, chi = float(Q_of(p, t)), float(chi_of(p, t))
+        Qr = np.array([np.mean(st.first_participation - st.t0 > t) for st in stats_all])
+        var = chi / side.N
+        Z = float((Qr.mean() - Qth) / math.sqrt(var / R))
+        Y = float(((Qr - Qth) ** 2).sum() / var)
+        ps += [stats.two_sided_normal(Z), stats.chi2_two_sided(Y, R)]
+        parts.append(f"t = {t:.4g}: Q {Qr.mean():.4f} vs {Qth:.4f}, N Var Q {side.N * Qr.var():.3g} vs chi_4 {chi:.3g}")
+    return CheckResult(name, f"{len(times)} times, {R} replicas", stats.bonferroni(ps), detail="; ".join(parts))
 
 
 def _onset_times(p) -> list[float]:
@@ -407,41 +421,90 @@ def _frozen_times(p) -> list[float]:
 # ---------------------------------------------------------------------- the battery
 
 
-def run_checks(replicas: list[ReplicaStats], side: ModelSide, plan: Plan, runs) -> list[CheckResult]:
-    """Every check on the replicas' statistics; the Holm correction is applied by :func:`apply_holm`."""
+@dataclass
+class CheckContext:
+    """What a check sees: every replica's statistics (``full``: those with the state between
+    events), the model side, the plan and the replicas themselves (headers, snapshots)."""
+
+    replicas: list
+    full: list
+    side: object
+    plan: Plan
+    runs: list
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """One registered check: stable ``key``, display ``name``, whether it ``needs_state`` (the
+    state between events: skipped on light run files), and ``run(ctx)`` -> CheckResult, a list
+    of them, or None (does not apply: no row)."""
+
+    key: str
+    name: str
+    needs_state: bool
+    run: object
+
+
+def _fixed_time_samples(ctx: CheckContext) -> CheckResult:
+    samples = []
+    if ctx.full:
+        for j, t in enumerate(ctx.plan.fixed_times):
+            S = np.array([st.fixed_states[j] for st in ctx.full if not np.isnan(st.fixed_states[j, 0])])
+            samples.append((float(t), S.reshape(-1, ctx.side.N)))
+        return stationarity_fixed_times(samples, ctx.side, "0 to 0.5 of the expected duration, from the replay")
+    samples = _snapshot_samples(ctx.runs, float(ctx.plan.fixed_times[-1]))
+    return stationarity_fixed_times(samples, ctx.side, "recorded snapshots in the first half of the run")
+
+
+#: the battery, in report order
+CHECKS: list[CheckSpec] = [
+    CheckSpec("detailed_balance", "1 detailed balance N_AB = N_BA (F1)", True, lambda c: detailed_balance(c.full, c.plan)),
+    CheckSpec("stationarity_mean", "2 stationarity <S>, time-weighted (F2)", True,
+              lambda c: stationarity_mean(c.full, c.plan, c.side)),
+    CheckSpec("stationarity_correlation", "2 stationarity C_S(r), time-weighted (F2)", True,
+              lambda c: stationarity_correlation(c.full, c.plan)),
+    CheckSpec("equilibrium_fixed_times", "2 equilibrium N(mean, K) at fixed times (Z, Y)", False, _fixed_time_samples),
+    CheckSpec("rate_law_intensity", "3 rate law: participations vs intensity", True, lambda c: rate_law_compensator(c.full)),
+    CheckSpec("rate_law_per_bin", "3 rate law P(R|S)/duration per softness bin", True,
+              lambda c: rate_law_observed(c.full, c.side)),
+    CheckSpec("kick_mean", "4 kick mean H(mu' - S) near the cluster", True, lambda c: kick_mean(c.full, c.side)),
+    CheckSpec("kick_covariance", "4 kick covariance K_Delta near the cluster", True, lambda c: kick_covariance(c.full, c.side)),
+    CheckSpec("waiting_times", "5 waiting times R_tot dt ~ Exp(1)", True, lambda c: waiting_times(c.full)),
+    CheckSpec("replay_choice", "6 replay: chosen cluster (randomized PIT)", True, lambda c: replay_choice(c.full)),
+    CheckSpec("replay_kick", "6 replay: kick residual ~ N(0, K_Delta)", True, lambda c: replay_kick(c.full, c.side)),
+    CheckSpec("replay_support", "6 replay: no change outside the kick's support", True, lambda c: replay_support(c.full)),
+    CheckSpec("exact_limit_onset", "7 exact limit (onset T = T0): Q(t), chi_4(t)", False,
+              lambda c: _limit_row(c, "onset")),
+    CheckSpec("exact_limit_frozen", "7 exact limit (frozen sites): Q(t), chi_4(t)", False,
+              lambda c: _limit_row(c, "frozen")),
+]
+
+
+def register_check(spec: CheckSpec) -> None:
+    """Add a check to the battery (after the built-in ones); its key must be new."""
+    if any(c.key == spec.key for c in CHECKS):
+        raise ValueError(f"a check with key {spec.key!r} is already registered")
+    CHECKS.append(spec)
+
+
+def __getattr__(name):
+    if name == "CHECK_KEYS":  # computed, so registered checks are included
+        return tuple(c.key for c in CHECKS)
+    raise AttributeError(name)
+
+
+def run_checks(replicas: list[ReplicaStats], side, plan: Plan, runs) -> list[CheckResult]:
+    """Every registered check on the replicas' statistics (the Holm correction is applied by
+    :func:`apply_holm`); each row gets its spec's key."""
     full = [st for st in replicas if st.full]
-    rows: list[CheckResult] = []
+    ctx = CheckContext(replicas, full, side, plan, runs)
     no_state = "light run files record no site changes, so the state between events is unknown"
-    if full:
-        rows.append(detailed_balance(full, plan))
-        rows.append(stationarity_mean(full, plan, side))
-        rows.append(stationarity_correlation(full, plan))
-        samples = []
-        for j, t in enumerate(plan.fixed_times):
-            S = np.array([st.fixed_states[j] for st in full if not np.isnan(st.fixed_states[j, 0])])
-            samples.append((float(t), S.reshape(-1, side.N)))
-        rows.append(stationarity_fixed_times(samples, side, "0 to 0.5 of the expected duration, from the replay"))
-        rows.append(rate_law_compensator(full))
-        rows.append(rate_law_observed(full, side))
-        rows.append(kick_mean(full, side))
-        rows.append(kick_covariance(full, side))
-        rows.append(waiting_times(full))
-        rows.append(replay_choice(full))
-        rows.append(replay_kick(full, side))
-        rows.append(replay_support(full))
-    else:
-        for name in (
-            "1 detailed balance N_AB = N_BA (F1)",
-            "2 stationarity <S>, time-weighted (F2)",
-            "3 rate law P(R|S)/duration per softness bin",
-            "4 kick law",
-            "5 waiting times R_tot dt ~ Exp(1)",
-            "6 replay",
-        ):
-            rows.append(_skip(name, no_state))
-        samples = _snapshot_samples(runs, float(plan.fixed_times[-1]))
-        rows.append(stationarity_fixed_times(samples, side, "recorded snapshots in the first half of the run"))
-    rows.extend(_limit_rows(replicas, side))
+    rows: list[CheckResult] = []
+    for spec in CHECKS:
+        out = _skip(spec.name, no_state) if spec.needs_state and not full else spec.run(ctx)
+        for row in [] if out is None else out if isinstance(out, list) else [out]:
+            row.key = row.key or spec.key
+            rows.append(row)
     return rows
 
 
@@ -454,11 +517,10 @@ def _snapshot_samples(runs, horizon: float) -> list[tuple[float, np.ndarray]]:
         return []
     out = []
     for j in np.unique(np.linspace(0, n - 1, min(n, 10)).astype(int)):
-        have = [r for r in runs if r.snapshot_S is not None and j < len(r.snapshot_times)
-                and r.snapshot_times[j] - r.t0 <= horizon]
+        have = [r for r in runs if j < len(r.snapshot_times) and r.snapshot_times[j] - r.t0 <= horizon]
         if have:
             t = float(np.mean([r.snapshot_times[j] - r.t0 for r in have]))
-            out.append((t, np.array([r.snapshot_S[j] for r in have])))
+            out.append((t, np.array([r.snapshot_state(j) for r in have])))
     return out
 
 

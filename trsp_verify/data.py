@@ -1,11 +1,19 @@
-"""What the battery reads: one replica's trajectory, from a run file or straight from a simulation.
+"""What the battery reads: replicas, each a stream of event chunks with the run's header.
 
-:class:`RunData` holds exactly the items of a run file (docs/formats.md) that the checks
-use.  :func:`load_runs` opens run files with the reference reader
-(:class:`trsp_runfile.runfile.RunFile`, which has no Numba dependency), runs its bit-exact
-consistency check, and checks that the replicas belong together (same parameters, same
-truncation, different seeds).  Everything that makes the input unusable raises
-:class:`VerifyInputError` (exit status 2), naming the file and the problem.
+A replica is anything with the attributes of :class:`Replica` and a ``chunks()`` method that
+yields the events as :class:`trsp_runfile.events.EventRecord` chunks (``before`` filled in):
+
+* :class:`FileReplica`: a run file (docs/formats.md), header read and validated at once by
+  the reference reader (:class:`trsp_runfile.runfile.RunFile`, no Numba), events streamed
+  chunk by chunk and checked bit for bit in the same pass (``RunFile.iter_events`` and
+  ``RunFile.stream_checker``), so memory does not grow with the run's length;
+* :class:`RunData`: one replica held in memory (a Python implementation can be verified
+  without writing files);
+* :class:`trsp_verify.simulate.SimulatedReplica`: trsp_fast events simulated as they are replayed.
+
+:func:`load_runs` opens run files and :func:`check_replicas` checks that replicas belong
+together (same parameters and truncation, different seeds).  Everything that makes the input
+unusable raises :class:`VerifyInputError` (exit status 2), naming the file and the problem.
 """
 
 from __future__ import annotations
@@ -13,33 +21,61 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
 from trsp_ref.params import ParameterError, Params, params_to_dict
+from trsp_runfile.events import EventRecord
 
-__all__ = ["RunData", "VerifyInputError", "load_runs", "check_replicas"]
+__all__ = ["Replica", "RunData", "FileReplica", "VerifyInputError", "load_runs", "check_replicas"]
 
 
 class VerifyInputError(ValueError):
     """Input the battery cannot use (unreadable, inconsistent or mismatched run files)."""
 
 
-@dataclass(frozen=True, eq=False)
-class RunData:
-    """One replica.
+class Replica:
+    """One replica's header (the chunks come from :meth:`chunks`).
 
     name            : the file name (or "replica k" for an in-memory simulation)
     params          : the declared parameter set
-    kick_radius, precision_radius : the declared truncation (inf = exact model)
+    kick_radius, precision_radius, scheme : the declared truncation (inf = exact model)
     S0, t0          : initial state and time
-    t_end           : end of the observation window (/checkpoint@observed_until)
-    times, clusters : the events
-    change_offsets, change_sites, before, after : the site changes ("full" runs) or None
-    snapshot_times, snapshot_S : snapshots (may be empty)
+    t_end           : end of the observation window (/checkpoint@observed_until; known after the
+                      chunks for a simulation)
+    n_events, full  : the number of events; whether every site change is recorded
     seed_key        : (entropy, spawn_key) when recorded, else None
     implementation  : who wrote the events
+    snapshot_times  : snapshot times (may be empty); :meth:`snapshot_state` reads one
     """
+
+    name: str
+    params: Params
+    kick_radius: float
+    precision_radius: float
+    scheme: str = "cut"
+    t0: float
+    n_events: int
+    full: bool
+    seed_key: tuple | None = None
+    implementation: str = "unknown"
+
+    @property
+    def N(self) -> int:
+        return self.params.N
+
+    def chunks(self) -> Iterator[EventRecord]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def snapshot_state(self, j: int) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+@dataclass(eq=False)
+class RunData(Replica):
+    """One replica held in memory: the header and its events as one :class:`EventRecord`
+    (``before`` may be None: it is filled in by replaying from ``S0``)."""
 
     name: str
     params: Params
@@ -48,73 +84,95 @@ class RunData:
     S0: np.ndarray
     t0: float
     t_end: float
-    times: np.ndarray
-    clusters: np.ndarray
-    change_offsets: np.ndarray | None = None
-    change_sites: np.ndarray | None = None
-    before: np.ndarray | None = None
-    after: np.ndarray | None = None
+    events: EventRecord
     snapshot_times: np.ndarray = field(default_factory=lambda: np.zeros(0))
     snapshot_S: np.ndarray | None = None
     seed_key: tuple | None = None
     implementation: str = "unknown"
-    precision_scheme: str = "cut"
+    scheme: str = "cut"
 
     @property
     def n_events(self) -> int:
-        return int(self.times.shape[0])
+        return len(self.events)
 
     @property
     def full(self) -> bool:
-        """Every site change recorded, so the state is known at every time."""
-        return self.change_offsets is not None
+        return self.events.has_changes
 
-    @property
-    def N(self) -> int:
-        return self.params.N
+    def chunks(self, size: int = 4096) -> Iterator[EventRecord]:
+        from trsp_runfile.runfile import replay_record
 
-    @classmethod
-    def from_runfile(cls, path: str | Path) -> "RunData":
-        """Open, structurally validate and replay-check a run file (raises TrspFileError)."""
+        S = np.array(self.S0, dtype=np.float64)
+        done = 0
+        for rec in self.events.chunks(size):
+            if rec.has_changes:
+                rec, bad = replay_record(rec.compact(), S)
+                if bad is not None:
+                    raise VerifyInputError(f"{self.name}: event {done + int(np.searchsorted(rec.change_offsets, bad, 'right') - 1)} "
+                                           "records a value before the change that the replay does not give")
+            done += len(rec)
+            yield rec
+
+    def snapshot_state(self, j: int) -> np.ndarray:
+        return self.snapshot_S[j]
+
+
+class FileReplica(Replica):
+    """A run file: the header now, the events streamed by :meth:`chunks` (checked bit for bit
+    as they are read; a problem raises :class:`trsp_runfile.runfile.TrspFileError`)."""
+
+    def __init__(self, path: str | Path):
         from trsp_runfile.runfile import RunFile
 
         run = RunFile.open(path)
-        run.check()  # before/after, snapshots and checkpoint consistent bit for bit
-        ev = run.events
-        snaps = run.snapshots
-        seed = None
+        self.path = Path(path)
+        self.name = str(path)
+        self.params = run.params
+        tr = run.truncation
+        self.kick_radius, self.precision_radius = float(tr.kick_radius), float(tr.precision_radius)
+        self.scheme = getattr(tr, "scheme", "cut") or "cut"  # /truncation@scheme (absent = "cut")
+        self.S0, self.t0 = run.S0, float(run.t0)
+        self.t_end = float(run.checkpoint.observed_until)
+        self.n_events = run.n_events
+        self.full = run.mode == "full"
+        self.seed_key = None
         if run.seed is not None and run.seed.entropy is not None:
-            seed = (run.seed.entropy, tuple(run.seed.spawn_key))
-        return cls(
-            name=str(path),
-            params=run.params,
-            kick_radius=float(run.truncation.kick_radius),
-            precision_radius=float(run.truncation.precision_radius),
-            precision_scheme=run.truncation.scheme,
-            S0=run.S0,
-            t0=float(run.t0),
-            t_end=float(run.checkpoint.observed_until),
-            times=ev.time,
-            clusters=ev.cluster,
-            change_offsets=ev.change_offsets,
-            change_sites=ev.change_sites,
-            before=ev.before,
-            after=ev.after,
-            snapshot_times=snaps.time,
-            snapshot_S=snaps.S if len(snaps) else None,
-            seed_key=seed,
-            implementation=f"{run.implementation.name} {run.implementation.version}",
-        )
+            self.seed_key = (run.seed.entropy, tuple(run.seed.spawn_key))
+        self.implementation = f"{run.implementation.name} {run.implementation.version}"
+        self.snapshot_times = run.snapshot_times()
+        self._run = run
+
+    def __getstate__(self):  # workers reopen the file (the header is small)
+        return {k: v for k, v in self.__dict__.items() if k != "_run"}
+
+    def _file(self):
+        if getattr(self, "_run", None) is None:
+            from trsp_runfile.runfile import RunFile
+
+            self._run = RunFile.open(self.path)
+        return self._run
+
+    def chunks(self) -> Iterator[EventRecord]:
+        run = self._file()
+        checker = run.stream_checker()
+        for rec in run.iter_events():
+            checker.chunk(rec)
+            yield rec
+        checker.finish()
+
+    def snapshot_state(self, j: int) -> np.ndarray:
+        return self._file().snapshot_state(j)
 
 
-def load_runs(paths: list[Path]) -> list[RunData]:
-    """Read every run file; any problem is a VerifyInputError naming the file."""
+def load_runs(paths: list[Path]) -> list[Replica]:
+    """Open every run file (headers; the events are streamed later); any problem is a
+    VerifyInputError naming the file."""
     from trsp_runfile.runfile import TrspFileError
 
     runs = []
     for path in paths:
         try:
-            runs.append(RunData.from_runfile(path))
+            runs.append(FileReplica(path))
         except TrspFileError as exc:
             raise VerifyInputError(str(exc)) from None
         except ParameterError as exc:
@@ -127,7 +185,7 @@ def _same_float(a: float, b: float) -> bool:
     return (math.isinf(a) and math.isinf(b)) or a == b
 
 
-def check_replicas(runs: list[RunData]) -> None:
+def check_replicas(runs: list[Replica]) -> None:
     """Replicas must share parameters and truncation, and be independent (different seeds)."""
     if not runs:
         raise VerifyInputError("no run given")
@@ -141,13 +199,17 @@ def check_replicas(runs: list[RunData]) -> None:
                 f"run file {r.name}: its parameters differ from {first.name}'s ({diff}); "
                 "replicas verified together must share one parameter set"
             )
-        for key in ("kick_radius", "precision_radius", "precision_scheme"):
-            a, b = getattr(r, key), getattr(first, key)
-            if not (a == b if isinstance(a, str) else _same_float(a, b)):
+        for key in ("kick_radius", "precision_radius"):
+            if not _same_float(getattr(r, key), getattr(first, key)):
                 raise VerifyInputError(
-                    f"run file {r.name}: /truncation/@{key.replace('precision_', '')} = {getattr(r, key)!r} differs from "
+                    f"run file {r.name}: /truncation/@{key} = {getattr(r, key)!r} differs from "
                     f"{first.name}'s {getattr(first, key)!r}; replicas must declare one truncated model"
                 )
+        if r.scheme != first.scheme:
+            raise VerifyInputError(
+                f"run file {r.name}: /truncation/@scheme = {r.scheme!r} differs from {first.name}'s {first.scheme!r}; "
+                "replicas must declare one truncated model"
+            )
     seen: dict[tuple, str] = {}
     for r in runs:
         if r.seed_key is not None:

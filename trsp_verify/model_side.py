@@ -1,22 +1,28 @@
-"""The model side of every check, computed by the oracle (trsp_ref), never by the simulator under test.
+"""The model side of every check, computed by the oracle's formulas, never by the simulator under test.
 
-:class:`ModelSide` wraps :class:`trsp_ref.model.ReferenceModel` built with the truncation the
-run declares (so a truncated run is tested against the truncated model it claims to
-simulate) and prepares, once per orientation, what a replay needs for every event:
+Two implementations of one interface (:class:`ModelSideBase`), chosen by :func:`model_side_for`:
 
-* the kick operators of the cluster anchored at site 0 (mu', H, K_Delta; Eqs. 17, 19,
-  24-26, 30), with the Cholesky factor of K_Delta on the checked window (whitening);
-* the translation that maps them to the same-orientation cluster at any anchor: K, rho,
-  K_Delta and the clusters are invariant under lattice translations, so the operators of
-  cluster ``o N + a`` are those of ``o N`` with every site index shifted by ``a``
-  (``tests/test_verify_model_side.py`` checks this against the oracle's own operators).
+* :class:`ModelSide` (lattices up to the dense oracle's ``MAX_DENSE_SITES``) wraps
+  :class:`trsp_ref.model.ReferenceModel` built with the run's declared truncation and reads
+  every operator off its dense matrices;
+* :class:`trsp_verify.periodic_side.PeriodicModelSide` (any lattice) computes the same
+  quantities with plain dense linear algebra on the kick window and the circulant (FFT)
+  structure of K, without any N x N matrix; ``tests/test_verify.py`` shows that the two
+  agree to 1e-10, operator by operator, where both run.
 
-It also provides the closed-form model expectations the checks compare with:
-the equilibrium mean and covariance (Eq. 29, or Lambda_t^-1 when the precision is
-truncated), the observed per-site rate law P(R|S)/duration implied by the bare law
-(the Gaussian integral of Appendix D, Eq. D2, evaluated with the model's own K so that it
-also holds for a truncated model), the distribution N(w.mu', w^T K' w) of a firing
-cluster's mean softness, and the mean total event rate.
+Both prepare, once per orientation, what a replay needs for every event (an
+:class:`OrientationFrame` for the cluster anchored at site 0): the kick's mean on the
+checked sites as an affine map of the state, ``b + M S[cols]`` (= H (mu' - S), Eqs. 16, 19,
+24-26), the Cholesky factors of K_Delta (Eq. 30) that whiten the residual, and the window of
+sites the kick may move.  K, rho, K_Delta and the clusters are invariant under lattice
+translations, so the operators of cluster ``o N + a`` are those of ``o N`` with every site
+index shifted by ``a`` (:meth:`ModelSideBase.translate`).
+
+The closed-form model expectations the checks compare with come from the first row of the
+equilibrium covariance (``K_row``; Eq. 29, or Lambda_t^-1 for a truncated precision): the
+observed per-site rate law P(R|S)/duration implied by the bare law (Eq. D2, evaluated with
+the model's own K so that it also holds for a truncated model), the law N(w.mu', w^T K' w)
+of a firing cluster's mean softness, the mean total event rate and the correlation shells.
 """
 
 from __future__ import annotations
@@ -29,12 +35,20 @@ import scipy.linalg
 import scipy.stats
 
 from trsp_ref.lattice import site_coords, site_index
+from trsp_ref.model import MAX_DENSE_SITES
 from trsp_ref.params import Params
+from trsp_ref.renormalization import log_gaussian_average
 
-__all__ = ["ModelSide", "OrientationFrame", "gaussian_tilt_average", "MAX_ORACLE_SITES", "DEFAULT_MAX_CHECK_SITES"]
+__all__ = [
+    "ModelSide",
+    "ModelSideBase",
+    "OrientationFrame",
+    "CirculantMatrix",
+    "model_side_for",
+    "DEFAULT_MAX_CHECK_SITES",
+    "ZERO_CHANGE_TOLERANCE",
+]
 
-#: the dense oracle's limit (trsp_ref.model.MAX_DENSE_SITES); larger lattices cannot be replayed
-MAX_ORACLE_SITES = 4096
 #: at most this many sites around a firing cluster enter the whitened kick residual; beyond
 #: it the residual is restricted to the sites nearest the cluster (a marginal of the kick's
 #: Gaussian law, so still exact) and the report says so
@@ -44,84 +58,132 @@ DEFAULT_MAX_CHECK_SITES = 400
 ZERO_CHANGE_TOLERANCE = 1e-9
 
 
-def gaussian_tilt_average(g: float, d: float, m, v):
-    """E[exp(g X - d X^2)] for X ~ N(m, v): (1 + 2 d v)^(-1/2) exp((g m - d m^2 + g^2 v / 2) / (1 + 2 d v))."""
-    m = np.asarray(m, dtype=np.float64)
-    s = 1.0 + 2.0 * d * v
-    return np.exp((g * m - d * m * m + 0.5 * g * g * v) / s) / math.sqrt(s)
+def gaussian_tilt_average(g: float, d: float, m, v: float):
+    """E[exp(g X - d X^2)] for X ~ N(m, v), elementwise in ``m`` (the oracle's log_gaussian_average)."""
+    return np.exp(log_gaussian_average(g, d, np.asarray(m, dtype=np.float64), v))
+
+
+class CirculantMatrix:
+    """A translation-invariant N x N matrix given by its first row: ``M[i, j] = row[site of r_j - r_i]``.
+
+    Supports ``M[I, J]`` for broadcastable integer index arrays (``np.ix_``), ``shape`` and
+    ``sum()``, which is all that :func:`trsp_ref.renormalization.cluster_correlation` and the
+    checks ask of K; no N x N array is ever formed."""
+
+    def __init__(self, row: np.ndarray, coords: np.ndarray, L: int):
+        self.row = np.asarray(row, dtype=np.float64)
+        self.coords, self.L = coords, L
+        self.shape = (self.row.size, self.row.size)
+
+    def offset_index(self, I, J) -> np.ndarray:
+        """Index into ``row`` of the pair (I, J): the site at offset r_J - r_I from site 0."""
+        return site_index(self.coords[np.asarray(J)] - self.coords[np.asarray(I)], self.L)
+
+    def __getitem__(self, key):
+        I, J = key
+        return self.row[self.offset_index(I, J)]
+
+    def sum(self) -> float:
+        """1^T M 1 = N * sum(row)."""
+        return float(self.row.size * self.row.sum())
 
 
 @dataclass(frozen=True, eq=False)
 class OrientationFrame:
     """Replay data of one orientation, for its cluster anchored at site 0 (site index = frame index).
 
-    support   : (N,) bool, sites the kick can move (nonzero diagonal of K_Delta)
-    check     : (nC,) frame sites whose residual is tested (support, or its part nearest the cluster)
-    H_check   : (nC, N) rows of H on ``check``
-    mu_prime  : (N,) mu'
-    chol_check: (nC, nC) lower Cholesky factor of K_Delta[check, check]
-    near      : (nB,) the neighbourhood of the cluster (support sites within one lattice spacing)
-    near_in_check : (nB,) positions of ``near`` inside ``check``
-    chol_near : (nB, nB) lower Cholesky factor of K_Delta[near, near]
+    sites      : (m,) the cluster's sites
+    support    : (N,) bool, sites the kick can move (nonzero diagonal of K_Delta)
+    check      : (nC,) frame sites whose residual is tested (support, or its part nearest the cluster)
+    cols       : (nB,) frame sites the kick mean depends on
+    mean_offset, mean_matrix : (nC,), (nC, nB): H (mu' - S) on ``check`` = mean_offset + mean_matrix @ S[cols]
+    chol_check : (nC, nC) lower Cholesky factor of K_Delta[check, check]
+    near       : (nB,) the neighbourhood of the cluster (support sites within one lattice spacing)
+    near_in_check : positions of ``near`` inside ``check``
+    chol_near  : lower Cholesky factor of K_Delta[near, near]
+    mu_near    : mu' on ``near``
     sbar_mean, sbar_var : mean and variance of the cluster's mean softness given it fires
     """
 
+    sites: np.ndarray
     support: np.ndarray
     check: np.ndarray
-    H_check: np.ndarray
-    mu_prime: np.ndarray
+    cols: np.ndarray
+    mean_offset: np.ndarray
+    mean_matrix: np.ndarray
     chol_check: np.ndarray
     near: np.ndarray
     near_in_check: np.ndarray
     chol_near: np.ndarray
+    mu_near: np.ndarray
     sbar_mean: float
     sbar_var: float
 
+    def kick_mean(self, S_cols: np.ndarray) -> np.ndarray:
+        """H (mu' - S) on ``check`` for states (n, nB) given on ``cols``."""
+        return self.mean_offset[None, :] + S_cols @ self.mean_matrix.T
 
-class ModelSide:
-    """Everything the checks need from the declared model (module docstring).
 
-    Parameters
-    ----------
-    params : the run's parameter set
-    kick_radius, precision_radius : the run's declared truncation (inf = exact model)
-    max_check_sites : cap on the sites per event entering the whitened kick residual
+def checked_sites(support_idx: np.ndarray, rt: np.ndarray, spacing: float, cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """(check, near): the support sites nearest the cluster, whole distance shells up to ``cap``
+    sites but always the cluster and its nearest neighbours; and the support within one spacing."""
+    order = support_idx[np.lexsort((support_idx, rt[support_idx]))]
+    if order.size <= cap:
+        check = np.sort(order)
+    else:
+        keep_r = rt[order][0]
+        for r in np.unique(rt[order]):
+            if (rt[order] <= r).sum() <= cap or r <= spacing * (1 + 1e-9):
+                keep_r = r
+            else:
+                break
+        check = np.sort(order[rt[order] <= keep_r])
+    near = np.sort(support_idx[rt[support_idx] <= spacing * (1 + 1e-9)])
+    return check, near
+
+
+class ModelSideBase:
+    """What every check needs from the declared model; subclasses fill in (see the module docstring):
+
+    params, N, m, dim, L, coords, clusters (n_clusters, m), n_clusters, n_orientations, mean,
+    A0, gamma0, delta0, duration, K_row (first row of the equilibrium covariance), frames,
+    kick_radius, precision_radius, max_check_sites; and the methods
+    :meth:`inverse_quadratic` and :meth:`truncation_distance`.
     """
 
-    def __init__(
-        self,
-        params: Params,
-        kick_radius: float = math.inf,
-        precision_radius: float = math.inf,
-        *,
-        max_check_sites: int = DEFAULT_MAX_CHECK_SITES,
-        precision_scheme: str = "cut",
-    ):
-        from trsp_ref.model import ReferenceModel
+    params: Params
+    frames: list[OrientationFrame]
+    #: "the declared model" or a note on the model actually tested (large untruncated lattices)
+    surrogate: dict | None = None
+
+    def _geometry(self, params: Params) -> None:
+        from trsp_ref.lattice import cluster_sites
 
         self.params = params
-        self.kick_radius = float(kick_radius)
-        self.precision_radius = float(precision_radius)
-        self.model = ReferenceModel(
-            params, kick_radius=kick_radius, precision_radius=precision_radius, precision_scheme=precision_scheme
-        )
-        m = self.model
-        self.N, self.m = m.N, m.m
         self.dim, self.L = params.lattice.dim, params.lattice.L
+        self.N = params.N
         self.coords = site_coords(self.dim, self.L)
-        self.clusters = np.asarray(m.clusters)
-        self.n_clusters = int(m.n_clusters)
+        self.clusters = cluster_sites(self.dim, self.L, params.cluster.shape)
+        self.m = self.clusters.shape[1]
+        self.n_clusters = self.clusters.shape[0]
         self.n_orientations = self.n_clusters // self.N
-        self.mean = float(m.mean)
-        self.A0, self.gamma0, self.delta0 = (float(x) for x in m.rates.bare)
         self.duration = float(params.rates.duration)
-        self.K = np.asarray(m.K)
-        self.variance = float(self.K[0, 0])
-        self.dist = np.asarray(m.dist)
-        self.max_check_sites = int(max_check_sites)
-        self.frames = [self._frame(o) for o in range(self.n_orientations)]
-        self.windowed = any(f.check.size < int(f.support.sum()) for f in self.frames)
-        self._chol_K: np.ndarray | None = None
+        # dist_row[j] = |r_j - r_0| (minimum image): every distance is one of these by translation
+        folded = np.minimum(self.coords, self.L - self.coords)
+        self.dist_row = np.sqrt((folded * folded).sum(axis=1).astype(np.float64)) * params.lattice.spacing
+
+    @property
+    def K(self) -> CirculantMatrix:
+        """The equilibrium covariance (Lambda_t^-1 for a truncated precision) as a circulant."""
+        return CirculantMatrix(self.K_row, self.coords, self.L)
+
+    @property
+    def variance(self) -> float:
+        return float(self.K_row[0])
+
+    @property
+    def windowed(self) -> bool:
+        return any(f.check.size < int(f.support.sum()) for f in self.frames)
 
     # ------------------------------------------------------------ geometry
 
@@ -131,95 +193,59 @@ class ModelSide:
         anchors = np.asarray(anchors, dtype=np.int64)
         return site_index(self.coords[anchors][:, None, :] + self.coords[np.asarray(frame_sites)][None, :, :], self.L)
 
-    def _frame(self, o: int) -> OrientationFrame:
-        ops = self.model.kick_operators(o * self.N)
-        sites = np.asarray(ops.sites)
-        KD = np.asarray(ops.K_Delta)
-        support = np.diag(KD) > 0.0
-        rt = self.dist[:, sites].min(axis=1)
-        sup_idx = np.flatnonzero(support)
-        spacing = self.params.lattice.spacing
-        # sites in order of distance to the cluster; keep whole distance shells up to the cap,
-        # but always the cluster and its nearest neighbours
-        order = sup_idx[np.lexsort((sup_idx, rt[sup_idx]))]
-        if order.size <= self.max_check_sites:
-            check = np.sort(order)
-        else:
-            shells = np.unique(rt[order])
-            keep_r = shells[0]
-            for r in shells:
-                if (rt[order] <= r).sum() <= self.max_check_sites or r <= spacing * (1 + 1e-9):
-                    keep_r = r
-                else:
-                    break
-            check = np.sort(order[rt[order] <= keep_r])
-        near = np.sort(sup_idx[rt[sup_idx] <= spacing * (1 + 1e-9)])
-        pos = {int(s): i for i, s in enumerate(check)}
-        near_in_check = np.array([pos[int(s)] for s in near], dtype=np.int64)
-        chol_check = scipy.linalg.cholesky(KD[np.ix_(check, check)], lower=True)
-        chol_near = scipy.linalg.cholesky(KD[np.ix_(near, near)], lower=True)
-        w = np.zeros(self.N)
-        w[sites] = 1.0 / sites.size
-        return OrientationFrame(
-            support=support,
-            check=check,
-            H_check=np.ascontiguousarray(np.asarray(ops.H)[check, :]),
-            mu_prime=np.asarray(ops.mu_prime).copy(),
-            chol_check=chol_check,
-            near=near,
-            near_in_check=near_in_check,
-            chol_near=chol_near,
-            sbar_mean=float(w @ ops.mu_prime),
-            sbar_var=float(w @ ops.K_prime @ w),
-        )
+    def to_frame(self, sites: np.ndarray, anchor: int) -> np.ndarray:
+        """Frame index (displacement from ``anchor``) of lattice sites: the inverse of :meth:`translate`."""
+        return site_index(self.coords[np.asarray(sites)] - self.coords[int(anchor)], self.L)
 
     # ------------------------------------------------------------ rates
 
     def rates_of_states(self, states: np.ndarray) -> np.ndarray:
-        """(E, n_clusters) rates P0(<S>_R)/duration (Eq. D1) for a block of states (E, N), vectorized;
-        the same numbers as ReferenceModel.cluster_rates (checked on the first row)."""
+        """(E, n_clusters) rates P0(<S>_R)/duration (Eq. D1) for a block of states (E, N)."""
         sbar = states[:, self.clusters].mean(axis=2)
-        return (self.A0 / self.duration) * np.exp(self.gamma0 * sbar - self.delta0 * sbar * sbar)
+        return self.rate_of_mean(sbar)
 
-    def check_rates_against_oracle(self, state: np.ndarray) -> None:
-        """The vectorized rates must be the oracle's (guards this module against drifting from it)."""
-        mine = self.rates_of_states(state[None, :])[0]
-        ref = self.model.cluster_rates(state)
-        if not np.allclose(mine, ref, rtol=1e-12, atol=0.0):  # pragma: no cover - a bug here, not in the run
-            raise AssertionError("trsp_verify's vectorized rates differ from ReferenceModel.cluster_rates")
+    def rate_of_mean(self, sbar):
+        """P0(sbar)/duration for cluster means ``sbar`` (Eq. D1, bare law)."""
+        return (self.A0 / self.duration) * np.exp(self.gamma0 * sbar - self.delta0 * sbar * sbar)
 
     def mean_total_rate(self) -> float:
         """E[R_tot] under N(mean, K): sum over clusters of E[P0(<S>_R)]/duration, <S>_R ~ N(mean, w^T K w)."""
         total = 0.0
+        K = self.K
         for o in range(self.n_orientations):
             sites = self.clusters[o * self.N]
-            v = float(self.K[np.ix_(sites, sites)].mean())
+            v = float(K[np.ix_(sites, sites)].mean())
             total += self.N * self.A0 / self.duration * float(gaussian_tilt_average(self.gamma0, self.delta0, self.mean, v))
         return total
 
     def observed_rate(self, s) -> np.ndarray:
         """lambda(s) = E[sum_{R contains i} P0(<S>_R) | S_i = s] / duration, the per-site participation
         rate given the site's own softness (Eq. D2: P(R|S)/duration), by the exact Gaussian
-        integral with the model's K (so also for a truncated precision)."""
+        integral with the model's K (so also for a truncated precision): for each cluster R
+        containing site 0, <S>_R given S_0 = s is N(mean + b (s - mean), v) with
+        b = (K w)_0 / K_00 and v = w^T K w - (K w)_0^2 / K_00."""
         s = np.asarray(s, dtype=np.float64)
         out = np.zeros_like(s)
-        K00 = self.K[0, 0]
-        for row in self.clusters[(self.clusters == 0).any(axis=1)]:
-            w = np.zeros(self.N)
-            w[row] = 1.0 / row.size
-            Kw = self.K @ w
-            b = Kw[0] / K00
-            v = max(float(w @ Kw) - Kw[0] ** 2 / K00, 0.0)
+        for b, v in self._observed_terms():
             out += gaussian_tilt_average(self.gamma0, self.delta0, self.mean + b * (s - self.mean), v)
         return out * self.A0 / self.duration
 
+    def _observed_terms(self) -> list[tuple[float, float]]:
+        if getattr(self, "_obs_terms", None) is None:
+            K, K00 = self.K, self.variance
+            terms = []
+            for row in self.clusters[(self.clusters == 0).any(axis=1)]:
+                Kw0 = float(K[np.zeros(1, np.int64), row].mean())  # (K w)_0
+                wKw = float(K[np.ix_(row, row)].mean())
+                terms.append((Kw0 / K00, max(wKw - Kw0**2 / K00, 0.0)))
+            self._obs_terms = terms
+        return self._obs_terms
+
     # ------------------------------------------------------------ equilibrium
 
-    @property
-    def chol_K(self) -> np.ndarray:
-        if self._chol_K is None:
-            self._chol_K = scipy.linalg.cholesky(self.K, lower=True)
-        return self._chol_K
+    def one_K_one(self) -> float:
+        """1^T K 1."""
+        return self.K.sum()
 
     def shells(self, n_shells: int = 5):
         """The first ``n_shells`` distance shells (r = 0 included): list of (r, frame sites at
@@ -229,40 +255,19 @@ class ModelSide:
         (S_i - Sbar)(S_j - Sbar), Sbar the site mean of the same state; its expectation is
         K_ij - 1^T K 1 / N^2 (E[(S_i - mean) Sbar] = row mean of K = 1^T K 1 / N^2 by
         translation invariance), averaged over the shell."""
-        d0 = self.dist[0]
-        kbar = float(self.K.sum()) / self.N**2
+        kbar = float(self.K_row.sum()) / self.N
         out = []
-        for r in np.unique(d0)[:n_shells]:
-            js = np.flatnonzero(d0 == r)
-            out.append((float(r), js, float(self.K[0, js].mean()) - kbar))
+        for r in np.unique(self.dist_row)[:n_shells]:
+            js = np.flatnonzero(self.dist_row == r)
+            out.append((float(r), js, float(self.K_row[js].mean()) - kbar))
         return out
 
-    # ------------------------------------------------------------ truncation
+    def inverse_quadratic(self, X: np.ndarray) -> float:  # pragma: no cover - abstract
+        """sum over rows x of x^T K^-1 x."""
+        raise NotImplementedError
 
-    def truncation_distance(self) -> dict | None:
-        """How far the declared truncated model is from the untruncated one (None if exact):
-        equilibrium ||K_t - K||_2 / ||K||_2, the largest neglected kick variance per site
-        f sD(rt)^2 (rt > kick_radius), and the largest neglected precision entry |K^-1_ij| * variance."""
-        if math.isinf(self.kick_radius) and math.isinf(self.precision_radius):
-            return None
-        from trsp_ref.covariance import softness_covariance
-        from trsp_ref.kick import kick_covariance
-
-        p = self.params
-        K_full = softness_covariance(p, self.dist)
-        out: dict[str, float] = {}
-        out["equilibrium_relative_error"] = float(np.linalg.norm(self.K - K_full, 2) / np.linalg.norm(K_full, 2))
-        if math.isinf(self.precision_radius):
-            out["neglected_precision"] = 0.0
-        else:
-            P = np.linalg.inv(K_full)
-            far = self.dist > self.precision_radius
-            out["neglected_precision"] = float(np.abs(P[far]).max() * p.softness.variance) if far.any() else 0.0
-        sites = self.clusters[0]
-        full = np.diag(kick_covariance(p, self.dist, sites))
-        trunc = np.diag(kick_covariance(p, self.dist, sites, self.kick_radius))
-        out["neglected_kick_variance"] = float((full - trunc).max())
-        return out
+    def truncation_distance(self) -> dict | None:  # pragma: no cover - abstract
+        raise NotImplementedError
 
     def firing_sbar_quantiles(self, n_bins: int) -> np.ndarray:
         """Interior edges of ``n_bins`` equiprobable bins of a firing cluster's mean softness
@@ -275,3 +280,141 @@ class ModelSide:
         """Interior edges of ``n_bins`` equiprobable bins of one site's softness, N(mean, K_00)."""
         q = np.arange(1, n_bins) / n_bins
         return scipy.stats.norm.ppf(q, loc=self.mean, scale=math.sqrt(self.variance))
+
+    def replay_bytes(self, block: int) -> int:
+        """Memory one replica's replay needs with this side (frames, tables, a block of states)."""
+        frames = sum(f.mean_matrix.nbytes + f.chol_check.nbytes + f.support.nbytes for f in self.frames)
+        per_site = 8 * (self.m * self.n_orientations * 2 + 16)  # cluster tables, rates, partners, state copies
+        return int(frames + self.N * per_site + 8 * block * max(f.cols.size for f in self.frames) * 2)
+
+
+class ModelSide(ModelSideBase):
+    """The model side from the dense oracle (lattices up to ``MAX_DENSE_SITES`` sites).
+
+    Parameters
+    ----------
+    params : the run's parameter set
+    kick_radius, precision_radius : the run's declared truncation (inf = exact model)
+    scheme : the declared truncation scheme of the precision (``trsp_ref.truncation``)
+    max_check_sites : cap on the sites per event entering the whitened kick residual
+    """
+
+    def __init__(
+        self,
+        params: Params,
+        kick_radius: float = math.inf,
+        precision_radius: float = math.inf,
+        *,
+        scheme: str = "cut",
+        max_check_sites: int = DEFAULT_MAX_CHECK_SITES,
+    ):
+        from trsp_ref.model import ReferenceModel
+
+        self.kick_radius = float(kick_radius)
+        self.precision_radius = float(precision_radius)
+        self.scheme = scheme
+        self.model = ReferenceModel(params, kick_radius=kick_radius, precision_radius=precision_radius, **_scheme_kw(scheme))
+        self._geometry(params)
+        m = self.model
+        self.mean = float(m.mean)
+        self.A0, self.gamma0, self.delta0 = (float(x) for x in m.rates.bare)
+        self.K_row = np.asarray(m.K[0]).copy()
+        self.max_check_sites = int(max_check_sites)
+        self.frames = [self._frame(o) for o in range(self.n_orientations)]
+        self._chol_K: np.ndarray | None = None
+
+    def _frame(self, o: int) -> OrientationFrame:
+        ops = self.model.kick_operators(o * self.N)
+        sites = np.asarray(ops.sites)
+        KD = np.asarray(ops.K_Delta)
+        support = np.diag(KD) > 0.0
+        rt = np.asarray(self.model.dist)[:, sites].min(axis=1)
+        check, near = checked_sites(np.flatnonzero(support), rt, self.params.lattice.spacing, self.max_check_sites)
+        pos = {int(s): i for i, s in enumerate(check)}
+        H_check = np.asarray(ops.H)[check, :]
+        w = np.zeros(self.N)
+        w[sites] = 1.0 / sites.size
+        return OrientationFrame(
+            sites=sites,
+            support=support,
+            check=check,
+            cols=np.arange(self.N),
+            mean_offset=H_check @ ops.mu_prime,
+            mean_matrix=-H_check,
+            chol_check=scipy.linalg.cholesky(KD[np.ix_(check, check)], lower=True),
+            near=near,
+            near_in_check=np.array([pos[int(s)] for s in near], dtype=np.int64),
+            chol_near=scipy.linalg.cholesky(KD[np.ix_(near, near)], lower=True),
+            mu_near=np.asarray(ops.mu_prime)[near].copy(),
+            sbar_mean=float(w @ ops.mu_prime),
+            sbar_var=float(w @ ops.K_prime @ w),
+        )
+
+    def check_rates_against_oracle(self, state: np.ndarray) -> None:
+        """The vectorized rates must be the oracle's (guards this module against drifting from it)."""
+        mine = self.rates_of_states(state[None, :])[0]
+        ref = self.model.cluster_rates(state)
+        if not np.allclose(mine, ref, rtol=1e-12, atol=0.0):  # pragma: no cover - a bug here, not in the run
+            raise AssertionError("trsp_verify's vectorized rates differ from ReferenceModel.cluster_rates")
+
+    def inverse_quadratic(self, X: np.ndarray) -> float:
+        if self._chol_K is None:
+            self._chol_K = scipy.linalg.cholesky(np.asarray(self.model.K), lower=True)
+        W = scipy.linalg.solve_triangular(self._chol_K, np.atleast_2d(X).T, lower=True)
+        return float((W * W).sum())
+
+    def truncation_distance(self) -> dict | None:
+        """How far the declared truncated model is from the untruncated one (None if exact):
+        equilibrium ||K_t - K||_2 / ||K||_2, the largest neglected kick variance per site
+        f sD(rt)^2 (rt > kick_radius), and the largest neglected precision entry |K^-1_ij| * variance."""
+        if math.isinf(self.kick_radius) and math.isinf(self.precision_radius):
+            return None
+        from trsp_ref.covariance import softness_covariance
+        from trsp_ref.kick import kick_covariance
+
+        p = self.params
+        dist = np.asarray(self.model.dist)
+        K_full = softness_covariance(p, dist)
+        out: dict[str, float] = {}
+        out["equilibrium_relative_error"] = float(np.linalg.norm(np.asarray(self.model.K) - K_full, 2) / np.linalg.norm(K_full, 2))
+        if math.isinf(self.precision_radius):
+            out["neglected_precision"] = 0.0
+        else:
+            P = np.linalg.inv(K_full)
+            far = dist > self.precision_radius
+            out["neglected_precision"] = float(np.abs(P[far]).max() * p.softness.variance) if far.any() else 0.0
+        sites = self.clusters[0]
+        full = np.diag(kick_covariance(p, dist, sites))
+        trunc = np.diag(kick_covariance(p, dist, sites, self.kick_radius))
+        out["neglected_kick_variance"] = float((full - trunc).max())
+        return out
+
+
+def _scheme_kw(scheme: str) -> dict:
+    """The oracle's keyword for a declared scheme other than the format-1.0 "cut" (trsp_ref.truncation)."""
+    return {} if scheme == "cut" else {"scheme": scheme}
+
+
+def model_side_for(
+    params: Params,
+    kick_radius: float = math.inf,
+    precision_radius: float = math.inf,
+    *,
+    scheme: str = "cut",
+    max_check_sites: int = DEFAULT_MAX_CHECK_SITES,
+    resolution: float | None = None,
+    memory_limit: int | None = None,
+) -> ModelSideBase:
+    """The dense oracle's side up to ``MAX_DENSE_SITES`` sites, the periodic side beyond.
+
+    ``resolution`` (the smallest relative model error the run can resolve) chooses, for an
+    untruncated model on a large lattice, the truncated stand-in (see
+    :func:`trsp_verify.periodic_side.PeriodicModelSide.stand_in`)."""
+    if params.N <= MAX_DENSE_SITES:
+        return ModelSide(params, kick_radius, precision_radius, scheme=scheme, max_check_sites=max_check_sites)
+    from .periodic_side import PeriodicModelSide
+
+    return PeriodicModelSide.for_declared(
+        params, kick_radius, precision_radius, scheme=scheme, max_check_sites=max_check_sites,
+        resolution=resolution, memory_limit=memory_limit,
+    )  # fmt: skip

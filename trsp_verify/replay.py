@@ -1,10 +1,15 @@
-"""One pass over one replica: replay the trajectory and collect every check's sufficient statistics.
+"""One streaming pass over one replica: replay the trajectory and collect every check's sufficient statistics.
 
-The state before each event is rebuilt from ``S0`` and the recorded changes (docs/formats.md:
-``S[change_sites] = after`` event after event), in blocks of events, so that every model
-quantity (all cluster rates, the kick's mean and covariance) is evaluated with numpy on a
-block of states at once.  Nothing here decides pass or fail: :mod:`trsp_verify.checks`
-turns the :class:`ReplicaStats` of all replicas into tests.
+The events arrive in chunks (:class:`trsp_runfile.events.EventRecord`, from a run file read
+chunk by chunk or from a simulation), so memory is bounded by a chunk and the model side,
+not by the run's length.  The state is rebuilt from ``S0`` and the recorded changes
+(docs/formats.md: ``S[change_sites] = after`` event after event).  Statistics of the state
+between events are kept *incrementally*: after each event only the sites it changed and the
+clusters containing them are revisited (the total rate, the per-bin intensities of check 3,
+the shell sums of check 2b, the observed-law exposure), and everything is recomputed from
+scratch at the start of every block of events so that rounding cannot accumulate.  Nothing
+here decides pass or fail: :mod:`trsp_verify.checks` turns the :class:`ReplicaStats` of
+all replicas into tests.
 
 Time bookkeeping: the state before event ``e`` is held on ``[tau_e, t_e)`` with
 ``tau_0 = t0`` and ``tau_e = t_{e-1}``; the state after the last event on
@@ -17,20 +22,35 @@ states lie in the first half of the run's expected duration (:class:`Plan`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import scipy.linalg
 
-from .data import RunData
-from .model_side import ZERO_CHANGE_TOLERANCE, ModelSide
+from trsp_runfile.events import EventRecord
 
-__all__ = ["Plan", "ReplicaStats", "analyse_replica", "make_plan", "VERIFY_SEED"]
+from .model_side import ZERO_CHANGE_TOLERANCE, ModelSideBase
+from .stats import UniformSample
+from trsp_ref.lattice import site_index
+
+__all__ = ["Plan", "ReplicaStats", "analyse_replica", "make_plan", "VERIFY_SEED", "BLOCK_EVENTS"]
 
 #: seed of the battery's own randomness (the randomized PIT); fixed so a verdict is repeatable
 VERIFY_SEED = 20240531
-#: float64 numbers per block of states (bounds memory: about 8 bytes each, times a few)
-_BLOCK_BUDGET = 3_000_000
+#: events per block (at most; fewer on large lattices, BLOCK_BUDGET): the statistics are computed in full at every block start and
+#: updated from what each event touches within it, vectorized over the block
+BLOCK_EVENTS = 4096
+#: float64 numbers of the per-block state and rate matrices ((E + 1) x N and E x n_clusters)
+BLOCK_BUDGET = 4_000_000
+#: up to this many clusters, the rates of every state of a block are recomputed at once
+SMALL_CLUSTERS = 4096
+
+#: the fixed times, as fractions of the expected duration of the shortest replica: early
+#: enough that a run of n events almost never ends before them (the state at a fixed time is
+#: only known, and only exactly N(mean, K), when the run is still going)
+FIXED_TIME_FRACTIONS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 
 
 @dataclass(frozen=True)
@@ -51,13 +71,7 @@ class Plan:
     shells: list
 
 
-#: the fixed times, as fractions of the expected duration of the shortest replica: early
-#: enough that a run of n events almost never ends before them (the state at a fixed time is
-#: only known, and only exactly N(mean, K), when the run is still going)
-FIXED_TIME_FRACTIONS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
-
-
-def make_plan(side: ModelSide, runs: list[RunData], *, windows: int | None = None) -> Plan:
+def make_plan(side: ModelSideBase, runs, *, windows: int | None = None) -> Plan:
     """W (default): as many batches (2..8) as keep >= 20 site participations per site per
     batch; DB bins: 3..6 equiprobable bins, fewer when there are few batches (Hotelling's test
     needs more batches than bin pairs); rate bins: 8 equiprobable bins; fixed times: the
@@ -104,8 +118,9 @@ class ReplicaStats:
     comp_Lambda: np.ndarray | None = None  # (nr,) their compensator (integrated intensity)
     comp_V: np.ndarray | None = None  # (nr, nr) predictable covariation
     # waiting times and cluster choice
-    waits: np.ndarray | None = None  # (n,) R_tot * dt
-    pit: np.ndarray | None = None  # (n,) randomized PIT of the chosen cluster, clusters ordered by rate
+    wait_sum: float = 0.0  # sum over events of R_tot * dt (each ~ Exp(1))
+    waits: UniformSample = field(default_factory=UniformSample)  # 1 - exp(-R_tot dt) ~ U(0, 1)
+    pit: UniformSample = field(default_factory=UniformSample)  # randomized PIT of the chosen cluster
     lograte_dev: float = 0.0  # sum over events of log r_k - E[log r_k | S] (a martingale)
     lograte_var: float = 0.0  # its predictable variance: sum of Var[log r_k | S]
     # kick: every checked site (frame order), per orientation
@@ -121,43 +136,47 @@ class ReplicaStats:
     violation_examples: list = field(default_factory=list)
 
 
-def first_participation(run: RunData, clusters: np.ndarray) -> np.ndarray:
-    """(N,) the time of each site's first event (inf if none): I_i(t) = 1 iff this > t (Eq. 31)."""
-    first = np.full(run.N, np.inf)
-    if run.n_events:
-        sites = clusters[run.clusters]  # (n, m)
-        t = np.repeat(run.times, sites.shape[1])
-        np.minimum.at(first, sites.ravel(), t)
-    return first
+def first_participation_update(first: np.ndarray, clusters_table: np.ndarray, rec: EventRecord) -> None:
+    """first[i] = the time of site i's first event so far (inf if none): I_i(t) = 1 iff this > t (Eq. 31)."""
+    if len(rec):
+        sites = clusters_table[rec.clusters]  # (n, m)
+        np.minimum.at(first, sites.ravel(), np.repeat(rec.times, sites.shape[1]))
 
 
-class _Accumulator:
-    """Statistics of blocks of consecutive states (state i held on [a_i, b_i))."""
+def _excl_cumsum(d: np.ndarray, start) -> np.ndarray:
+    """Values before each event: ``start`` plus the sum of the changes of the earlier events."""
+    out = np.cumsum(d, axis=0) - d
+    return out + start
 
-    def __init__(self, side: ModelSide, plan: Plan, run: RunData, index: int):
+
+class _Replay:
+    """Accumulates a :class:`ReplicaStats` from the chunks of one replica, block by block.
+
+    Per block of E events: the states before each event (E+1, N) are rebuilt by applying the
+    changes; the time-integrated statistics at the first state are computed in full, and at
+    every later state by adding the contributions that changed: the sites each event changed
+    and the clusters containing them (the "touched" clusters), vectorized over the block."""
+
+    def __init__(self, side: ModelSideBase, plan: Plan, run, index: int):
         self.side, self.plan, self.run = side, plan, run
+        N = side.N
         W = plan.windows
-        self.st = ReplicaStats(
-            name=run.name,
-            n_events=run.n_events,
-            full=True,
-            t0=run.t0,
-            t_end=run.t_end,
-            first_participation=first_participation(run, side.clusters),
-        )
-        st = self.st
-        nb = plan.db_edges.size + 1
-        nr = plan.rate_edges.size + 1
-        self.nr = nr
-        st.run_C = np.zeros(len(plan.shells))
-        st.fixed_states = np.full((plan.fixed_times.size, run.N), np.nan)
+        self.n = run.n_events
+        st = ReplicaStats(
+            name=run.name, n_events=run.n_events, full=True, t0=run.t0, t_end=run.t0,
+            first_participation=np.full(N, np.inf),
+        )  # fmt: skip
+        self.st = st
+        nb, nr = plan.db_edges.size + 1, plan.rate_edges.size + 1
+        self.nr, self.nsh = nr, len(plan.shells)
+        self.shell_sizes = np.array([js.size for _, js, _ in plan.shells], dtype=np.float64)
+        st.run_C = np.zeros(self.nsh)
+        st.fixed_states = np.full((plan.fixed_times.size, N), np.nan)
         st.db_counts = np.zeros((W, nb, nb), dtype=np.int64)
         st.rate_expected = np.zeros(nr)
         st.comp_count = np.zeros(nr)
         st.comp_Lambda = np.zeros(nr)
         st.comp_V = np.zeros((nr, nr))
-        st.waits = np.zeros(run.n_events)
-        st.pit = np.zeros(run.n_events)
         for f in side.frames:
             st.kick_sum.append(np.zeros(f.check.size))
             st.kick_sumsq.append(np.zeros(f.check.size))
@@ -166,182 +185,260 @@ class _Accumulator:
             st.near_XtX.append(np.zeros((p, p)))
             st.near_XtZ.append(np.zeros((p, f.near.size)))
             st.near_ZtZ.append(np.zeros((f.near.size, f.near.size)))
-        # fixed times: the state in effect at t0 + t_j is the one before the first event after it
-        fixed_t = run.t0 + plan.fixed_times
-        self.fixed_index = np.searchsorted(run.times, fixed_t, side="right")
-        self.fixed_valid = fixed_t <= run.t_end
-        # translation tables of the shells' offsets: partner[j][i] = site at offset j from site i
-        self.partners = [side.translate(js, np.arange(run.N)) for _, js, _ in plan.shells]  # (N, |shell|)
+        self.fixed_t = run.t0 + plan.fixed_times
+        self.next_fixed = 0
         self.rng = np.random.default_rng([VERIFY_SEED, index])
-
-    # -------------------------------------------------------------- states held over time
-
-    def held_states(self, states: np.ndarray, a: np.ndarray, b: np.ndarray, rates: np.ndarray) -> None:
-        """Time-weighted statistics of states (E, N) held on [a, b) with cluster rates ``rates``."""
-        side, plan, st = self.side, self.plan, self.st
-        dt = b - a
-        site_mean = states.mean(axis=1)
-        st.run_mean += float(dt @ (site_mean - side.mean))
-        # C(r) about the instantaneous site mean: the site mean's own squared fluctuation (tested
-        # in 2a) made the plain estimator strongly skewed (skewness 2-3 over replicas), which a
-        # t test over a few replicas cannot absorb; centred, the skewness is below 0.7
-        X = states - site_mean[:, None]
-        for s, (_, js, _) in enumerate(plan.shells):
-            partner = self.partners[s]  # (N, k)
-            c = np.einsum("ei,eik->e", X, X[:, partner]) / (X.shape[1] * partner.shape[1])
-            st.run_C[s] += float(dt @ c)
-        # rate law: per-site participation intensity rho_s = sum of the rates of the clusters holding s
-        bins = np.searchsorted(plan.rate_edges, states, side="right")  # (E, N)
-        rho = np.zeros_like(states)
+        self.S = np.array(run.S0, dtype=np.float64)
+        self.e = 0  # events done
+        self.t_prev = run.t0
+        self.ids = np.arange(side.n_clusters)
         cl = side.clusters
-        N = side.N
-        for o in range(side.n_orientations):
-            block = slice(o * N, (o + 1) * N)
-            for pos in range(side.m):
-                rho[:, cl[block, pos]] += rates[:, block]  # a permutation of the sites: no repeats
-        nr = self.nr
-        flat = bins + nr * np.arange(states.shape[0])[:, None]
-        lam_rate = np.bincount(flat.ravel(), weights=(rho * dt[:, None]).ravel(), minlength=nr * states.shape[0])
-        st.comp_Lambda += lam_rate.reshape(-1, nr).sum(axis=0)
-        # predictable covariation: sum_R r_R n_Rb n_Rc dt, n_Rb = sites of R in bin b
-        cb = bins[:, cl]  # (E, n_clusters, m)
-        w_rc = (rates * dt[:, None]).ravel()
-        for p1 in range(side.m):
-            for p2 in range(side.m):
-                joint = (cb[:, :, p1] * nr + cb[:, :, p2]).ravel()
-                st.comp_V += np.bincount(joint, weights=w_rc, minlength=nr * nr).reshape(nr, nr)
-        # the observed law: integral of lambda(S_i) 1[S_i in b] over the run
-        lam = side.observed_rate(states)  # (E, N)
-        st.rate_expected += np.bincount(bins.ravel(), weights=(lam * dt[:, None]).ravel(), minlength=nr)
+        # clusters containing each site: (N, z), from the cluster table
+        order = np.argsort(cl.ravel(), kind="stable")
+        self.site_clusters = np.repeat(np.arange(side.n_clusters), side.m)[order].reshape(N, -1)
+        # partners of each shell: partner[s][i] = the sites at the shell's offsets from site i
+        self.partners = [side.translate(js, np.arange(N)) for _, js, _ in plan.shells]
+        self.block = int(np.clip(BLOCK_BUDGET // max(N, side.n_clusters), 16, BLOCK_EVENTS))
+        self.pos_check = [np.searchsorted(f.cols, f.check) for f in side.frames]
+        self.pos_near = [np.searchsorted(f.cols, f.near) for f in side.frames]
 
-    # -------------------------------------------------------------- events
+    # ------------------------------------------------------------------ per-cluster parts
 
-    def events(self, e0: int, before: np.ndarray, after: np.ndarray, rates: np.ndarray, a: np.ndarray) -> None:
-        """Events e0 .. e0+E-1: ``before``/``after`` (E, N) states, ``rates`` (E, n_clusters) before each."""
-        side, plan, st, run = self.side, self.plan, self.st, self.run
-        E = before.shape[0]
-        ev = slice(e0, e0 + E)
-        k = run.clusters[ev]
-        t = run.times[ev]
-        rows = np.arange(E)
-        R = rates.sum(axis=1)
-        # waiting times: R_tot dt ~ Exp(1)
-        st.waits[ev] = R * (t - a)
-        # randomized PIT of the chosen cluster, clusters ordered by rate (ties by id)
-        rk = rates[rows, k]
-        ids = np.arange(side.n_clusters)
-        lower = (rates < rk[:, None]) | ((rates == rk[:, None]) & (ids[None, :] < k[:, None]))
-        below = np.where(lower, rates, 0.0).sum(axis=1)
-        st.pit[ev] = (below + self.rng.random(E) * rk) / R
-        # log-rate of the chosen cluster against its model expectation: a chosen cluster that is
-        # not as fast (or slow) as the rates say shows here first (a score test of the choice)
+    def _parts(self, states: np.ndarray, ev: np.ndarray, cid: np.ndarray):
+        """For clusters ``cid`` in the states ``states[ev]``: rates, r log r, r log^2 r, and their
+        bins' indices for the intensity (E*nr) and covariation (E*nr*nr) tallies of event ``ev``."""
+        side, nr = self.side, self.nr
+        members = side.clusters[cid]  # (n, m)
+        vals = states[ev[:, None], members]
+        r = side.rate_of_mean(vals.sum(axis=1) / side.m)
         with np.errstate(divide="ignore"):
-            logr = np.log(rates)
-        logr = np.where(rates > 0, logr, 0.0)
-        prob = rates / R[:, None]
-        m1 = (prob * logr).sum(axis=1)
-        m2 = (prob * logr * logr).sum(axis=1)
-        st.lograte_dev += float((logr[rows, k] - m1).sum())
+            logr = np.where(r > 0, np.log(r), 0.0)
+        cb = np.searchsorted(self.plan.rate_edges, vals, side="right")  # (n, m)
+        return r, r * logr, r * logr * logr, cb
+
+    def _tally(self, ev: np.ndarray, r, rl, rl2, cb, E: int):
+        """Per event: (sum r, sum r log r, sum r log^2 r, (E, nr) intensity, (E, nr*nr) covariation)."""
+        nr, m = self.nr, cb.shape[1]
+        lam = np.bincount((ev[:, None] * nr + cb).ravel(), weights=np.repeat(r, m), minlength=E * nr).reshape(E, nr)
+        joint = (cb[:, :, None] * nr + cb[:, None, :]).reshape(cb.shape[0], -1)
+        V = np.bincount((ev[:, None] * nr * nr + joint).ravel(), weights=np.repeat(r, m * m), minlength=E * nr * nr)
+        return (
+            np.bincount(ev, weights=r, minlength=E), np.bincount(ev, weights=rl, minlength=E),
+            np.bincount(ev, weights=rl2, minlength=E), lam, V.reshape(E, nr * nr),
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ events
+
+    def chunk(self, rec: EventRecord) -> None:
+        first_participation_update(self.st.first_participation, self.side.clusters, rec)
+        for lo in range(0, len(rec), self.block):
+            self._block(rec.slice(lo, min(len(rec), lo + self.block)))
+
+    def _block(self, rec: EventRecord) -> None:
+        side, plan, st = self.side, self.plan, self.st
+        N, E, nr = side.N, len(rec), self.nr
+        o, cs, after, before = rec.change_offsets, rec.change_sites, rec.after, rec.before
+        k = rec.clusters
+        t = rec.times
+        owner = np.repeat(np.arange(E), np.diff(o))
+        # the states before every event, and after the last
+        states = np.empty((E + 1, N))
+        states[0] = self.S
+        for e in range(E):
+            states[e + 1] = states[e]
+            states[e + 1, cs[o[e] : o[e + 1]]] = after[o[e] : o[e + 1]]
+        self.S = states[E].copy()
+        z = self.site_clusters.shape[1]
+        delta = after - before
+        self._new_rates = None
+        if cs.size * z >= E * side.n_clusters // 2:
+            # the events touch most clusters (a kick window comparable to the lattice): updating
+            # would cost more than evaluating every state in full
+            R, RL, RL2, lam, V, obs, sumS, T = self._full(states[:E])
+        else:
+            R, RL, RL2, lam, V, obs, sumS, T = self._incremental(states, owner, cs, after, before, delta, E)
+        # ---- time integrals over the held states
+        dt = t - np.concatenate(([self.t_prev], t[:-1]))
+        sbar = sumS / N
+        self._integrate(dt, sbar, T, lam, V, obs)
+        # ---- waiting times, chosen cluster
+        st.waits.extend(-np.expm1(-R * dt))
+        st.wait_sum += float(R @ dt)
+        # every cluster's rate before each event: on small lattices recomputed (one vectorized
+        # expression), on large ones carried from event to event with the touched clusters' new rates
+        if side.n_clusters <= SMALL_CLUSTERS or self._new_rates is None:
+            rates = side.rate_of_mean(states[:E][:, side.clusters].sum(axis=2) / side.m)
+        else:
+            te, tc, r_new = self._new_rates
+            rates = np.empty((E, side.n_clusters))
+            rates[0] = side.rate_of_mean(states[0][side.clusters].sum(axis=1) / side.m)
+            bounds = np.searchsorted(te, np.arange(E + 1))
+            for e in range(E - 1):
+                rates[e + 1] = rates[e]
+                rates[e + 1, tc[bounds[e] : bounds[e + 1]]] = r_new[bounds[e] : bounds[e + 1]]
+        rows = np.arange(E)
+        rk = rates[rows, k]
+        lower = (rates < rk[:, None]) | ((rates == rk[:, None]) & (self.ids[None, :] < k[:, None]))
+        u = self.rng.random(E)
+        st.pit.extend((np.where(lower, rates, 0.0).sum(axis=1) + u * rk) / R)
+        m1, m2 = RL / R, RL2 / R
+        with np.errstate(divide="ignore"):
+            logrk = np.where(rk > 0, np.log(rk), 0.0)
+        st.lograte_dev += float((logrk - m1).sum())
         st.lograte_var += float(np.maximum(m2 - m1 * m1, 0.0).sum())
-        # detailed balance: bins of the firing cluster's mean softness before and after
-        sites = side.clusters[k]  # (E, m)
-        sb = before[rows[:, None], sites].mean(axis=1)
-        sa = after[rows[:, None], sites].mean(axis=1)
-        A = np.searchsorted(plan.db_edges, sb, side="right")
-        B = np.searchsorted(plan.db_edges, sa, side="right")
-        # batches of consecutive events (by index, so that every batch is complete; time windows
-        # would select on the run's duration, which depends on the state)
-        win = ((e0 + rows) * plan.windows) // max(run.n_events, 1)
+        # ---- detailed balance, participations
+        members = side.clusters[k]  # (E, m)
+        A = np.searchsorted(plan.db_edges, states[rows[:, None], members].mean(axis=1), side="right")
+        B = np.searchsorted(plan.db_edges, states[rows[:, None] + 1, members].mean(axis=1), side="right")
+        win = ((self.e + rows) * plan.windows) // max(self.n, 1)
         inw = win < plan.windows
         np.add.at(st.db_counts, (win[inw], A[inw], B[inw]), 1)
-        # rate law: participations by the participant's softness before the event
-        pb = np.searchsorted(plan.rate_edges, before[rows[:, None], sites], side="right")  # (E, m)
-        st.comp_count += np.bincount(pb.ravel(), minlength=self.nr)
-        # kicks, per orientation
-        o_of = k // side.N
-        anchors = k % side.N
-        for o, f in enumerate(side.frames):
-            sel = np.flatnonzero(o_of == o)
-            if sel.size == 0:
-                continue
-            idx = side.translate(np.arange(side.N), anchors[sel])  # (n, N): lattice site of each frame site
-            S_f = before[sel[:, None], idx]
-            dS_f = after[sel[:, None], idx] - S_f
-            y = f.mu_prime[None, :] - S_f
-            mean = y @ f.H_check.T  # (n, nC) = H (mu' - S) on the checked sites
-            r = dS_f[:, f.check] - mean
-            z = scipy.linalg.solve_triangular(f.chol_check, r.T, lower=True).T
-            st.kick_sum[o] += z.sum(axis=0)
-            st.kick_sumsq[o] += (z * z).sum(axis=0)
-            st.kick_n[o] += sel.size
-            # neighbourhood regression of the whitened residual on (1, mu' - S)
-            zn = scipy.linalg.solve_triangular(f.chol_near, r[:, f.near_in_check].T, lower=True).T
-            X = np.concatenate([np.ones((sel.size, 1)), y[:, f.near]], axis=1)
-            st.near_XtX[o] += X.T @ X
-            st.near_XtZ[o] += X.T @ zn
-            st.near_ZtZ[o] += zn.T @ zn
-            # sites the declared model never moves must not change
-            outside = ~f.support
-            if outside.any():
-                moved = np.abs(dS_f[:, outside]) > ZERO_CHANGE_TOLERANCE
-                bad = np.flatnonzero(moved.any(axis=1))
-                st.violations += int(bad.size)
-                for b in bad[: max(0, 3 - len(st.violation_examples))]:
-                    j = np.flatnonzero(outside)[np.flatnonzero(moved[b])[0]]
-                    e = e0 + int(sel[b])
-                    st.violation_examples.append(
-                        f"event {e} (cluster {int(k[sel[b]])}) changed site {int(idx[b, j])} by "
-                        f"{float(dS_f[b, j]):.3g}, a site the declared model never moves (zero row of K_Delta; "
-                        f"kick_radius = {side.kick_radius:g})"
-                    )
+        pb = np.searchsorted(plan.rate_edges, states[rows[:, None], members], side="right")
+        st.comp_count += np.bincount(pb.ravel(), minlength=nr)
+        # ---- kicks, per orientation
+        o_of, anchors = np.divmod(k, N)
+        for oi, f in enumerate(side.frames):
+            sel = np.flatnonzero(o_of == oi)
+            if sel.size and f.check.size:
+                self._kicks(oi, f, states, sel, anchors[sel])
+        # ---- sites the declared model never moves must keep their value (check 6c)
+        frame = site_index(side.coords[cs] - side.coords[anchors[owner]], side.L)
+        outside = ~side.frames[0].support[frame] if side.n_orientations == 1 else ~np.array(
+            [side.frames[oi].support for oi in range(side.n_orientations)])[o_of[owner], frame]
+        bad = np.flatnonzero(outside & (np.abs(delta) > ZERO_CHANGE_TOLERANCE))
+        if bad.size:
+            st.violations += int(np.unique(owner[bad]).size)
+            for j in bad[np.r_[True, owner[bad][1:] != owner[bad][:-1]]][: max(0, 3 - len(st.violation_examples))]:
+                e = int(owner[j])
+                st.violation_examples.append(
+                    f"event {self.e + e} (cluster {int(k[e])}) changed site {int(cs[j])} by {float(delta[j]):.3g}, a site "
+                    f"the declared model never moves (zero row of K_Delta; kick_radius = {side.kick_radius:g})"
+                )
+        # ---- fixed-time states (the state in effect at t = the one before the first later event)
+        while self.next_fixed < self.fixed_t.size and self.fixed_t[self.next_fixed] < t[-1]:
+            i = int(np.searchsorted(t, self.fixed_t[self.next_fixed], side="right"))
+            st.fixed_states[self.next_fixed] = states[i]
+            self.next_fixed += 1
+        self.t_prev = float(t[-1])
+        self.e += E
 
-    def fixed(self, first_state_index: int, states: np.ndarray) -> None:
-        """Record the fixed-time states among states number first .. first + len - 1."""
-        for j, (i, ok) in enumerate(zip(self.fixed_index, self.fixed_valid)):
-            if ok and first_state_index <= i < first_state_index + states.shape[0]:
-                self.st.fixed_states[j] = states[i - first_state_index]
+    def _full(self, states: np.ndarray):
+        """Every time-integrated statistic of each of ``states`` (n, N), evaluated in full:
+        (R, sum r log r, sum r log^2 r, (n, nr) intensity, (n, nr^2) covariation, (n, nr)
+        observed-law exposure, sum of S, (n, n_shells) shell sums); in pieces of bounded memory."""
+        side = self.side
+        step = max(1, BLOCK_BUDGET // (side.n_clusters * side.m * side.m))
+        if states.shape[0] > step:
+            parts = [self._full(states[i : i + step]) for i in range(0, states.shape[0], step)]
+            return tuple(np.concatenate(x) for x in zip(*parts))
+        n = states.shape[0]
+        ev = np.repeat(np.arange(n), side.n_clusters)
+        cid = np.tile(self.ids, n)
+        R, RL, RL2, lam, V = self._tally(ev, *self._parts(states, ev, cid), n)
+        bins = np.searchsorted(self.plan.rate_edges, states, side="right")
+        obs = np.bincount((bins + self.nr * np.arange(n)[:, None]).ravel(), weights=side.observed_rate(states).ravel(),
+                          minlength=n * self.nr).reshape(n, self.nr)
+        T = np.stack([np.einsum("ei,ei->e", states, states[:, p].sum(axis=2)) for p in self.partners], axis=1)
+        return R, RL, RL2, lam, V, obs, states.sum(axis=1), T
+
+    def _incremental(self, states, owner, cs, after, before, delta, E):
+        """The same statistics from the first state's and each event's changes (see the class docstring)."""
+        side, plan, nr = self.side, self.plan, self.nr
+        z = self.site_clusters.shape[1]
+        # ---- the first state in full
+        S0 = states[0]
+        R0, RL0, RL20, lam0, V0, obs0, sum0, T0 = (x[0] for x in self._full(states[:1]))
+        # ---- what each event changes: its sites, and the clusters containing them
+        touched = np.zeros((E, side.n_clusters), dtype=bool)
+        touched[np.repeat(owner, z), self.site_clusters[cs].ravel()] = True
+        te, tc = np.nonzero(touched)  # sorted by event, then cluster
+        old = self._parts(states, te, tc)
+        new = self._parts(states, te + 1, tc)
+        d = [a - b for a, b in zip(self._tally(te, *new, E), self._tally(te, *old, E))]
+        R = _excl_cumsum(d[0], R0)
+        RL, RL2 = _excl_cumsum(d[1], RL0), _excl_cumsum(d[2], RL20)
+        lam, V = _excl_cumsum(d[3], lam0), _excl_cumsum(d[4], V0)
+        bin_b, bin_a = (np.searchsorted(plan.rate_edges, x, side="right") for x in (before, after))
+        d_obs = np.bincount(owner * nr + bin_a, weights=side.observed_rate(after), minlength=E * nr)
+        d_obs -= np.bincount(owner * nr + bin_b, weights=side.observed_rate(before), minlength=E * nr)
+        obs = _excl_cumsum(d_obs.reshape(E, nr), obs0)
+        sumS = _excl_cumsum(np.bincount(owner, weights=delta, minlength=E), sum0)
+        D = np.diff(states, axis=0)  # (E, N): each event's change, 0 elsewhere
+        dT = np.empty((E, self.nsh))
+        for s, p in enumerate(self.partners):
+            ps = p[cs]  # (changes, |shell|)
+            # T = S^T A S (A: the shell's adjacency): dT = 2 d^T A S + d^T A d
+            per = delta * (2.0 * states[owner[:, None], ps].sum(axis=1) + D[owner[:, None], ps].sum(axis=1))
+            dT[:, s] = np.bincount(owner, weights=per, minlength=E)
+        T = _excl_cumsum(dT, T0)
+        self._new_rates = (te, tc, new[0])
+        return R, RL, RL2, lam, V, obs, sumS, T
+
+    def _kicks(self, oi: int, f, states: np.ndarray, sel: np.ndarray, anchors: np.ndarray) -> None:
+        st, side = self.st, self.side
+        idx = side.translate(f.cols, anchors)  # (n, nB): lattice site of each frame column
+        Sc = states[sel[:, None], idx]
+        pc = self.pos_check[oi]
+        resid = states[sel[:, None] + 1, idx[:, pc]] - Sc[:, pc] - f.kick_mean(Sc)
+        zc = scipy.linalg.solve_triangular(f.chol_check, resid.T, lower=True).T
+        st.kick_sum[oi] += zc.sum(axis=0)
+        st.kick_sumsq[oi] += (zc * zc).sum(axis=0)
+        st.kick_n[oi] += sel.size
+        # neighbourhood regression of the whitened residual on (1, mu' - S)
+        zn = scipy.linalg.solve_triangular(f.chol_near, resid[:, f.near_in_check].T, lower=True).T
+        X = np.concatenate([np.ones((sel.size, 1)), f.mu_near[None, :] - Sc[:, self.pos_near[oi]]], axis=1)
+        st.near_XtX[oi] += X.T @ X
+        st.near_XtZ[oi] += X.T @ zn
+        st.near_ZtZ[oi] += zn.T @ zn
+
+    def _integrate(self, dt, sbar, T, lam, V, obs) -> None:
+        """Add the time integrals of held states (one row per state, held for ``dt``)."""
+        st, side, nr = self.st, self.side, self.nr
+        st.run_mean += float(dt @ (sbar - side.mean))
+        # centred C(r) = T_s / (N |shell|) - Sbar^2 (the site mean's own fluctuation is check 2a's)
+        st.run_C += (dt @ T) / (side.N * self.shell_sizes) - float(dt @ (sbar * sbar))
+        st.comp_Lambda += dt @ lam
+        st.comp_V += (dt @ V).reshape(nr, nr)
+        st.rate_expected += dt @ obs
+
+    def finish(self, t_end: float) -> ReplicaStats:
+        """The last state, held from the last event (or t0) to the end of the observation ``t_end``."""
+        side, plan, S = self.side, self.plan, self.S
+        while self.next_fixed < self.fixed_t.size and self.fixed_t[self.next_fixed] <= t_end:
+            self.st.fixed_states[self.next_fixed] = S
+            self.next_fixed += 1
+        dt = np.array([t_end - self.t_prev])
+        _, _, _, lam, V, obs, sumS, T = self._full(S[None, :])
+        self._integrate(dt, sumS / side.N, T, lam, V, obs)
+        self.st.t_end = t_end
+        return self.st
 
 
-def analyse_replica(run: RunData, side: ModelSide, plan: Plan, index: int) -> ReplicaStats:
-    """Replay ``run`` and collect its :class:`ReplicaStats` (light runs: event statistics only)."""
+def analyse_replica(run, side: ModelSideBase, plan: Plan, index: int, progress: Callable[[int], None] | None = None) -> ReplicaStats:
+    """Replay ``run`` (any replica: :mod:`trsp_verify.data`) chunk by chunk and collect its
+    :class:`ReplicaStats` (light runs: event statistics only).  ``progress(n)`` is called with
+    the number of events done after each chunk."""
     if not run.full:
-        return ReplicaStats(
-            name=run.name,
-            n_events=run.n_events,
-            full=False,
-            t0=run.t0,
-            t_end=run.t_end,
-            first_participation=first_participation(run, side.clusters),
-        )
-    acc = _Accumulator(side, plan, run, index)
-    N, n = run.N, run.n_events
-    side.check_rates_against_oracle(run.S0)
-    per_state = side.n_clusters * (side.m + 3) + 8 * N
-    block = int(max(16, min(4096, _BLOCK_BUDGET // per_state)))
-    o, cs, after_v = run.change_offsets, run.change_sites, run.after
-    S = run.S0.copy()
-    times = run.times
-    for e0 in range(0, n, block):
-        e1 = min(n, e0 + block)
-        E = e1 - e0
-        states = np.empty((E + 1, N))
-        states[0] = S
-        for i in range(E):
-            e = e0 + i
-            row = states[i + 1]
-            row[:] = states[i]
-            lo, hi = o[e], o[e + 1]
-            row[cs[lo:hi]] = after_v[lo:hi]  # a site appears at most once per event (docs/formats.md)
-        S = states[E].copy()
-        before = states[:E]
-        rates = side.rates_of_states(before)
-        a = np.concatenate(([run.t0], times[:-1]))[e0:e1]
-        acc.held_states(before, a, times[e0:e1], rates)
-        acc.events(e0, before, states[1:], rates, a)
-        acc.fixed(e0, before)
-    # the last state, held from the last event (or t0) to the end of the observation (t_end)
-    last = S[None, :]
-    t_last = times[-1] if n else run.t0
-    acc.held_states(last, np.array([t_last]), np.array([run.t_end]), side.rates_of_states(last))
-    acc.fixed(n, last)
-    return acc.st
+        st = ReplicaStats(
+            name=run.name, n_events=run.n_events, full=False, t0=run.t0, t_end=run.t0,
+            first_participation=np.full(side.N, np.inf),
+        )  # fmt: skip
+        done = 0
+        for rec in run.chunks():
+            first_participation_update(st.first_participation, side.clusters, rec)
+            done += len(rec)
+            if progress:
+                progress(done)
+        st.t_end = run.t_end
+        return st
+    check = getattr(side, "check_rates_against_oracle", None)
+    if check is not None:
+        check(run.S0)
+    rp = _Replay(side, plan, run, index)
+    done = 0
+    for rec in run.chunks():
+        rp.chunk(rec)
+        done += len(rec)
+        if progress:
+            progress(done)
+    return rp.finish(run.t_end)

@@ -4,65 +4,73 @@ Replica ``k`` uses the stream ``Generator(PCG64(SeedSequence(seed).spawn(R)[k]))
 first draws the initial state (``FastModel.sample_equilibrium``: a run starts in
 equilibrium, as the paper's do) and then the events: exactly what ``trsp simulate`` would
 write into the run file's ``/rng`` group (entropy = seed, spawn_key = (k,)).  The events are
-kept in memory (:class:`trsp_verify.data.RunData`), not written to files.
+simulated chunk by chunk *while* they are replayed (:class:`SimulatedReplica`), never
+stored, so memory does not grow with the number of events.  Only this module imports
+trsp_fast; the battery itself does not depend on the simulator it judges.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
+from typing import Iterator
 
 import numpy as np
 
 from trsp_ref.params import Params
+from trsp_runfile.events import EventRecord
 
-from .data import RunData
+from .data import Replica
 
-__all__ = ["simulate_replicas", "DEFAULT_TOLERANCE"]
+__all__ = ["simulate_replicas", "SimulatedReplica", "DEFAULT_TOLERANCE", "SIMULATION_CHUNK"]
 
 #: the truncation tolerance of ``trsp simulate`` (docs/fast.md)
 DEFAULT_TOLERANCE = 1e-8
+#: events per chunk handed from the simulation to the replay (bounds the memory of a replica)
+SIMULATION_CHUNK = 4096
 
 
-def _one(args) -> RunData:
-    params, n_events, child, tolerance, index = args
-    from trsp_fast.model import FastModel
-    from trsp_fast.simulation import Simulation
+class SimulatedReplica(Replica):
+    """trsp_fast replica ``index`` of ``params`` from the seed ``child`` (a SeedSequence):
+    built lazily (in the process that replays it), simulated as :meth:`chunks` is consumed."""
 
-    model = FastModel(params, tolerance=tolerance)
-    rng = np.random.Generator(np.random.PCG64(child))
-    S0 = model.sample_equilibrium(rng)
-    sim = Simulation(model, S0, rng)
-    chunks = list(sim.run(n_events=n_events, record=True))
-    times = np.concatenate([c.times for c in chunks]) if chunks else np.zeros(0)
-    clusters = np.concatenate([c.clusters for c in chunks]) if chunks else np.zeros(0, np.int64)
-    offsets, sites, before, after = [np.zeros(1, np.int64)], [], [], []
-    shift = 0
-    for c in chunks:
-        o = np.asarray(c.change_offsets, dtype=np.int64)
-        offsets.append(o[1:] - o[0] + shift)
-        sites.append(c.change_sites[o[0] : o[-1]])
-        before.append(c.before[o[0] : o[-1]])
-        after.append(c.after[o[0] : o[-1]])
-        shift += int(o[-1] - o[0])
-    cat = lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)  # noqa: E731
-    return RunData(
-        name=f"replica {index} (trsp_fast, seed {child.entropy}, spawn_key {tuple(child.spawn_key)})",
-        params=params,
-        kick_radius=float(model.kick_radius),
-        precision_radius=float(model.precision_radius),
-        precision_scheme=model.precision_scheme,
-        S0=np.asarray(S0, dtype=np.float64),
-        t0=0.0,
-        t_end=float(times[-1]) if times.size else 0.0,
-        times=times,
-        clusters=clusters,
-        change_offsets=np.concatenate(offsets),
-        change_sites=cat(sites, np.int64),
-        before=cat(before, np.float64),
-        after=cat(after, np.float64),
-        seed_key=(int(child.entropy), tuple(int(k) for k in child.spawn_key)),
-        implementation="trsp_fast",
-    )
+    def __init__(self, params: Params, n_events: int, child: np.random.SeedSequence, tolerance, index: int, radii, scheme: str = "cut"):
+        self.params, self.n_events, self.child, self.tolerance, self.index = params, int(n_events), child, tolerance, index
+        self.name = f"replica {index} (trsp_fast, seed {child.entropy}, spawn_key {tuple(child.spawn_key)})"
+        self.seed_key = (int(child.entropy), tuple(int(k) for k in child.spawn_key))
+        self.implementation = "trsp_fast"
+        self.full = True
+        self.t0 = 0.0
+        self.t_end = 0.0
+        self.snapshot_times = np.zeros(0)
+        self._model = None
+        self.kick_radius, self.precision_radius = (float(r) for r in radii)  # the declared truncation
+        self.scheme = scheme  # trsp_fast's precision_scheme
+
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k not in ("_model", "_rng", "_S0")}
+
+    def _start(self):
+        if getattr(self, "_model", None) is None:
+            from trsp_fast.model import FastModel
+
+            self._model = FastModel(self.params, tolerance=self.tolerance)
+            self._rng = np.random.Generator(np.random.PCG64(self.child))
+            self._S0 = np.asarray(self._model.sample_equilibrium(self._rng), dtype=np.float64)
+        return self._model
+
+    @property
+    def S0(self) -> np.ndarray:
+        self._start()
+        return self._S0
+
+    def chunks(self) -> Iterator[EventRecord]:
+        from trsp_fast.simulation import Simulation
+
+        model = self._start()
+        sim = Simulation(model, self._S0, self._rng)
+        for rec in sim.run(n_events=self.n_events, record=True, chunk=SIMULATION_CHUNK):
+            if len(rec):
+                self.t_end = float(rec.times[-1])
+            yield rec.compact()
 
 
 def simulate_replicas(
@@ -73,14 +81,16 @@ def simulate_replicas(
     *,
     tolerance: float | None = DEFAULT_TOLERANCE,
     workers: int = 1,
-) -> tuple[list[RunData], int]:
-    """``replicas`` independent trsp_fast runs of ``events`` events each; returns (runs, seed entropy)."""
+) -> tuple[list[SimulatedReplica], int]:
+    """``replicas`` independent trsp_fast runs of ``events`` events each (simulated when they are
+    verified); returns (replicas, seed entropy).  ``workers`` is accepted for compatibility:
+    the battery simulates each replica in the process that replays it."""
+    from trsp_fast.model import FastModel
+
+    model = FastModel(params, tolerance=tolerance)
+    radii = (model.kick_radius, model.precision_radius)
     ss = np.random.SeedSequence(seed)
     children = ss.spawn(replicas)
-    jobs = [(params, events, c, tolerance, k) for k, c in enumerate(children)]
-    if workers > 1 and replicas > 1:
-        with ProcessPoolExecutor(max_workers=min(workers, replicas)) as pool:
-            runs = list(pool.map(_one, jobs))
-    else:
-        runs = [_one(j) for j in jobs]
-    return runs, int(ss.entropy)
+    return [
+        SimulatedReplica(params, events, c, tolerance, k, radii, model.precision_scheme) for k, c in enumerate(children)
+    ], int(ss.entropy)

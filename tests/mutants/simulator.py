@@ -284,6 +284,219 @@ def mutant_params():
     return params_from_dict({"lattice": {"dim": 2, "L": 5}})
 
 
+# ======================================================================================
+# truncated implementations on large lattices (issue 8: the kill table at 3D L = 20)
+# ======================================================================================
+
+#: the mutations the local (truncated, any-lattice) simulator implements
+LOCAL_MUTATIONS = (
+    "kick_variance_10pct",
+    "kick_mean_sign",
+    "no_sqrt",
+    "no_quadratic_rate",
+    "no_duration",
+    "stale_rates",
+    "deterministic_wait",
+    "restore_to_mean",
+)
+
+
+class LocalTRSP:
+    """A truncated TRSP implementation for large periodic lattices in plain numpy, correct or with
+    one of :data:`LOCAL_MUTATIONS`: the kick acts on the window A (sites within ``kick_radius`` of
+    the cluster) through the truncated precision (``precision_radius``, rule "cut") as a truncated
+    code would, from operators computed once per orientation and translated.
+
+    Independent routes (the verifier's periodic side takes others): the precision row by an
+    FFT of the covariance row computed here from the coordinates; the drift on the window as
+    (1 - sqrtm(1 - D P_AA)) P_AA^-1 (scipy's Schur sqrtm of the non-symmetric matrix) applied to
+    P (mu' - S); mu' from an explicit solve on the window's neighbourhood; the bare rate law as
+    in :class:`DenseTRSP`; S0 ~ N(mean, K_t) by FFT filtering of white noise.
+    """
+
+    def __init__(self, params, kick_radius: float, precision_radius: float, mutation: str | None = None):
+        if mutation is not None and mutation not in LOCAL_MUTATIONS:
+            raise ValueError(f"unknown local mutation {mutation!r}")
+        self.params, self.mutation = params, mutation
+        dim, L, a = params.lattice.dim, params.lattice.L, params.lattice.spacing
+        N = L**dim
+        self.N, self.L, self.dim = N, L, dim
+        self.kick_radius, self.precision_radius = kick_radius, precision_radius
+        coords = np.indices((L,) * dim).reshape(dim, -1).T
+        self.coords = coords
+        shape = (L,) * dim
+
+        def index(c):
+            c = np.mod(c, L)
+            out = np.zeros(c.shape[:-1], dtype=np.int64)
+            for ax in range(dim):
+                out = out * L + c[..., ax]
+            return out
+
+        self.index = index
+        fold = np.minimum(coords, L - coords)
+        d0 = np.sqrt((fold**2).sum(-1)) * a  # distance of every site from site 0
+        s, k, r = params.softness, params.kick, params.rates
+        K_row = np.where(d0 == 0, s.variance, s.C1 * np.exp(-d0 / s.xi))
+        eig = np.fft.fftn(K_row.reshape(shape)).real
+        lam_row = np.fft.ifftn(1.0 / eig).real.ravel()
+        lam_t = np.where(d0 <= precision_radius, lam_row, 0.0)
+        eig_t = np.fft.fftn(lam_t.reshape(shape)).real
+        self.sqrt_cov = np.sqrt(1.0 / eig_t)  # spectrum of K_t^(1/2)
+        Kt_row = np.fft.ifftn(1.0 / eig_t).real.ravel()
+        self.mean = float(s.mean)
+        offs = _offsets(dim, params.cluster.shape)
+        m = offs[0].shape[0]
+        self.m, self.n_orient = m, len(offs)
+        self.clusters = np.concatenate([index(coords[:, None, :] + off[None, :, :]) for off in offs])
+        self.n_clusters = self.clusters.shape[0]
+        z = m * len(offs)
+        # bare law from the observed one (as DenseTRSP; c from the untruncated K)
+        cl0 = self.clusters[0]
+        pair = index(coords[cl0][None, :, :] - coords[cl0][:, None, :])
+        var = s.variance
+        c = float(K_row[pair].mean()) / var
+        if r.level == "bare":
+            A0, g0, d0_ = r.A, r.gamma, r.delta
+        else:
+            A, g, d = r.A, r.gamma, r.delta
+            v = c * (1 - c) * var
+            d0_ = d / (c * c - 2 * d * v)
+            D = 1 + 2 * d0_ * v
+            alpha = self.mean * (1 - c)
+            g0 = g * D / c + 2 * d0_ * alpha
+            A0 = A / z * math.sqrt(D) * math.exp(-(g0 * alpha - d0_ * alpha**2 + 0.5 * g0**2 * v) / D)
+        self.g0, self.d0 = g0, d0_
+        self.rate_prefactor = A0 / (1.0 if mutation == "no_duration" else r.duration)
+        # per orientation: window A, neighbourhood B, drift and noise operators
+        nz = np.flatnonzero(lam_t)
+        self.frames = []
+        for o in range(len(offs)):
+            sites = self.clusters[o * N]
+            rt = np.min([d0[index(coords - coords[c_])] for c_ in sites], axis=0)
+            sD = np.where(rt == 0, k.sigma0, k.sigma1 * np.exp(-rt / k.xi_sigma))
+            A_ = np.flatnonzero((rt <= kick_radius) & (sD > 0))
+            B_ = np.union1d(np.unique(index(coords[A_][:, None, :] + coords[nz][None, :, :])), sites)
+            rho = lambda dd: np.where(dd == 0, 1.0, k.rho1 * np.exp(-dd / k.xi_rho))  # noqa: E731
+            dAA = d0[index(coords[A_][None, :, :] - coords[A_][:, None, :])]
+            KD = k.facilitation * np.outer(sD[A_], sD[A_]) * rho(dAA)
+            w_A = np.isin(A_, sites) / m
+            w_B = np.isin(B_, sites) / m
+            P_AB = lam_t[index(coords[B_][None, :, :] - coords[A_][:, None, :])] + 2 * d0_ * np.outer(w_A, w_B)
+            P_AA = P_AB[:, np.searchsorted(B_, A_)]
+            X = KD @ P_AA
+            if mutation == "no_sqrt":
+                M1 = (X / 2) @ np.linalg.inv(P_AA)
+            else:
+                M1 = (np.eye(A_.size) - np.real(scipy.linalg.sqrtm(np.eye(A_.size) - X))) @ np.linalg.inv(P_AA)
+            noise = np.linalg.cholesky(KD)
+            if mutation == "kick_variance_10pct":
+                noise = noise * math.sqrt(1.1)
+            cvec = (g0 - 2 * d0_ * self.mean) * w_A
+            if mutation == "restore_to_mean":
+                cvec = 0.0 * cvec  # kick towards the mean: P (mean - S) instead of P (mu' - S)
+            self.frames.append((A_, B_, M1 @ P_AB, M1 @ (cvec + self.mean * P_AB.sum(axis=1)), noise))
+        self.site_clusters = np.argsort(self.clusters.ravel(), kind="stable").reshape(N, -1) // m
+
+    def rates(self, S: np.ndarray, ids=None) -> np.ndarray:
+        cl = self.clusters if ids is None else self.clusters[ids]
+        sbar = S[cl].mean(axis=1)
+        d0 = 0.0 if self.mutation == "no_quadratic_rate" else self.d0
+        return self.rate_prefactor * np.exp(self.g0 * sbar - d0 * sbar * sbar)
+
+    def sample_equilibrium(self, rng: np.random.Generator) -> np.ndarray:
+        shape = (self.L,) * self.dim
+        z = rng.standard_normal(shape)
+        return self.mean + np.fft.ifftn(self.sqrt_cov * np.fft.fftn(z)).real.ravel()
+
+    def run(self, S0, rng, n_events: int):
+        """Yield (time, cluster, sites, after) per event."""
+        S = S0.copy()
+        rates = self.rates(S)
+        t = 0.0
+        mut = self.mutation
+        for _ in range(n_events):
+            R = rates.sum()
+            u1, u2 = rng.random(), rng.random()
+            t += 1.0 / R if mut == "deterministic_wait" else -math.log1p(-u1) / R
+            kc = min(int(np.searchsorted(np.cumsum(rates), u2 * R, side="right")), self.n_clusters - 1)
+            o, anchor = divmod(kc, self.N)
+            A_, B_, HB, h0, noise = self.frames[o]
+            shift = self.coords[anchor]
+            a_sites = self.index(self.coords[A_] + shift)
+            b_sites = self.index(self.coords[B_] + shift)
+            drift = h0 - HB @ S[b_sites]
+            if mut == "kick_mean_sign":
+                drift = -drift
+            S[a_sites] = S[a_sites] + drift + noise @ rng.standard_normal(A_.size)
+            if mut == "stale_rates":
+                rates[kc] = self.rates(S, [kc])[0]
+            else:
+                touched = np.unique(self.site_clusters[a_sites].ravel())
+                rates[touched] = self.rates(S, touched)
+            yield t, kc, a_sites, S[a_sites].copy()
+
+
+def write_local_run(path, params, radii, mutation: str | None, n_events: int, seed, *, spawn_key=()) -> Path:
+    """A "full" run file of the truncated implementation (declaring its radii in /truncation)."""
+    from trsp_runfile.events import EventRecord
+    from trsp_runfile.runfile import Implementation, RunWriter, SeedRecord, Truncation
+
+    model = LocalTRSP(params, radii[0], radii[1], mutation)
+    ss = np.random.SeedSequence(seed, spawn_key=tuple(spawn_key))
+    rng = np.random.Generator(np.random.PCG64(ss))
+    S0 = model.sample_equilibrium(rng)
+    path = Path(path)
+    w = RunWriter.create(
+        path, params=params, truncation=Truncation(radii[0], radii[1], 0.0), S0=S0,
+        implementation=Implementation(f"local-mutant:{mutation or 'none'}", "tests"),
+        seed=SeedRecord("PCG64", int(ss.entropy), tuple(int(x) for x in ss.spawn_key)),
+        target_events=n_events, overwrite=True,
+    )  # fmt: skip
+
+    def flush(buf):
+        if buf:
+            sizes = [len(b[2]) for b in buf]
+            w.append(EventRecord(
+                np.array([b[0] for b in buf]), np.array([b[1] for b in buf], dtype=np.int64),
+                np.concatenate(([0], np.cumsum(sizes))).astype(np.int64), np.concatenate([b[2] for b in buf]),
+                None, np.concatenate([b[3] for b in buf]),
+            ))  # fmt: skip
+
+    try:
+        buf, t, S = [], 0.0, S0.copy()
+        for ev in model.run(S0, rng, n_events):
+            buf.append(ev)
+            t = ev[0]
+            S[ev[2]] = ev[3]
+            if len(buf) == 4096:
+                flush(buf)
+                buf = []
+        flush(buf)
+        w.commit(S, t, n_events, 0.0, None, status="finished", target_events=n_events)
+    finally:
+        w.close()
+    return path
+
+
+def write_local_replicas(folder, params, radii, mutation, replicas: int, n_events: int, seed: int) -> list[Path]:
+    """``replicas`` run files of :class:`LocalTRSP` from one SeedSequence (spawn keys 0, 1, ...)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    return [
+        write_local_run(folder / f"local_{mutation or 'none'}_{k:03d}.h5", params, radii, mutation, n_events, seed,
+                        spawn_key=(k,))
+        for k in range(replicas)
+    ]
+
+
+def large_params(L: int = 20):
+    """The paper's system: 3D plaquettes at L = 20 (N = 8000), the built-in example otherwise."""
+    from trsp_ref.params import params_from_dict
+
+    return params_from_dict({"lattice": {"dim": 3, "L": L}})
+
+
 if __name__ == "__main__":  # python3 tests/mutants/simulator.py MUTATION OUT_FOLDER [replicas events seed]
     name = None if sys.argv[1] == "none" else sys.argv[1]
     args = [int(x) for x in sys.argv[3:6]] + [4, 20000, 1][len(sys.argv[3:6]) :]

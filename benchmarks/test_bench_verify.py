@@ -1,0 +1,71 @@
+"""pytest-benchmark benchmarks of trsp verify's replay (run: ``python3 -m pytest benchmarks --benchmark-only``).
+
+Speed is measured here, never asserted in tests/ (house rule 5).  Quantities compared are
+measured in the same run: the replay's CPU seconds per event with the dense model side and the
+periodic (large-lattice) side on the same truncated run (both must give the same statistics),
+and the per-event cost at L = 12 against L = 20 (3D plaquettes, trsp_fast's tolerance-1e-4
+truncation: the periodic side's cost per event should not grow with N).
+
+The paper-scale measurements (4 x 20 000 and more events at L = 20, L = 32, memory of a
+10^6-event file) are whole-command runs, documented with their commands in
+docs/verification.md ("Large lattices", "Verifying an L = 20 implementation").
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from trsp_ref.params import params_from_dict
+from trsp_verify.model_side import ModelSide
+from trsp_verify.periodic_side import PeriodicModelSide
+from trsp_verify.replay import analyse_replica, make_plan
+from trsp_verify.simulate import simulate_replicas
+
+RADII = (3.8708286933869704, 5.567039912272021)  # trsp_fast's radii at tolerance 1e-4
+
+
+def _per_event(side, runs) -> float:
+    plan = make_plan(side, runs)
+    t = time.process_time()
+    for i, r in enumerate(runs):
+        analyse_replica(r, side, plan, i)
+    return (time.process_time() - t) / sum(r.n_events for r in runs)
+
+
+@pytest.mark.benchmark(group="verify")
+def test_periodic_side_cost_per_event_vs_lattice_size(benchmark):
+    out = {}
+
+    def run():
+        for L in (12, 20):
+            p = params_from_dict({"lattice": {"dim": 3, "L": L}})
+            runs, _ = simulate_replicas(p, 1, 1000, seed=1, tolerance=1e-4)
+            out[L] = _per_event(PeriodicModelSide(p, *RADII), runs)
+        return out
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    benchmark.extra_info.update({f"cpu_s_per_event_L{L}": v for L, v in out.items()})
+    benchmark.extra_info["ratio_L20_over_L12"] = out[20] / out[12]
+    print(f"\nreplay CPU per event: L=12 {out[12] * 1e3:.2f} ms, L=20 {out[20] * 1e3:.2f} ms, ratio {out[20] / out[12]:.2f}")
+
+
+@pytest.mark.benchmark(group="verify")
+def test_dense_and_periodic_side_on_one_run(benchmark):
+    p = params_from_dict({"lattice": {"dim": 2, "L": 12}})
+    runs, _ = simulate_replicas(p, 2, 2000, seed=2, tolerance=1e-4)
+    sides = {"dense": ModelSide(p, runs[0].kick_radius, runs[0].precision_radius),
+             "periodic": PeriodicModelSide(p, runs[0].kick_radius, runs[0].precision_radius)}
+    out = {}
+
+    def run():
+        for name, side in sides.items():
+            out[name] = _per_event(side, simulate_replicas(p, 2, 2000, seed=2, tolerance=1e-4)[0])
+        return out
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    benchmark.extra_info.update({f"cpu_s_per_event_{k}": v for k, v in out.items()})
+    print(f"\nreplay CPU per event, 2D L=12: dense side {out['dense'] * 1e3:.2f} ms, periodic {out['periodic'] * 1e3:.2f} ms")
+    assert np.isfinite(list(out.values())).all()

@@ -1,0 +1,87 @@
+"""proofs/fit_kick.py: the identities behind trsp fit's K_Delta estimate, and their use in trsp_fit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from proofs import fit_kick
+from trsp_fit import estimate as est
+
+
+def _zero(m) -> bool:
+    return sp.simplify(sp.Matrix(m) if not isinstance(m, sp.Expr) else m) == (sp.zeros(*m.shape) if hasattr(m, "shape") else 0)
+
+
+def test_var_dS_is_K_Delta_plus_drift_variance():
+    d = fit_kick.kick_moments()
+    assert _zero(d["cov_residual"]) and _zero(d["var_residual"]) and _zero(d["var_with_eq17"])
+
+
+def test_regression_on_state_recovers_K_Delta():
+    d = fit_kick.regression_on_state()
+    assert _zero(d["coefficient_residual"]) and _zero(d["residual_minus_K_Delta"])
+
+
+def test_own_site_regression_leaves_an_excess():
+    d = fit_kick.own_site_excess()
+    assert d["check"] == 0 and d["no_regression"] == 0
+    assert d["excess"] != 0  # non-zero in general: the paper's per-site variance is not K_Delta
+
+
+def test_one_site_is_eq18():
+    d = fit_kick.one_site_eq18()
+    assert d["K_Delta_minus_eq18"] == 0 and d["var_dS_minus_2etaK"] == 0
+
+
+def test_background_subtraction_for_covariances():
+    d = fit_kick.background_covariance()
+    assert _zero(d["composite_residual"]) and _zero(d["recovered_residual"]) and d["diagonal_is_E2"] == 0
+
+
+def test_trsp_fit_subtraction_is_the_derived_rule():
+    """trsp_fit.estimate.subtract_background evaluates the rule derived above."""
+    rng = np.random.default_rng(3)
+    C1, C2, sigma2, eta2 = rng.uniform(0.01, 0.3), rng.uniform(0.0, 0.05), 1.3, 0.02
+    vR2 = sigma2 * eta2 * (2 - eta2)
+    measured = (1 - eta2) ** 2 * C1 + C2
+    assert est.subtract_background(measured, C2, vR2, sigma2) == pytest.approx(C1, rel=1e-12)
+
+
+def test_regression_residual_is_K_Delta_within_the_population_bias():
+    """The population limit of trsp fit's regression (its FEATURES, pooled over the sites of one
+    distance shell, as the fit pools them) against the oracle's K_Delta, for the round trip's
+    plaquette set on 2D L = 8: within 0.2%; the raw variance Var(dS | r) is >= 10% off at r = 0."""
+    from trsp_fit.roundtrip import set_params
+    from trsp_ref.model import ReferenceModel
+
+    m = ReferenceModel(set_params("plaquette", 8))
+    ops = m.kick_operators(0)
+    H, Kp, KD, mu, D, sites = ops.H, ops.K_prime, ops.K_Delta, ops.mu_prime, m.dist, ops.sites
+    N = m.N
+    rt = D[:, sites].min(axis=1)
+    Vy = np.diag(H @ Kp @ H.T + KD)
+    Cxy = -(Kp @ H.T)
+    for r in np.unique(np.round(rt, 9))[:5]:
+        js = np.flatnonzero(np.abs(rt - r) < 1e-9)
+        A, b, yy = np.zeros((4, 4)), np.zeros(4), 0.0
+        for j in js:
+            e = np.zeros(N)
+            e[j] = 1
+            nb = (D[j] > 0) & (D[j] <= 1.5)
+            near = np.zeros(N)
+            sel = [k for k in sites if D[j, k] <= rt[j] + 1.5]
+            near[sel] = 1 / len(sel)
+            F = np.vstack([np.zeros(N), e, nb / nb.sum(), near])  # the FEATURES: 1, S_j, neighbour mean, rearranging mean
+            mj = F @ mu
+            mj[0] = 1.0
+            A += F @ Kp @ F.T + np.outer(mj, mj)
+            b += F @ Cxy[:, j]
+            yy += Vy[j]
+        beta = np.linalg.lstsq(A, b, rcond=None)[0]
+        resid = (yy - beta @ b) / js.size
+        k = KD[js, js].mean()
+        assert abs(resid / k - 1) < 2e-3, (r, resid, k)
+        if r == 0:
+            assert Vy[js].mean() / k - 1 > 0.10

@@ -1,0 +1,280 @@
+"""The particle-data format (docs/formats-particles.md): measured softness trajectories.
+
+One HDF5 file = one trajectory at one temperature: frames at times t_k, a periodic box,
+per-particle positions and types, the softness S of every particle in every frame, and a
+rearrangement indicator (a boolean, or p_hop with a threshold).  :class:`ParticleData` is the
+in-memory form that every route into ``trsp fit`` goes through (run files are converted to
+it by :mod:`trsp_fit.convert`), :func:`read_particles` / :func:`write_particles` the reader and
+the (atomic) writer.  Every problem with a file is a :class:`ParticleFileError` naming the
+HDF5 object at fault.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from trsp_ref.params import CLUSTER_SHAPES
+from trsp_runfile.atomic import atomic_path
+from trsp_runfile.runfile import TrspFileError
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "KINDS",
+    "DEFAULT_P_HOP_THRESHOLD",
+    "ParticleData",
+    "ParticleFileError",
+    "read_particles",
+    "write_particles",
+]
+
+FORMAT = "trsp-particles"
+#: MAJOR.MINOR; a reader accepts its own MAJOR and any MINOR (minor versions only add optional items)
+FORMAT_VERSION = "1.0"
+#: "instantaneous": rearranging[k, i] = particle i took part in a rearrangement in (t_{k-1}, t_k]
+#: (lattice models; needs a given duration).  "sustained": rearranging[k, i] = particle i is
+#: rearranging at frame k (MD with p_hop; the duration is measured from runs of frames).
+KINDS = ("instantaneous", "sustained")
+#: the paper's p_c (Sec. V: "p_hop > 0.2")
+DEFAULT_P_HOP_THRESHOLD = 0.2
+
+
+class ParticleFileError(TrspFileError):
+    """A particle-data file that cannot be used, with what is wrong and where (HDF5 object)."""
+
+    def __init__(self, path: str | os.PathLike, problem: str, where: str | None = None):
+        self.path = str(path)
+        self.where = where
+        self.problem = problem
+        loc = f"{self.path}: {where}" if where else self.path
+        ValueError.__init__(self, f"particle-data file {loc}: {problem}")
+
+
+@dataclass
+class ParticleData:
+    """One trajectory of measured softness (the format's content, checked).
+
+    time (K,), box (dim,), positions (N, dim) for fixed particles or (K, N, dim), types (N,),
+    softness (K, N), rearranging (K, N) bool; temperature; kind ("instantaneous" |
+    "sustained"); duration (given, in time units; required for "instantaneous"); lattice
+    ({"L", "spacing", "on_lattice"} when the particles sit on, or were jittered off, a lattice);
+    cluster_shape (the lattice model's rearranging cluster, when known); source (free text);
+    n_rearrangements (K,) (optional: how many separate rearrangements interval k holds, when the
+    producer knows; lets the fit keep only single-rearrangement intervals for the kick).
+    """
+
+    time: np.ndarray
+    box: np.ndarray
+    positions: np.ndarray
+    types: np.ndarray
+    softness: np.ndarray
+    rearranging: np.ndarray
+    temperature: float
+    kind: str = "sustained"
+    duration: float | None = None
+    lattice: dict | None = None
+    cluster_shape: str | None = None
+    source: str = ""
+    name: str = field(default="<memory>")
+    n_rearrangements: np.ndarray | None = None  # (K,) separate rearrangements in interval k, when known
+
+
+    @property
+    def dim(self) -> int:
+        return int(self.box.shape[0])
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.time.shape[0])
+
+    @property
+    def n_particles(self) -> int:
+        return int(self.softness.shape[1])
+
+    def positions_at(self, k: int) -> np.ndarray:
+        """Positions at frame k, (N, dim)."""
+        return self.positions if self.positions.ndim == 2 else self.positions[k]
+
+    @property
+    def static(self) -> bool:
+        """True when the particles do not move (one position array for all frames)."""
+        return self.positions.ndim == 2
+
+    def spacing(self) -> float:
+        """The mean interparticle spacing (V/N)^(1/dim) (the lattice spacing for lattice data)."""
+        if self.lattice is not None:
+            return float(self.lattice["spacing"])
+        return float(np.prod(self.box) / self.n_particles) ** (1.0 / self.dim)
+
+    def validate(self) -> "ParticleData":
+        """Check shapes and values; raise ParticleFileError naming the item at fault."""
+        fail = lambda problem, where: ParticleFileError(self.name, problem, where)  # noqa: E731
+        if self.box.ndim != 1 or self.box.shape[0] not in (2, 3):
+            raise fail(f"must hold 2 or 3 box lengths, got shape {self.box.shape}", "/@box")
+        if not np.all(np.isfinite(self.box)) or np.any(self.box <= 0):
+            raise fail("box lengths must be finite and > 0", "/@box")
+        K = self.time.shape[0]
+        if self.time.ndim != 1 or K < 2:
+            raise fail(f"needs at least 2 frames, got {K}", "/frames/time")
+        if not np.all(np.isfinite(self.time)) or np.any(np.diff(self.time) <= 0):
+            raise fail("frame times must be finite and strictly increasing", "/frames/time")
+        if self.softness.ndim != 2 or self.softness.shape[0] != K:
+            raise fail(f"must have shape (n_frames={K}, n_particles), got {self.softness.shape}", "/frames/softness")
+        N = self.softness.shape[1]
+        if N < 2:
+            raise fail("needs at least 2 particles", "/frames/softness")
+        if not np.all(np.isfinite(self.softness)):
+            raise fail("softness must be finite (no NaN or infinite values)", "/frames/softness")
+        if self.rearranging.shape != (K, N):
+            raise fail(f"must have shape ({K}, {N}), got {self.rearranging.shape}", "/frames/rearranging")
+        want = [(N, self.dim), (K, N, self.dim)]
+        if self.positions.shape not in want:
+            raise fail(f"must have shape {want[0]} (fixed) or {want[1]} (per frame), got {self.positions.shape}", "position")
+        if not np.all(np.isfinite(self.positions)):
+            raise fail("positions must be finite", "position")
+        if self.types.shape != (N,):
+            raise fail(f"must have shape ({N},), got {self.types.shape}", "/particles/type")
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise fail("the temperature must be finite and > 0", "/@temperature")
+        if self.kind not in KINDS:
+            raise fail(f"must be one of {list(KINDS)}", "/@rearrangement_kind")
+        if self.kind == "instantaneous" and self.duration is None:
+            raise fail("instantaneous rearrangements need the given duration (the data cannot fix it)", "/@duration")
+        if self.duration is not None and not (math.isfinite(self.duration) and self.duration > 0):
+            raise fail("must be finite and > 0", "/@duration")
+        if self.cluster_shape is not None and self.cluster_shape not in CLUSTER_SHAPES:
+            raise fail(f"must be one of {list(CLUSTER_SHAPES)}", "/@cluster_shape")
+        if self.n_rearrangements is not None:
+            if self.n_rearrangements.shape != (K,) or np.any(self.n_rearrangements < 0):
+                raise fail(f"must have shape ({K},) and hold counts >= 0", "/frames/n_rearrangements")
+            if np.any((self.n_rearrangements > 0) != self.rearranging.any(axis=1)):
+                raise fail("must be > 0 exactly in the frames where some particle is rearranging", "/frames/n_rearrangements")
+        self.rearranging = self.rearranging.astype(bool, copy=False)
+        return self
+
+
+def _attr(h5: h5py.File, path: Path, key: str, required: bool = True, default: Any = None) -> Any:
+    if key not in h5.attrs:
+        if required:
+            raise ParticleFileError(path, "missing required attribute", f"/@{key}")
+        return default
+    v = h5.attrs[key]
+    if isinstance(v, bytes):
+        v = v.decode("utf-8")
+    if isinstance(v, np.ndarray) and v.shape == ():
+        v = v[()]
+    return v
+
+
+def _dataset(h5: h5py.File, path: Path, name: str, required: bool = True) -> np.ndarray | None:
+    if name not in h5:
+        if required:
+            raise ParticleFileError(path, "missing required dataset", name)
+        return None
+    obj = h5[name]
+    if not isinstance(obj, h5py.Dataset):
+        raise ParticleFileError(path, "must be a dataset", name)
+    return obj[()]
+
+
+def read_particles(path: str | os.PathLike) -> ParticleData:
+    """Read and check a particle-data file (docs/formats-particles.md)."""
+    path = Path(path)
+    if not path.exists():
+        raise ParticleFileError(path, "no such file")
+    try:
+        ok = h5py.is_hdf5(path)
+    except Exception:
+        ok = False
+    if not ok:
+        raise ParticleFileError(path, "is not an HDF5 file (or is truncated)")
+    with h5py.File(path, "r") as h5:
+        fmt = _attr(h5, path, "format")
+        if fmt != FORMAT:
+            raise ParticleFileError(path, f"is not a particle-data file (format is {fmt!r}, expected {FORMAT!r})", "/@format")
+        version = str(_attr(h5, path, "format_version"))
+        if version.split(".")[0] != FORMAT_VERSION.split(".")[0]:
+            raise ParticleFileError(path, f"format version {version} is not supported (this reader: {FORMAT_VERSION})", "/@format_version")
+        temperature = float(_attr(h5, path, "temperature"))
+        box = np.atleast_1d(np.asarray(_attr(h5, path, "box"), dtype=np.float64))
+        kind = str(_attr(h5, path, "rearrangement_kind", required=False, default="sustained"))
+        duration = _attr(h5, path, "duration", required=False)
+        time = np.asarray(_dataset(h5, path, "/frames/time"), dtype=np.float64)
+        softness = np.asarray(_dataset(h5, path, "/frames/softness"), dtype=np.float64)
+        flags = _dataset(h5, path, "/frames/rearranging", required=False)
+        if flags is None:
+            p_hop = _dataset(h5, path, "/frames/p_hop", required=False)
+            if p_hop is None:
+                raise ParticleFileError(path, "missing the rearrangement indicator: give /frames/rearranging or /frames/p_hop", "/frames")
+            threshold = float(_attr(h5, path, "p_hop_threshold", required=False, default=DEFAULT_P_HOP_THRESHOLD))
+            flags = np.asarray(p_hop, dtype=np.float64) > threshold
+        pos = _dataset(h5, path, "/frames/position", required=False)
+        where = "/frames/position"
+        if pos is None:
+            pos = _dataset(h5, path, "/particles/position", required=False)
+            where = "/particles/position"
+        if pos is None:
+            raise ParticleFileError(path, "missing positions: give /particles/position (fixed) or /frames/position", "/particles/position")
+        types = _dataset(h5, path, "/particles/type", required=False)
+        N = softness.shape[1] if softness.ndim == 2 else 0
+        types = np.zeros(N, np.int64) if types is None else np.asarray(types, dtype=np.int64)
+        lattice = None
+        if "lattice_L" in h5.attrs:
+            lattice = {
+                "L": int(_attr(h5, path, "lattice_L")),
+                "spacing": float(_attr(h5, path, "lattice_spacing")),
+                "on_lattice": bool(_attr(h5, path, "on_lattice", required=False, default=False)),
+            }
+        shape = _attr(h5, path, "cluster_shape", required=False)
+        source = str(_attr(h5, path, "source", required=False, default=""))
+        counts = _dataset(h5, path, "/frames/n_rearrangements", required=False)
+    data = ParticleData(
+        time=time, box=box, positions=np.asarray(pos, dtype=np.float64), types=types, softness=softness,
+        rearranging=np.asarray(flags), temperature=temperature, kind=kind,
+        duration=None if duration is None else float(duration), lattice=lattice,
+        cluster_shape=None if shape is None else str(shape), source=source, name=str(path),
+        n_rearrangements=None if counts is None else np.asarray(counts, dtype=np.int64),
+    )
+    try:
+        return data.validate()
+    except ParticleFileError as exc:
+        if exc.where == "position":
+            raise ParticleFileError(path, exc.problem, where) from None
+        raise
+
+
+def write_particles(data: ParticleData, path: str | os.PathLike) -> None:
+    """Write ``data`` as a particle-data file, atomically (the target appears complete or not at all)."""
+    data.validate()
+    path = Path(path)
+    with atomic_path(path, ".h5") as tmp:
+        with h5py.File(tmp, "w") as h5:
+            h5.attrs["format"] = FORMAT
+            h5.attrs["format_version"] = FORMAT_VERSION
+            h5.attrs["temperature"] = float(data.temperature)
+            h5.attrs["box"] = np.asarray(data.box, dtype=np.float64)
+            h5.attrs["rearrangement_kind"] = data.kind
+            if data.duration is not None:
+                h5.attrs["duration"] = float(data.duration)
+            if data.lattice is not None:
+                h5.attrs["lattice_L"] = int(data.lattice["L"])
+                h5.attrs["lattice_spacing"] = float(data.lattice["spacing"])
+                h5.attrs["on_lattice"] = int(bool(data.lattice.get("on_lattice", False)))
+            if data.cluster_shape is not None:
+                h5.attrs["cluster_shape"] = data.cluster_shape
+            h5.attrs["source"] = data.source
+            h5.create_dataset("/frames/time", data=data.time)
+            h5.create_dataset("/frames/softness", data=data.softness, chunks=True)
+            h5.create_dataset("/frames/rearranging", data=data.rearranging.astype(np.uint8), compression="gzip", chunks=True)
+            where = "/particles/position" if data.static else "/frames/position"
+            h5.create_dataset(where, data=data.positions)
+            h5.create_dataset("/particles/type", data=np.asarray(data.types, dtype=np.int64))
+            if data.n_rearrangements is not None:
+                h5.create_dataset("/frames/n_rearrangements", data=np.asarray(data.n_rearrangements, dtype=np.int64))

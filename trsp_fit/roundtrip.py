@@ -1,0 +1,133 @@
+"""Round trip: simulate known parameter sets with trsp_fast, fit them, compare (docs/fit.md, "Validation").
+
+:data:`SETS` holds the three parameter sets of the validation (one with a ``[temperature]``
+section simulated at three temperatures) and a fourth that exercises Appendix E's background; :func:`simulate_set` writes their replicas as run
+files (``trsp simulate``'s job, seeded), :func:`true_values` gives what ``trsp fit`` should
+find (the observed rate law, ``rates.level = "observed"``, via trsp_ref's renormalization when a
+set is given at the bare level), and :func:`compare` turns a fit into z-scores and a verdict.
+
+The test: every parameter's |fitted - true| / error below the two-sided quantile of
+``alpha / n_parameters`` (Bonferroni) of Student's t with (bootstrap units - 1) degrees of
+freedom (the errors are themselves estimated from a few files), so the nominal family-wise
+false-alarm rate is ``alpha``; tests/test_fit_roundtrip.py's calibration run measures it.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import scipy.stats
+
+from trsp_ref.params import Params, dumps_toml, params_from_dict
+from trsp_ref.renormalization import rate_parameters
+
+__all__ = ["SETS", "FIT_OPTIONS", "TEMPERATURES", "set_params", "simulate_set", "true_values", "compare", "DEFAULT_ALPHA"]
+
+#: nominal family-wise false-alarm rate of the round trip
+DEFAULT_ALPHA = 0.01
+
+_KICK = {"sigma0": 0.6, "sigma1": 0.5, "xi_sigma": 1.0, "rho1": 0.3, "xi_rho": 1.0}
+
+#: name -> the parameter file as a dict (lattice size filled in by :func:`set_params`)
+SETS: dict[str, dict] = {
+    "plaquette": {
+        "cluster": {"shape": "plaquette"},
+        "softness": {"mean": -1.0, "variance": 1.0, "C1": 0.6, "xi": 1.0},
+        "rates": {"level": "observed", "A": 0.05, "gamma": 1.0, "delta": 0.05},
+        "kick": dict(_KICK),
+    },
+    "dimer": {
+        "cluster": {"shape": "dimer"},
+        "softness": {"mean": -0.5, "variance": 0.8, "C1": 0.4, "xi": 1.3},
+        "rates": {"level": "observed", "A": 0.08, "gamma": 0.7, "delta": 0.1},
+        "kick": {"sigma0": 0.5, "sigma1": 0.4, "xi_sigma": 0.8, "rho1": 0.2, "xi_rho": 1.2},
+    },
+    "temperature": {
+        "cluster": {"shape": "plaquette"},
+        "softness": {"variance": 1.0, "C1": 0.6, "xi": 1.0},
+        "rates": {"level": "observed"},
+        "kick": dict(_KICK),
+        "temperature": {"T0": 1.0, "eps0": 1.0, "eps1": -1.0, "eps2": 0.05, "Sigma0": -1.0, "mean_a": 0.0, "mean_b": -0.5},
+    },
+    # A fourth set for Appendix E: rates independent of S (no facilitation), so rearrangements
+    # in the frames around a rearrangement fall anywhere, independently of it: the background
+    # that Eqs. E1-E2 assume.  Fitted with dS over 4 frame intervals (FIT_OPTIONS).
+    "background": {
+        "cluster": {"shape": "plaquette"},
+        "softness": {"mean": -1.0, "variance": 1.0, "C1": 0.6, "xi": 1.0},
+        "rates": {"level": "observed", "A": 0.05, "gamma": 0.0, "delta": 0.0},
+        "kick": dict(_KICK),
+    },
+}
+#: fit options per set (the others: the defaults)
+FIT_OPTIONS: dict[str, dict] = {"background": {"before": 2, "after": 2}}
+#: the temperatures the [temperature] set is simulated at
+TEMPERATURES = (0.5, 0.65, 0.8)
+
+
+def set_params(name: str, L: int, dim: int = 2, T: float | None = None) -> Params:
+    """The parameter set ``name`` on an L^dim lattice (at temperature T for the [temperature] set)."""
+    doc = {k: dict(v) for k, v in SETS[name].items()}
+    doc["lattice"] = {"dim": dim, "L": L}
+    if "temperature" in doc:
+        doc["temperature"]["T"] = TEMPERATURES[0] if T is None else T
+    return params_from_dict(doc)
+
+
+def simulate_set(name: str, folder: str | Path, *, L: int, replicas: int, events: int, seed: int, dim: int = 2) -> list[Path]:
+    """Run files for the set: ``replicas`` per temperature, seeds seed*1000 + 100*t + r."""
+    from trsp_cli.simulate_cmd import run_simulate
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    temps = TEMPERATURES if "temperature" in SETS[name] else (None,)
+    files = []
+    for ti, T in enumerate(temps):
+        p = set_params(name, L, dim, T)
+        cfg = folder / f"{name}_T{ti}.toml"
+        cfg.write_text(dumps_toml(p))
+        for r in range(replicas):
+            out = folder / f"{name}_T{ti}_r{r}.h5"
+            if not out.exists():
+                run_simulate(cfg, out, events=events, seed=seed * 1000 + 100 * ti + r, progress=False)
+            files.append(out)
+    return files
+
+
+def true_values(name: str, L: int, dim: int = 2) -> dict[str, float]:
+    """What the fit should report for the set, keyed as in the fit report's ``estimates``."""
+    spec = SETS[name]
+    out: dict[str, float] = {}
+    p = set_params(name, L, dim)
+    out.update(variance=p.softness.variance, C1=p.softness.C1, xi=p.softness.xi)
+    out.update({k: getattr(p.kick, k) for k in ("sigma0", "sigma1", "xi_sigma", "rho1", "xi_rho")})
+    temps = TEMPERATURES if "temperature" in spec else (None,)
+    for T in temps:
+        q = set_params(name, L, dim, T)
+        rp = rate_parameters(q)
+        key = f"@T={1.0 if T is None else T:g}"
+        A, g, d = rp.observed
+        out.update({"A" + key: A, "gamma" + key: g, "delta" + key: d, "mean" + key: rp.mean})
+    if "temperature" in spec:
+        out.update(spec["temperature"])
+    return out
+
+
+def compare(estimates: dict, truth: dict, alpha: float = DEFAULT_ALPHA, n_tests: int | None = None, dof: int | None = None) -> dict:
+    """z = (fitted - true) / error for every true parameter; passed = max |z| <= z_crit (Bonferroni over n_tests).
+
+    ``dof``: the errors are bootstrap estimates from dof + 1 units, so z is compared with Student's t
+    on dof degrees of freedom (None: the normal distribution)."""
+    rows = {}
+    for k, t in truth.items():
+        if k not in estimates:
+            continue
+        v, e = estimates[k]["value"], estimates[k]["error"]
+        rows[k] = {"true": t, "fitted": v, "error": e, "z": (v - t) / e if e > 0 else math.inf}
+    n = n_tests or len(rows)
+    q = alpha / (2 * n)
+    z_crit = float(scipy.stats.norm.isf(q) if dof is None else scipy.stats.t.isf(q, dof))
+    worst = max(rows, key=lambda k: abs(rows[k]["z"]))
+    return {"rows": rows, "z_crit": z_crit, "worst": worst, "passed": bool(abs(rows[worst]["z"]) <= z_crit)}
