@@ -72,7 +72,7 @@ def runfile_to_particles(
         S = np.empty((n_frames, run.N))
         state = run.S0.copy()
         o = ev.change_offsets
-        upto = np.searchsorted(ev.time, frames, side="right")
+        upto = np.searchsorted(ev.times, frames, side="right")
         done = 0
         for k, n in enumerate(upto):
             if n > done:
@@ -88,9 +88,9 @@ def runfile_to_particles(
     if n_frames < 2:
         raise TrspFileError(run.path, f"observes {t_end - run.t0:.4g} time units, less than two frames of {frame_interval:g}")
     rearranging = np.zeros((n_frames, run.N), dtype=bool)
-    k_of_event = np.searchsorted(frames, ev.time, side="left")
+    k_of_event = np.searchsorted(frames, ev.times, side="left")
     keep = (k_of_event >= 1) & (k_of_event < n_frames)
-    members = cluster_sites(lat.dim, lat.L, shape)[ev.cluster[keep]]
+    members = cluster_sites(lat.dim, lat.L, shape)[ev.clusters[keep]]
     rearranging[np.repeat(k_of_event[keep], members.shape[1]), members.ravel()] = True
     positions = site_coords(lat.dim, lat.L).astype(np.float64) * lat.spacing
     if jitter > 0:
