@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trsp_cli.reference_cmd import run_reference, write_text_atomic
+from trsp_cli.reference_cmd import run_reference
 from trsp_ref import conformance
 from trsp_ref.conformance import (
     BARE_KEYS,
@@ -211,7 +211,10 @@ def test_run_reference_defaults_and_atomicity(tmp_path, monkeypatch):
     monkeypatch.setattr(cmd, "reference_vectors", lambda p: seen.append(p) or {"params": params_to_dict(p)})
     out = tmp_path / "default.json"
     out.write_text("old contents")
-    cmd.run_reference(None, out)
+    with pytest.raises(ParameterError, match="already exists: pass --force"):
+        cmd.run_reference(None, out)  # an existing file is never replaced silently
+    assert seen == [] and out.read_text() == "old contents"
+    cmd.run_reference(None, out, force=True)
     assert seen == [Params()]
     v = json.loads(out.read_text())
     assert v["params"] == params_to_dict(Params())
@@ -220,20 +223,20 @@ def test_run_reference_defaults_and_atomicity(tmp_path, monkeypatch):
     bad = tmp_path / "bad.toml"
     bad.write_text("[softness]\nC1 = 5.0\n")
     with pytest.raises(ParameterError) as err:
-        run_reference(bad, out)
+        run_reference(bad, out, force=True)
     assert err.value.parameter == "softness.C1"
     assert json.loads(out.read_text()) == v
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml", "default.json"]
 
 
 def test_unwritable_output_is_a_parameter_error(tmp_path):
-    with pytest.raises(ParameterError) as err:
-        write_text_atomic(tmp_path / "no_such_folder" / "x.json", "{}")
-    assert err.value.parameter == "out"
-    with pytest.raises(ParameterError) as err:
-        write_text_atomic(tmp_path, "{}")  # the target is a folder
-    assert err.value.parameter == "out"
-    assert list(tmp_path.iterdir()) == []
+    # checked before computing anything: a missing folder, a file as folder, a folder as target
+    (tmp_path / "a_file").write_text("")
+    for out in (tmp_path / "no_such_folder" / "x.json", tmp_path / "a_file" / "x.json", tmp_path):
+        with pytest.raises(ParameterError) as err:
+            run_reference(None, out)
+        assert err.value.parameter == "--out"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
 
 
 def test_dumps_vectors_is_plain_exact_json():

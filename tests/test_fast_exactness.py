@@ -268,4 +268,5 @@ def test_checks_catch_mutants(what, slot, change):
     mut = _mutant(fm, getattr(kn, slot), change)
     with pytest.raises(AssertionError):
         _kick_checks(p, mut, rm, [0, 7])
+    with pytest.raises(AssertionError):
         _compare_with_gillespie(p, mut, rm, n_events=60)

@@ -135,7 +135,7 @@ def test_particle_route(runs, tmp_path):
 
 def test_fitted_parameters_simulate(collected, tmp_path):
     """The TOML trsp fit writes is one that trsp simulate runs."""
-    from trsp_cli.simulate_cmd import run_simulate
+    from trsp_fast.run_job import simulate_to_file as run_simulate
     from trsp_fit import write_outputs
 
     res = estimate(collected["temperature"], _opts("temperature"))

@@ -199,43 +199,31 @@ def frozen_data():
 # ---- statistical tests (CI: one fixed seed) ------------------------------------------------
 
 
-def test_onset_gillespie_agrees_with_closed_form(onset_data):
-    Q, N = onset_data
-    mean_claims, chi4_claims, _ = onset_claims()
+#: the two exactly solvable limits: their simulated overlaps (fixture) and their claims
+#: (closed form and mutants) for the mean of Q and for chi_4
+LIMITS = {
+    "onset": ("onset_data", lambda: onset_claims()[:2]),
+    "frozen": ("frozen_data", frozen_claims),
+}
+
+
+@pytest.mark.parametrize("limit", sorted(LIMITS))
+def test_gillespie_agrees_with_closed_form(limit, request):
+    fixture, claims = LIMITS[limit]
+    Q, N = request.getfixturevalue(fixture)
+    mean_claims, _ = claims()
     q, chi4 = mean_claims["closed_form"]
     assert not rejects(mean_z(Q, N, q, chi4)), f"mean test Z = {mean_z(Q, N, q, chi4)}"
     assert not rejects(variance_z(Q, N, chi4)), f"variance test Z = {variance_z(Q, N, chi4)}"
 
 
-def test_onset_mutants_are_rejected(onset_data):
-    Q, N = onset_data
-    mean_claims, chi4_claims, _ = onset_claims()
-    q, chi4 = mean_claims["closed_form"]
-    for name, (q_mut, chi4_mut) in mean_claims.items():
-        if name == "closed_form":
-            continue
-        power = mean_test_power(q, chi4, q_mut, chi4_mut, N, Q.shape[0])
-        assert power >= MIN_POWER, f"{name}: power {power:.4f}"
-        assert rejects(mean_z(Q, N, q_mut, chi4_mut)), f"mutant {name} not rejected"
-    for name, chi4_mut in chi4_claims.items():
-        if name == "closed_form":
-            continue
-        power = variance_test_power(Q, N, chi4, chi4_mut)
-        assert power >= MIN_POWER, f"{name}: power {power:.4f}"
-        assert rejects(variance_z(Q, N, chi4_mut)), f"mutant {name} not rejected"
-
-
-def test_frozen_gillespie_agrees_with_closed_form(frozen_data):
-    Q, N = frozen_data
-    mean_claims, _ = frozen_claims()
-    q, chi4 = mean_claims["closed_form"]
-    assert not rejects(mean_z(Q, N, q, chi4)), f"mean test Z = {mean_z(Q, N, q, chi4)}"
-    assert not rejects(variance_z(Q, N, chi4)), f"variance test Z = {variance_z(Q, N, chi4)}"
-
-
-def test_frozen_mutants_are_rejected(frozen_data):
-    Q, N = frozen_data
-    mean_claims, chi4_claims = frozen_claims()
+@pytest.mark.parametrize("limit", sorted(LIMITS))
+def test_mutants_are_rejected(limit, request):
+    """Every mutant claim (the mean of Q, or chi_4 alone) is rejected, by a test whose power
+    against it is at least MIN_POWER."""
+    fixture, claims = LIMITS[limit]
+    Q, N = request.getfixturevalue(fixture)
+    mean_claims, chi4_claims = claims()
     q, chi4 = mean_claims["closed_form"]
     for name, (q_mut, chi4_mut) in mean_claims.items():
         if name == "closed_form":
@@ -377,7 +365,7 @@ def test_onset_with_temperature_at_T0():
     assert err.value.parameter == "temperature.T"
 
 
-@pytest.mark.parametrize("rates,name", [({"gamma": 0.1}, "rates.gamma"), ({"delta": -0.01}, "rates.delta")])
+@pytest.mark.parametrize("rates,name", [({"gamma": 0.1}, "rates.gamma"), ({"delta": -0.01}, "rates.delta")], ids=["gamma", "delta"])
 def test_onset_refuses_S_dependent_rates(rates, name):
     p = _onset("plaquette", **rates)
     for fn in (limits.onset_overlap, limits.onset_chi4):
@@ -388,7 +376,7 @@ def test_onset_refuses_S_dependent_rates(rates, name):
         limits.onset_chi4_peak(p)
 
 
-@pytest.mark.parametrize("t", [-1.0, float("nan"), float("inf"), [0.0, -2.0]])
+@pytest.mark.parametrize("t", [-1.0, float("nan"), float("inf"), [0.0, -2.0]], ids=["negative", "nan", "inf", "list with a negative"])
 def test_bad_times(t):
     for fn, p in ((limits.onset_overlap, ONSET), (limits.frozen_site_overlap, FROZEN), (limits.frozen_site_chi4, FROZEN)):
         with pytest.raises(ParameterError) as err:
@@ -403,6 +391,7 @@ def test_bad_times(t):
         ({"kick": {"facilitation": 0.5}}, "kick.facilitation"),
         ({"softness": {"C1": 0.3}}, "softness.C1"),
     ],
+    ids=["dimer", "weak facilitation", "correlated softness"],
 )
 def test_frozen_refuses_other_models(change, name):
     p = FROZEN.replace(**change)

@@ -66,6 +66,7 @@ def test_temperature_supplies_mean_and_rates():
         ("kick", "colour", 1.0, "kick.colour", "unknown key"),
         ("rates", "level", "fitted", "rates.level", "observed"),
     ],
+    ids=["L fraction", "dim bool", "xi string", "variance nan", "sigma1 inf", "unknown key", "unknown level"],
 )
 def test_type_and_key_errors_name_the_parameter(section, key, value, parameter, words):
     d = params_to_dict(Params())

@@ -1,6 +1,6 @@
 """``trsp simulate``: runs users can rely on (docs/formats.md).
 
-- Real processes (``python -m trsp_cli.simulate_cmd``) killed with SIGKILL at random moments
+- Real processes (``python -m trsp_cli.main simulate``) killed with SIGKILL at random moments
   (fixed seed) leave a run file that opens and replays consistently; ``--resume`` then
   finishes a run byte-for-byte equal to the uninterrupted one (events, changes, snapshots,
   final state, RNG state).  SIGTERM writes a checkpoint first.
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trsp_cli.simulate_cmd import run_simulate
+from trsp_fast.run_job import simulate_to_file
 from trsp_runfile.runfile import RunFile, TrspFileError, side_files
 from trsp_ref.params import ParameterError
 
@@ -74,7 +74,7 @@ def _assert_same(a: Path, b: Path) -> None:
 
 def _simulate(config, out, **kw) -> None:
     kw.setdefault("progress", False)
-    run_simulate(config, out, **kw)
+    simulate_to_file(config, out, **kw)
 
 
 # --------------------------------------------------------------------------
@@ -83,11 +83,12 @@ def _simulate(config, out, **kw) -> None:
 
 
 def _command(config: Path, out: Path) -> list[str]:
+    """Start the run, or continue it once it exists (--resume refuses a missing file)."""
     return [
-        sys.executable, "-m", "trsp_cli.simulate_cmd", str(config), "--out", str(out),
+        sys.executable, "-m", "trsp_cli.main", "simulate", str(config), "--out", str(out),
         "--events", str(KILL_EVENTS), "--seed", "7", "--checkpoint-every", str(KILL_CHECKPOINT),
-        "--snapshot-every", str(KILL_SNAPSHOT), "--no-progress", "--resume",
-    ]
+        "--snapshot-every", str(KILL_SNAPSHOT), "--no-progress",
+    ] + (["--resume"] if out.exists() else [])
 
 
 def _start(cmd: list[str], lock: Path) -> subprocess.Popen:
@@ -183,11 +184,11 @@ def test_killed_runs_resume_bit_for_bit(tmp_path, config):
     assert not any(p.exists() for p in side_files(run).values())
 
 
-def test_module_entry_point_reports_errors_in_one_line(tmp_path):
+def test_command_line_reports_errors_in_one_line(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[lattice]\nL = 1\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "trsp_cli.simulate_cmd", str(bad), "--out", str(tmp_path / "x.h5"), "--events", "5"],
+        [sys.executable, "-m", "trsp_cli.main", "simulate", str(bad), "--out", str(tmp_path / "x.h5"), "--events", "5"],
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 2
@@ -273,6 +274,7 @@ def test_existing_runs_are_protected(tmp_path, config):
         (dict(snapshot_every=30.0), "snapshot interval"),
         ("params", "softness.C1"),
     ],
+    ids=["seed", "mode", "tolerance", "snapshot interval", "parameter file"],
 )
 def test_mismatching_resume_is_refused(tmp_path, config, change, words):
     out = tmp_path / "run.h5"
@@ -301,6 +303,8 @@ def test_mismatching_resume_is_refused(tmp_path, config, change, words):
         (dict(events=10, checkpoint_every=2.5), "--checkpoint-every"),
         (dict(events=10, tolerance=-1.0), "--tolerance"),
     ],
+    ids=["no target", "negative events", "nan time", "negative seed", "unknown mode", "zero snapshot interval",
+         "fractional checkpoint interval", "negative tolerance"],
 )
 def test_bad_options_name_the_option(tmp_path, config, kw, name):
     with pytest.raises(ParameterError) as info:
@@ -316,11 +320,11 @@ def test_unwritable_output_is_a_clear_error(tmp_path, config):
         _simulate(config, tmp_path, events=5)
 
 
-def test_resume_of_a_missing_file_starts_the_run(tmp_path, config):
-    a, b = tmp_path / "a.h5", tmp_path / "b.h5"
-    _simulate(config, a, events=100, seed=4)
-    _simulate(config, b, events=100, seed=4, resume=True)
-    _assert_same(a, b)
+def test_resume_of_a_missing_file_is_refused(tmp_path, config):
+    # a mistyped path must not silently start a new run
+    with pytest.raises(TrspFileError, match="does not exist: there is no run to resume"):
+        _simulate(config, tmp_path / "typo.h5", events=100, seed=4, resume=True)
+    assert not (tmp_path / "typo.h5").exists()
 
 
 def test_resume_refuses_foreign_files(tmp_path, config):

@@ -134,7 +134,7 @@ def test_resume_skips_finished_members_and_reproduces_the_uninterrupted_run(tmp_
     store = sw.MemberStore(out.with_name(out.name + ".members"))
     store.open(conf, resume=False)
     specs = sw.member_specs(conf)
-    sw._execute(specs[:3], store, scheduler=None, progress=False, n_workers=1, client=client)
+    sw.execute(specs[:3], store, scheduler=None, progress=False, n_workers=1, client=client)
     summary = sw.run_sweep(cfg, out, client=client, progress=False, resume=True)
     assert summary["skipped"] == 3 and summary["ran"] == len(specs) - 3
     _, ref, _ = tiny_run
@@ -146,7 +146,7 @@ def test_resume_skips_finished_members_and_reproduces_the_uninterrupted_run(tmp_
 
 def test_existing_output_and_changed_config_are_refused(tmp_path, tiny_run, client):
     cfg, out, _ = tiny_run
-    with pytest.raises(ParameterError, match="'out'"):
+    with pytest.raises(ParameterError, match="'--out'"):
         sw.run_sweep(cfg, out, client=client, progress=False)
     changed = _write(tmp_path, TINY.replace("seed = 7", "seed = 8"))
     with pytest.raises(ParameterError, match="'config'"):
@@ -158,20 +158,22 @@ def test_a_failed_member_is_reported_and_resume_finishes_it(tmp_path, client, mo
     text = text.replace('[[variants]]\nname = "site"\nshape = "site"\nt_max_scale = 0.5\n', "")
     cfg = _write(tmp_path, text)
     out = tmp_path / "fail.h5"
-    real = sw.run_member
+    from trsp_obs.sweep import members
+
+    real = members.run_member
 
     def flaky(spec):
-        if spec["id"] == "eq-v0-T1-r1":
+        if spec.id == "eq-v0-T1-r1":
             raise RuntimeError("worker lost")
         return real(spec)
 
-    monkeypatch.setattr(sw, "run_member", flaky)
+    monkeypatch.setattr(members, "run_member", flaky)
     with pytest.raises(sw.SweepError, match="1 of 4 members failed"):
         sw.run_sweep(cfg, out, client=client, progress=False)
     with h5py.File(out, "r") as h5:
         assert h5["member_done"][0, 1, 1] == 0 and h5["member_done"][()].sum() == 3
         assert np.all(np.isnan(h5["member_q_mean"][0, 1, 1]))
-    monkeypatch.setattr(sw, "run_member", real)
+    monkeypatch.setattr(members, "run_member", real)
     summary = sw.run_sweep(cfg, out, client=client, progress=False, resume=True)
     assert summary["ran"] == 1 and summary["members_done"] == 4
 
@@ -179,12 +181,12 @@ def test_a_failed_member_is_reported_and_resume_finishes_it(tmp_path, client, mo
 def test_member_streams_are_spawned_children_of_one_seed_sequence():
     conf = sw.sweep_config_from_dict(sw.tomllib.loads(TINY))
     specs = sw.member_specs(conf)
-    states = {s["id"]: sw._rng(s).bit_generator.state["state"]["state"] for s in specs}
+    states = {s.id: sw.member_rng(s).bit_generator.state["state"]["state"] for s in specs}
     assert len(set(states.values())) == len(specs)  # all streams distinct
-    spec = next(s for s in specs if s["id"] == "eq-v1-T0-r1")
+    spec = next(s for s in specs if s.id == "eq-v1-T0-r1")
     root = np.random.SeedSequence(7)
     child = root.spawn(1)[0].spawn(2)[1].spawn(1)[0].spawn(2)[1]  # spawn keys (0, 1, 0, 1)
-    assert np.array_equal(child.generate_state(4), np.random.SeedSequence(7, spawn_key=tuple(spec["spawn_key"])).generate_state(4))
+    assert np.array_equal(child.generate_state(4), np.random.SeedSequence(7, spawn_key=tuple(spec.spawn_key)).generate_state(4))
 
 
 @pytest.mark.parametrize(
@@ -195,13 +197,18 @@ def test_member_streams_are_spawned_children_of_one_seed_sequence():
         (lambda t: t.replace("t_max = [200.0, 60.0]", "t_max = [200.0]"), "run.t_max"),
         (lambda t: t.replace("t_max = [200.0, 60.0]\n", ""), "run.t_max"),
         (lambda t: t.replace("n_lags = 9", "n_lags = 9\nbogus = 1"), "run.bogus"),
-        (lambda t: t.replace('shape = "site"', 'shape = "hexagon"'), "cluster.shape"),
+        (lambda t: t.replace('shape = "site"', 'shape = "hexagon"'), "variants[1].cluster.shape"),
         (lambda t: t.replace("temperatures = [0.55, 0.70]", "temperatures = [0.55, -0.70]"), "sweep.temperatures"),
         (lambda t: t.replace('name = "site"', 'name = "plaquette f=1"'), "variants"),
         (lambda t: t.replace("T_final = [0.6]", "T_final = [0.6]\nvariants = [\"x\"]"), "aging.variants"),
         (lambda t: t.replace('shape = "site"', "lattice = { L = 8 }"), "variants"),
         (lambda t: t.replace("t_max_scale = 0.5", "t_max_scale = 0"), "variants[1].t_max_scale"),
         (lambda t: t.replace("overrides = { lattice = { L = 6 } }", "overrides = { softness = { C1 = \"a\" } }"), "softness.C1"),
+    ],
+    ids=[
+        "one replica", "unknown preset", "t_max per temperature missing", "no t_max", "unknown run key",
+        "variant with unknown shape", "negative temperature", "duplicate variant name", "aging names no variant",
+        "variant with another lattice", "zero t_max_scale", "base override of wrong type",
     ],
 )
 def test_bad_sweep_files_raise_parameter_errors_naming_the_key(tmp_path, edit, parameter):
@@ -217,11 +224,20 @@ def test_params_file_without_temperature_is_refused(tmp_path):
     assert info.value.parameter == "sweep.params"
 
 
-def test_plot_writes_the_figures(tiny_run, tmp_path):
+def test_plot_writes_the_figures(tiny_run, tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
     from trsp_cli.plot_cmd import run_plot
+    from trsp_obs import plots
 
     _, out, _ = tiny_run
+    figures = {}  # name -> (x label, y label, titles, number of bands) per axes
+    real_save = plots._save
+
+    def keep(fig, path):
+        figures[path.name] = [(ax.get_xlabel(), ax.get_ylabel(), ax.get_title("left") + ax.get_title(), len(ax.collections)) for ax in fig.axes]
+        return real_save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", keep)
     paths = run_plot(out, tmp_path / "figs")
     names = sorted(p.name for p in paths)
     assert names == sorted(
@@ -232,3 +248,37 @@ def test_plot_writes_the_figures(tiny_run, tmp_path):
         assert p.stat().st_size > 5000 and p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ParameterError, match="sweep_file"):
         run_plot(_write(tmp_path, "x", "not.h5"), tmp_path / "figs")
+    # units on t, tau_chi and T; Q(t) with an error band like chi_4's; the ILLUSTRATIVE label;
+    # fig8's panels from (a)
+    unit = plots.TIME_UNIT
+    q_axis, chi4_axis = figures["fig4_overlap_chi4.png"]
+    assert unit in q_axis[0] and unit in chi4_axis[0]
+    assert q_axis[3] >= 1 and chi4_axis[3] >= 1
+    tau_axis = figures["fig5_tau_chi4_xi4.png"][0]
+    assert unit in tau_axis[1] and "epsilon" in tau_axis[0]
+    assert all("epsilon" in ax[0] for ax in figures["fig12_cluster_size.png"])
+    assert "ILLUSTRATIVE" in figures["fig6_xi4_vs_inverse_T.png"][0][2]
+    aging = figures["fig8_aging.png"]
+    assert [ax[2][:3] for ax in aging] == ["(a)", "(b)"] and unit in aging[0][0]
+
+
+def test_unusable_outputs_are_refused_before_any_work(tmp_path):
+    # each class of unusable output path is one ParameterError naming --out, before any member runs
+    cfg = _write(tmp_path)
+    (tmp_path / "a_file").write_text("")
+    for out in (tmp_path / "missing" / "x.h5", tmp_path / "a_file" / "x.h5", tmp_path):
+        with pytest.raises(ParameterError) as info:
+            sw.run_sweep(cfg, out, progress=False)
+        assert info.value.parameter == "--out", out
+    (tmp_path / "y.h5.members").write_text("")  # where the members would be kept
+    with pytest.raises(ParameterError, match="not a folder"):
+        sw.run_sweep(cfg, tmp_path / "y.h5", progress=False)
+
+
+@pytest.mark.parametrize("content", [b"\x89HDF\r\n\x1a\n\x00\x00", b""], ids=["binary", "empty"])
+def test_unreadable_sweep_files_are_one_error_naming_the_file(tmp_path, content):
+    path = tmp_path / "sweep.toml"
+    path.write_bytes(content)
+    with pytest.raises(ParameterError) as info:
+        sw.load_sweep_config(path)
+    assert str(path) in str(info.value) or info.value.parameter.startswith("<sweep")

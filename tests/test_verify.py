@@ -28,7 +28,7 @@ SMALL = {"lattice": {"dim": 2, "L": 5}}
 
 def _simulate(tmp_path: Path, name: str, seed: int, events: int = 1500, params=SMALL, **kw) -> Path:
     """A run file written by `trsp simulate` (trsp_fast)."""
-    from trsp_cli.simulate_cmd import run_simulate
+    from trsp_fast.run_job import simulate_to_file as run_simulate
 
     cfg = tmp_path / "params.toml"
     cfg.write_text(dumps_toml(params_from_dict(params)))

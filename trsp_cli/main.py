@@ -8,6 +8,7 @@ never as a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -40,13 +41,32 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 
 def _guarded(fn, *args, **kwargs):
-    """Run a job; turn a user-fixable error into one line on stderr and exit status 2."""
+    """Run a job; turn a user-fixable error into one line on stderr and exit status 2.
+
+    Besides the project's own errors, two classes of failure are the user's to fix and are
+    reported the same way, whatever job hit them: an operating-system error on a file (a
+    folder that is not writable, a path that is not a folder, a full disk) and running out
+    of memory."""
     errors = _user_errors()
+    unclosable = False
     try:
         return fn(*args, **kwargs)
     except errors as exc:
-        typer.echo(f"trsp: error: {exc}", err=True)
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+        message = str(exc)
+        unclosable = getattr(exc, "hdf5_left_unclosable", False)
+    except MemoryError:
+        message = "out of memory: the job needs more memory than this machine has (choose a smaller lattice or run)"
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        message = f"{where}{exc.strerror or exc}"
+    typer.echo(f"trsp: error: {' '.join(message.split())}", err=True)
+    if unclosable:
+        # A write failed (full disk): libhdf5 would crash flushing the abandoned work file at
+        # exit.  Everything of ours is closed and the run file is intact: leave now.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_BAD_INPUT)
+    raise typer.Exit(EXIT_BAD_INPUT)
 
 
 @app.command()
@@ -55,11 +75,12 @@ def reference(
         None, help="Parameter file (TOML, docs/model.md). Default: the built-in example."
     ),
     out: Path = typer.Option(Path("reference.json"), "--out", "-o", help="JSON file to write (atomically)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
 ) -> None:
     """Write the oracle's conformance vectors for a parameter set (docs/formats.md, "Conformance vectors")."""
     from trsp_cli.reference_cmd import run_reference
 
-    _guarded(run_reference, params, out)
+    _guarded(run_reference, params, out, force=force)
     typer.echo(f"wrote {out}")
 
 
@@ -67,14 +88,14 @@ def reference(
 def simulate(
     config: Optional[Path] = typer.Argument(None, help="Parameter file (TOML). Default: the built-in example."),
     out: Path = typer.Option(..., "--out", "-o", help="HDF5 run file (docs/formats.md)."),
-    events: Optional[int] = typer.Option(None, "--events", "-n", min=1, help="Stop after this many events."),
-    time: Optional[float] = typer.Option(None, "--time", "-t", min=0.0, help="Stop at this simulated time."),
-    seed: Optional[int] = typer.Option(None, "--seed", "-s", min=0, help="SeedSequence entropy (default: fresh, recorded in the file)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from the file's last checkpoint, bit-exactly."),
+    events: Optional[int] = typer.Option(None, "--events", "-n", help="Stop after this many events (>= 1)."),
+    time: Optional[float] = typer.Option(None, "--time", "-t", help="Stop at this simulated time (finite, >= 0)."),
+    seed: Optional[int] = typer.Option(None, "--seed", "-s", help="SeedSequence entropy (>= 0; default: fresh, recorded in the file)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the existing run file from its last checkpoint, bit-exactly."),
     mode: Optional[str] = typer.Option(None, "--mode", help="'full' (default) records every change (replayable); 'light' only times and clusters. On resume: the run's own."),
-    snapshot_every: Optional[float] = typer.Option(None, "--snapshot-every", min=0.0, help="Simulated time between full snapshots of S."),
-    checkpoint_every: int = typer.Option(100_000, "--checkpoint-every", min=1, help="Events between checkpoints."),
-    tolerance: Optional[float] = typer.Option(None, "--tolerance", min=0.0, help="Truncation tolerance of the local kicks (docs/fast.md); 0 = the exact model. Default: trsp_fast's, or the run's own on resume."),
+    snapshot_every: Optional[float] = typer.Option(None, "--snapshot-every", help="Simulated time between full snapshots of S (> 0)."),
+    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Events between checkpoints (>= 1). Default: trsp_fast.run_job.DEFAULT_CHECKPOINT_EVERY."),
+    tolerance: Optional[float] = typer.Option(None, "--tolerance", help="Truncation tolerance of the local kicks (docs/fast.md); 0 = the exact model. Default: trsp_fast.model.DEFAULT_TOLERANCE, or the run's own on resume."),
     force: bool = typer.Option(False, "--force", help="Replace an existing run file (atomically)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
@@ -150,8 +171,46 @@ from trsp_cli.fit_cmd import register as _register_fit  # noqa: E402  (trsp fit,
 _register_fit(app, _guarded)
 
 
-def main() -> None:  # pragma: no cover - console entry point alternative
-    app()
+def main(argv: list[str] | None = None) -> int:
+    """The ``trsp`` console entry point: a usage error (unknown option, a value of the wrong
+    type) is one line on stderr and exit status 2, like every other bad input."""
+    _notes_in_one_line()
+    try:
+        code = app(args=argv, standalone_mode=False)
+    except _usage_error() as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare ``trsp``: the help, as before
+            exc.show()
+            return EXIT_BAD_INPUT
+        hint = f" (see 'trsp {exc.ctx.info_name} --help')" if exc.ctx is not None and exc.ctx.parent is not None else ""
+        typer.echo(f"trsp: error: {' '.join(exc.format_message().split())}{hint}", err=True)
+        return EXIT_BAD_INPUT
+    except typer.Abort:
+        typer.echo("trsp: interrupted", err=True)
+        return 130
+    return int(code or 0)
+
+
+def _usage_error() -> type[BaseException]:
+    """click's UsageError, found through typer (some typer versions vendor their own click)."""
+    return next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+def _notes_in_one_line() -> None:
+    """Library notes (trsp_ref.params.DefaultedSections: a parameter file that leaves out
+    sections) as one ``trsp: note:`` line, not Python's two-line warning format."""
+    import warnings
+
+    plain = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        from trsp_ref.params import DefaultedSections  # late: trsp --help stays light
+
+        if issubclass(category, DefaultedSections):
+            print(f"trsp: note: {message}", file=sys.stderr)
+        else:  # pragma: no cover - other warnings keep Python's format
+            plain(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -139,6 +139,17 @@ def observed_from_bare(bare, *, block: np.ndarray, mean: float, z: int) -> tuple
     return math.exp(log_A), gamma, delta
 
 
+def _not_converged(A: float, gamma: float, delta: float) -> ParameterError:
+    # Names the whole observed law: the search fails for large |log A| or |gamma| as well
+    # as for delta, so blaming one key would send the user to the wrong one.
+    return ParameterError(
+        "rates",
+        f"no bare law found for the observed law A = {A:.6g}, gamma = {gamma:.6g}, delta = {delta:.6g} "
+        "(the renormalization's Newton search did not converge); bring rates.A, rates.gamma and rates.delta "
+        "to moderate values",
+    )
+
+
 def bare_from_observed(observed, *, block: np.ndarray, mean: float, z: int) -> tuple[float, float, float]:
     """(A0, gamma0, delta0) whose renormalized law is ``observed``: Newton's method on the
     quadrature map of :func:`observed_from_bare` (started from the leading order of Eqs. 20-21).
@@ -204,10 +215,10 @@ def bare_from_observed(observed, *, block: np.ndarray, mean: float, z: int) -> t
                     break
             t *= 0.5
             if t < 1e-12:
-                raise ParameterError("rates.delta", "renormalization did not converge (no bare law found)")
+                raise _not_converged(A, gamma, delta)
         x, r = xn, rn
     else:  # pragma: no cover - the map is smooth and nearly triangular
-        raise ParameterError("rates.delta", "renormalization did not converge (no bare law found)")
+        raise _not_converged(A, gamma, delta)
     if not -LOG_HUGE < x[0] < LOG_HUGE:
         raise ParameterError("rates.A", f"the bare prefactor A0 = exp({x[0]:.6g}) is out of floating-point range")
     return math.exp(x[0]), float(x[1]), float(x[2])

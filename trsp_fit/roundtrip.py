@@ -78,7 +78,7 @@ def set_params(name: str, L: int, dim: int = 2, T: float | None = None) -> Param
 
 def simulate_set(name: str, folder: str | Path, *, L: int, replicas: int, events: int, seed: int, dim: int = 2) -> list[Path]:
     """Run files for the set: ``replicas`` per temperature, seeds seed*1000 + 100*t + r."""
-    from trsp_cli.simulate_cmd import run_simulate
+    from trsp_fast.run_job import simulate_to_file as run_simulate
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,6 @@ aging          quenches T_I -> T_F: <S>(t); the independent-site trap model for 
 runs           running members with trsp_fast (equilibrium and aging)
 runfiles       event logs and <S>(t) from HDF5 run files (trsp_runfile.runfile)
 presets        the ILLUSTRATIVE Kob-Andersen-like parameter set
-sweep          sweep configuration, Dask execution, resumable member store, sweep HDF5 file
+sweep          package: sweep files (config), typed members (members), the resumable store (store), Dask (execute), the sweep HDF5 file (assemble)
 plots          the paper-style figures from a sweep file
 """

@@ -11,13 +11,13 @@ aging group.  Every PNG is written atomically.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from trsp_ref.params import ParameterError
+from trsp_runfile.atomic import atomic_path, unwritable_reason
 
 __all__ = ["SweepData", "read_sweep", "make_figures"]
 
@@ -44,10 +44,13 @@ def read_sweep(path: str | Path) -> SweepData:
     import h5py
 
     path = Path(path)
+    if not path.is_file():
+        raise ParameterError("sweep_file", "does not exist" if not path.exists() else "is not a file", str(path))
     try:
         h5 = h5py.File(path, "r")
     except (OSError, ValueError) as exc:
-        raise ParameterError("sweep_file", f"cannot be opened as HDF5: {exc}", str(path)) from None
+        reason = " ".join(str(exc).split("(")[0].split()) or "not HDF5"
+        raise ParameterError("sweep_file", f"cannot be opened as HDF5 ({reason}): not a sweep file, or truncated", str(path)) from None
     with h5:
         if h5.attrs.get("format") != "trsp-sweep":
             raise ParameterError("sweep_file", "is not a trsp sweep file (root attribute format != 'trsp-sweep')", str(path))
@@ -100,13 +103,23 @@ _DPI = {"dpi": 110}
 
 
 def _save(fig, path: Path) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.png")
-    fig.savefig(tmp, dpi=_DPI["dpi"], bbox_inches="tight")
-    os.replace(tmp, path)
     import matplotlib.pyplot as plt
 
-    plt.close(fig)
+    try:
+        with atomic_path(path, suffix=path.suffix) as tmp:
+            fig.savefig(tmp, dpi=_DPI["dpi"], bbox_inches="tight")
+    except OSError as exc:  # e.g. the disk filled: the previous figure, if any, is untouched
+        raise ParameterError("--outdir", f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        plt.close(fig)
     return path
+
+
+#: axis labels with units: the paper's MD units (times in sqrt(m sigma_AA^2 / epsilon_AA),
+#: temperatures in epsilon_AA / k_B, lengths in sigma_AA)
+TIME_UNIT = "$\\sqrt{m\\sigma_{AA}^2/\\epsilon_{AA}}$"
+T_LABEL = "T ($\\epsilon_{AA}/k_B$)"
+TAU_CHI_LABEL = f"$\\tau_\\chi$ ({TIME_UNIT})"
 
 
 def _label(sd: SweepData) -> str:
@@ -131,17 +144,18 @@ def fig4(sd: SweepData, out: Path) -> Path:
         if sd.d["n_replicas"][v, i] < 2:
             continue
         t = sd.lag_time[v, i]
-        axs[0].plot(t, sd.d["Q"][v, i], "--", color=cols[i], label=f"T = {T:g}")
-        axs[1].plot(t, sd.d["chi4"][v, i], "--", color=cols[i])
-        axs[1].fill_between(t, sd.d["chi4"][v, i] - sd.d["chi4_err"][v, i], sd.d["chi4"][v, i] + sd.d["chi4_err"][v, i], color=cols[i], alpha=0.2, lw=0)
+        for ax, key, label in ((axs[0], "Q", f"T = {T:g}"), (axs[1], "chi4", None)):
+            y, e = sd.d[key][v, i], sd.d[key + "_err"][v, i]
+            ax.plot(t, y, "--", color=cols[i], label=label)
+            ax.fill_between(t, y - e, y + e, color=cols[i], alpha=0.2, lw=0)
     for ax, lab in zip(axs, ("(a) overlap Q(t)", "(b) $\\chi_4(t)$")):
         ax.set_xscale("log")
-        ax.set_xlabel("t")
+        ax.set_xlabel(f"t ({TIME_UNIT})")
         ax.set_title(lab, loc="left")
     axs[0].set_ylabel("Q(t)")
     axs[1].set_ylabel("$\\chi_4(t)$")
     axs[0].legend(fontsize=8)
-    fig.suptitle(f"TRSP model, {sd.variants[v]} ({_label(sd)})", fontsize=9)
+    fig.suptitle(f"TRSP model, {sd.variants[v]} ({_label(sd)}); bands: bootstrap standard errors", fontsize=9)
     return _save(fig, out / "fig4_overlap_chi4.png")
 
 
@@ -154,7 +168,7 @@ def fig5(sd: SweepData, out: Path) -> Path:
     fig, axs = plt.subplots(1, 3, figsize=(13, 3.8))
     _errbar(axs[0], T, sd.d["tau_chi"][v, ok], sd.d["tau_chi_err"][v, ok], fmt="o--", color="purple")
     axs[0].set_yscale("log")
-    axs[0].set_ylabel("$\\tau_\\chi$")
+    axs[0].set_ylabel(TAU_CHI_LABEL)
     _errbar(axs[1], T, sd.d["chi4_star"][v, ok], sd.d["chi4_star_err"][v, ok], fmt="o--", color="purple")
     axs[1].set_ylabel("$\\chi_4^*$")
     _errbar(axs[2], T, sd.d["xi4_oz"][v, ok], sd.d["xi4_oz_err"][v, ok], fmt="o--", color="purple", label="Ornstein-Zernike fit of $S_4(q,\\tau_\\chi)$")
@@ -162,9 +176,9 @@ def fig5(sd: SweepData, out: Path) -> Path:
     axs[2].set_ylabel("$\\xi_4$ ($\\sigma_{AA}$)")
     axs[2].legend(fontsize=8)
     for ax, lab in zip(axs, ("(a)", "(b)", "(c)")):
-        ax.set_xlabel("T")
+        ax.set_xlabel(T_LABEL)
         ax.set_title(lab, loc="left")
-    fig.suptitle(f"{sd.variants[v]} ({_label(sd)}); error bars: bootstrap over replicas", fontsize=9)
+    fig.suptitle(f"{sd.variants[v]} ({_label(sd)}); error bars and bands: bootstrap over replicas", fontsize=9)
     return _save(fig, out / "fig5_tau_chi4_xi4.png")
 
 
@@ -195,10 +209,10 @@ def fig6(sd: SweepData, out: Path) -> Path:
             (s, c), r2 = fit
             xx = np.linspace(0, x.max() * 1.05, 50)
             ax.plot(xx, s * xx + c, "--", color=col, lw=1, label=f"linear: {s:.2f} x + {c:.2f} ($R^2$ = {r2:.3f})")
-    ax.set_xlabel("$1/T - 1/T_0$")
+    ax.set_xlabel("$1/T - 1/T_0$ ($k_B/\\epsilon_{AA}$)")
     ax.set_ylabel("$\\xi_4$ ($\\sigma_{AA}$)")
     ax.legend(fontsize=7)
-    ax.set_title(f"{sd.variants[v]}, $T_0$ = {T0:g}", fontsize=9)
+    ax.set_title(f"{sd.variants[v]}, $T_0$ = {T0:g} ({_label(sd)})", fontsize=9)
     return _save(fig, out / "fig6_xi4_vs_inverse_T.png")
 
 
@@ -219,8 +233,8 @@ def _variant_panels(sd: SweepData, vs: list, labels: list, out: Path, fname: str
             re = r * np.hypot(sd.d["chi4_star_err"][ratio_to] / sd.d["chi4_star"][ratio_to], sd.d["chi4_star_err"][v] / sd.d["chi4_star"][v])
             _errbar(axs[3], sd.T[ok], r[ok], re[ok], fmt="o--", color=col, label=f"{sd.variants[ratio_to]} / {lab}")
     axs[0].set_yscale("log")
-    for ax, lab, yl in zip(axs, "abcd", ("$\\tau_\\chi$", "$\\chi_4^*$", "$\\xi_4$ (OZ, $\\sigma_{AA}$)", "ratio of $\\chi_4^*$")):
-        ax.set_xlabel("T")
+    for ax, lab, yl in zip(axs, "abcd", (TAU_CHI_LABEL, "$\\chi_4^*$", "$\\xi_4$ (OZ, $\\sigma_{AA}$)", "ratio of $\\chi_4^*$")):
+        ax.set_xlabel(T_LABEL)
         ax.set_ylabel(yl)
         ax.set_title(f"({lab})", loc="left")
         ax.legend(fontsize=7)
@@ -258,7 +272,7 @@ def fig8(sd: SweepData, out: Path) -> Path | None:
     fig, axs = plt.subplots(1, len(models), figsize=(5 * len(models), 4), sharey=True)
     axs = np.atleast_1d(axs)
     cols = _temperature_colors(ag["T_final"])
-    for ax, a, lab in zip(axs, order, "bcdefg"):
+    for ax, a, lab in zip(axs, order, "abcdefg"):
         for i, TF in enumerate(ag["T_final"]):
             y, e = ag["S_mean"][a, i], ag["S_mean_err"][a, i]
             ax.plot(ag["time"], y, "-", color=cols[i], label=f"$T_F$ = {TF:g}")
@@ -266,7 +280,7 @@ def fig8(sd: SweepData, out: Path) -> Path | None:
             ax.axhline(ag["S_equilibrium"][i], ls=":", color=cols[i], lw=1)
         ax.axhline(ag["S_initial"], ls="--", color="grey", lw=1)
         ax.set_xscale("log")
-        ax.set_xlabel("t (time since the quench)")
+        ax.set_xlabel(f"t since the quench ({TIME_UNIT})")
         name = "trap model (independent sites)" if models[a] == "trap model" else f"TRSP model: {models[a]}"
         ax.set_title(f"({lab}) {name}", loc="left", fontsize=9)
     axs[0].set_ylabel("$\\langle S(t) \\rangle$")
@@ -349,8 +363,11 @@ def make_figures(sweep_file: str | Path, outdir: str | Path, *, dpi: int = 110, 
     matplotlib.use("Agg")
     _DPI["dpi"] = int(dpi)
     want = (lambda name: only is None or name in only)
-    sd = read_sweep(sweep_file)
     outdir = Path(outdir)
+    reason = unwritable_reason(outdir, folder=True)
+    if reason is not None:
+        raise ParameterError("--outdir", reason)
+    sd = read_sweep(sweep_file)
     outdir.mkdir(parents=True, exist_ok=True)
     written = []
     v = _baseline(sd)

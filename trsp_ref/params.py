@@ -36,6 +36,9 @@ __all__ = [
     "CLUSTER_SIZE",
     "params_from_dict",
     "load_params",
+    "read_toml",
+    "DefaultedSections",
+    "DEFAULTABLE_SECTIONS",
     "params_to_dict",
     "dumps_toml",
     "LOG_HUGE",
@@ -351,18 +354,72 @@ def validate_scalars(p: Params) -> None:
         _check(tem.T0 > 0, "temperature.T0", "must be > 0", tem.T0)
 
 
-def load_params(path: str | Path) -> Params:
-    """Read and validate a parameter file (TOML, format in ``docs/model.md``)."""
+class DefaultedSections(UserWarning):
+    """A parameter file left out whole sections, which take the built-in example's values.
+
+    A verification tool must not guess silently: :func:`load_params` names every such
+    section in one warning (the CLI prints it as one ``trsp: note:`` line).  An empty file is
+    refused outright (docs/model.md, "Parameter files")."""
+
+
+def read_toml(path: str | Path, what: str) -> tuple[dict, str]:
+    """Read a TOML file: (document, text); ParameterError naming the file for every way it can be unusable.
+
+    ``what`` says what the file is ("parameter file", "sweep file"): a missing or unreadable
+    file, a folder, a file that is not UTF-8 text (binary), and invalid TOML are each one
+    error naming the path and the condition."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        raise ParameterError(str(path), f"is a folder, not a {what}") from None
     except OSError as exc:
-        raise ParameterError(str(path), f"cannot read the parameter file: {exc.strerror}") from None
+        raise ParameterError(str(path), f"cannot read the {what}: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ParameterError(
+            str(path), f"is not a text file: the {what} must be UTF-8 TOML (byte {exc.start} is {raw[exc.start:exc.start + 1]!r})"
+        ) from None
+    if "\x00" in text:
+        raise ParameterError(str(path), f"is not a text file (it holds NUL bytes): the {what} must be TOML")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ParameterError(str(path), f"is not valid TOML: {exc}") from None
-    return params_from_dict(data)
+        raise ParameterError(str(path), f"is not valid TOML: {' '.join(str(exc).split())}") from None
+    return data, text
+
+
+#: sections that take the built-in example's values when a file leaves them out
+DEFAULTABLE_SECTIONS = ("lattice", "softness", "rates", "kick", "cluster")
+
+
+def load_params(path: str | Path) -> Params:
+    """Read and validate a parameter file (TOML, format in ``docs/model.md``).
+
+    An empty file (no section) is refused: the built-in example is what you get by giving
+    no file at all, never by accident.  Each section the file leaves out takes the built-in
+    example's values and is named in one :class:`DefaultedSections` warning."""
+    import warnings
+
+    data, _ = read_toml(path, "parameter file")
+    if not data:
+        raise ParameterError(
+            str(path),
+            "is empty: a parameter file must give at least one section "
+            f"({', '.join('[' + s + ']' for s in _SECTIONS)}); give no file to use the built-in example",
+        )
+    p = params_from_dict(data)
+    missing = [s for s in DEFAULTABLE_SECTIONS if s not in data]
+    if missing:
+        warnings.warn(
+            DefaultedSections(
+                f"{path}: {', '.join('[' + s + ']' for s in missing)} not given: "
+                "using the built-in example's values (docs/model.md)"
+            ),
+            stacklevel=2,
+        )
+    return p
 
 
 def params_to_dict(p: Params) -> dict[str, dict[str, Any]]:
@@ -407,6 +464,7 @@ _SUPPLIED_BY = {
     "rates.A": ("temperature.Sigma0", "A = exp(Sigma0 - eps0/T)"),
     "rates.gamma": ("temperature.eps1", "gamma = eps1 (1/T0 - 1/T)"),
     "rates.delta": ("temperature.eps2", "delta = eps2 (1/T - 1/T0)"),
+    "rates": ("temperature", "A, gamma and delta from Eqs. 27-28"),
 }
 
 
@@ -436,14 +494,16 @@ def check_rate_range(p: Params, bare: tuple[float, float, float], mean: float, n
     log_total = log_prefactor + exponent[worst] + math.log(n_clusters)
     if log_total >= LOG_HUGE:
         s = candidates[worst]
-        name = "rates.delta" if (d0 < 0 and abs(d0 * s * s) > abs(g0 * s)) else "rates.gamma"
+        # blame the term that contributes most to the overflowing exponent
+        terms = {"rates.A": math.log(A0), "rates.gamma": g0 * s, "rates.delta": -d0 * s * s}
+        name = max(terms, key=terms.__getitem__)
         raise reported_rate_error(
             p,
             ParameterError(
                 name,
                 f"the total cluster rate overflows: A0 exp(gamma0 s - delta0 s^2)/duration summed over "
                 f"{n_clusters} clusters reaches exp({log_total:.4g}) at s = {s:.4g}, within "
-                f"mean +- {PLAUSIBLE_SD:g} sd; reduce |rates.gamma| or rates.A, or increase rates.delta",
+                f"mean +- {PLAUSIBLE_SD:g} sd; reduce rates.A or |rates.gamma|, or increase rates.delta",
             ),
         )
     log_at_mean = log_prefactor + g0 * mean - d0 * mean**2

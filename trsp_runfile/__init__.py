@@ -25,4 +25,4 @@ from .runfile import (  # noqa: F401
     first_difference,
     side_files,
 )
-from .atomic import atomic_path, write_text_atomic  # noqa: F401
+from .atomic import atomic_path, unwritable_reason, write_text_atomic  # noqa: F401

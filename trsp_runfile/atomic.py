@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["atomic_path", "write_text_atomic", "current_umask", "fsync_dir"]
+__all__ = ["atomic_path", "write_text_atomic", "current_umask", "fsync_dir", "unwritable_reason"]
 
 
 def current_umask() -> int:
@@ -75,3 +75,35 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
+
+
+def unwritable_reason(path: str | os.PathLike, *, folder: bool = False) -> str | None:
+    """Why ``path`` cannot be written, in words, or None if it can: checked before any work.
+
+    ``folder=False``: ``path`` is a file to write (atomically) in an existing folder.
+    ``folder=True``: ``path`` is a folder to write files in, created (with its parents)
+    if missing.  Callers turn the reason into their own one-line error naming the option.
+    """
+    path = Path(path)
+    if folder:
+        if path.exists():
+            if not path.is_dir():
+                return f"{path} exists and is not a folder"
+            target = path
+        else:
+            target = path.parent
+            while not target.exists() and target != target.parent:
+                target = target.parent
+            if not target.is_dir():
+                return f"cannot create the folder {path}: {target} is not a folder"
+    else:
+        target = path.parent if str(path.parent) else Path(".")
+        if path.is_dir():
+            return f"{path} is a folder, not a file"
+        if not target.exists():
+            return f"the folder {target} does not exist"
+        if not target.is_dir():
+            return f"{target} is not a folder"
+    if not os.access(target, os.W_OK | os.X_OK):
+        return f"cannot write in the folder {target} (permission denied)"
+    return None

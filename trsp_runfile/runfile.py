@@ -947,6 +947,24 @@ def _fsync_path(path: Path) -> None:
         os.close(fd)
 
 
+#: HDF5 files whose data could not be written (disk full): closing them can crash libhdf5,
+#: so they are kept open, unused, until the process ends (``trsp`` then ends with os._exit)
+_UNCLOSABLE: list = []
+
+
+def _close_h5(h5) -> None:
+    """Close a writer's HDF5 file, or park it when its pending data cannot be written."""
+    try:
+        h5.flush()
+    except Exception:  # the disk is full (or gone): do not let libhdf5 try again in close()
+        _UNCLOSABLE.append(h5)
+        return
+    try:
+        h5.close()
+    except Exception:  # pragma: no cover
+        pass
+
+
 def _remove(path: Path) -> None:
     try:
         path.unlink()
@@ -1280,6 +1298,9 @@ class RunWriter:
         a["n_snapshots"] = np.int64(self._counts[2])
         a["n_events"] = np.int64(self._counts[0])  # last: the committed-length marker
         _fault("checkpoint-written")
+        # Flush first: a failed write (disk full) then raises here; libhdf5 can crash when
+        # close() meets a flush failure.  _close_h5 parks such a file instead.
+        h5.flush()
         h5.close()
         self._h5 = None
         _fsync_path(self._work_path)
@@ -1308,10 +1329,7 @@ class RunWriter:
     def close(self, remove_work: bool = True) -> None:
         """Drop uncommitted data, remove the work file, release the lock."""
         if self._h5 is not None:
-            try:
-                self._h5.close()
-            except Exception:  # pragma: no cover
-                pass
+            _close_h5(self._h5)
             self._h5 = None
         if remove_work:
             _remove(self._work_path)

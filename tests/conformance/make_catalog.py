@@ -21,7 +21,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))  # the repository root, when run as a script
 
-from trsp_cli.reference_cmd import run_reference, write_text_atomic  # noqa: E402
+from trsp_cli.reference_cmd import run_reference  # noqa: E402
+from trsp_runfile.atomic import write_text_atomic  # noqa: E402
 from trsp_ref.params import dumps_toml, params_from_dict  # noqa: E402
 
 _KICK = {"sigma0": 0.6, "sigma1": 0.5, "xi_sigma": 1.0, "rho1": 0.3, "xi_rho": 1.0, "facilitation": 1.0}
@@ -100,7 +101,7 @@ def main() -> None:
             "# Made by tests/conformance/make_catalog.py (edit there, then rerun it); vectors in the .json.\n\n"
         )
         write_text_atomic(toml_path, header + dumps_toml(p))
-        run_reference(toml_path, HERE / f"{name}.json")
+        run_reference(toml_path, HERE / f"{name}.json", force=True)
         print(f"wrote {name}.toml and {name}.json")
 
 
