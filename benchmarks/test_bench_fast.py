@@ -33,13 +33,16 @@ import numpy as np
 import pytest
 from numba import njit
 
-from trsp_fast import DEFAULT_TOLERANCE, FastModel, Simulation
+from trsp_fast import FastModel, Simulation
 from trsp_fast import geometry as geo
 from trsp_fast import kernels as kn
 from trsp_fast._blas import single_threaded_blas
 from trsp_ref.params import params_from_dict
 
 STRICT = os.environ.get("TRSP_BENCH_STRICT") == "1"
+#: the tolerance the targets are measured at: the sweeps' 1e-3 (trsp_fast's DEFAULT_TOLERANCE stays
+#: 1e-8 because the trsp_fit round trip tells 1e-3 apart from the exact model; docs/fast.md)
+DEFAULT_TOLERANCE = 1e-3
 REPO = Path(__file__).resolve().parents[1]
 _MODELS: dict = {}
 

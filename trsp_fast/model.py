@@ -55,7 +55,7 @@ from .symmetry import reflection_basis, reflection_orbits
 __all__ = ["FastModel", "OrientationOperators", "DenseKick", "DEFAULT_TOLERANCE", "DEFAULT_SCHEME", "SCHEMES", "PLAUSIBLE_SD"]
 
 #: default truncation tolerance (docs/fast.md, "Choosing the radii")
-DEFAULT_TOLERANCE = 1e-3
+DEFAULT_TOLERANCE = 1e-8
 
 #: precision truncation schemes (the same rules as trsp_ref.truncation.SCHEMES, implemented here)
 SCHEMES = ("cut", "row_sum")
