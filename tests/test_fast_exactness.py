@@ -197,16 +197,23 @@ def test_presets_match_oracle(name):
 
 
 @pytest.mark.parametrize(
-    "lattice,shape,tol",
-    [({"dim": 3, "L": 7}, "plaquette", 1e-3), ({"dim": 2, "L": 14}, "dimer", 1e-4), ({"dim": 3, "L": 6}, "site", 3e-3)],
+    "lattice,shape,tol,scheme",
+    [
+        ({"dim": 3, "L": 7}, "plaquette", 1e-3, "row_sum"),
+        ({"dim": 2, "L": 14}, "dimer", 1e-4, "row_sum"),
+        ({"dim": 3, "L": 6}, "site", 3e-3, "row_sum"),
+        ({"dim": 2, "L": 14}, "plaquette", 1e-3, "cut"),
+    ],
 )
-def test_truncated_model_matches_oracle_truncation(lattice, shape, tol):
-    """A finite tolerance gives finite radii; the oracle built with those radii is the same model:
-    kick operators, equilibrium covariance, rates, event choice, and a replayed trajectory."""
+def test_truncated_model_matches_oracle_truncation(lattice, shape, tol, scheme):
+    """A finite tolerance gives finite radii; the oracle built with those radii and the same
+    precision scheme (trsp_ref.truncation) is the same model: kick operators, equilibrium
+    covariance, rates, event choice, and a replayed trajectory."""
     p = params_from_dict({"lattice": lattice, "cluster": {"shape": shape}, "rates": {"A": 0.3}})
-    fm = FastModel(p, tolerance=tol)
+    fm = FastModel(p, tolerance=tol, precision_scheme=scheme)
     assert math.isfinite(fm.kick_radius) and fm.window_size < p.N
-    rm = ReferenceModel(p, kick_radius=fm.kick_radius, precision_radius=fm.precision_radius)
+    assert math.isfinite(fm.precision_radius) and fm.precision_scheme == scheme
+    rm = ReferenceModel(p, kick_radius=fm.kick_radius, precision_radius=fm.precision_radius, scheme=scheme)
     np.testing.assert_allclose(fm.covariance_row, rm.K[0], rtol=0, atol=1e-12)
     _kick_checks(p, fm, rm, [0, fm.n_clusters - 1, fm.n_clusters // 2 + 3])
     # a trajectory: the fast stream has |W| normals per event; embed them at the window's sites
@@ -231,14 +238,13 @@ def test_truncated_model_matches_oracle_truncation(lattice, shape, tol):
 # --------------------------------------------------------------------------- the checks have power
 
 
-def _mutant(fm: FastModel, slot: int, change) -> FastModel:
-    """A shallow copy of ``fm`` whose kernel data has one array changed (what a bug in the build would do)."""
+def _mutant(fm: FastModel, field: str, change) -> FastModel:
+    """A shallow copy of ``fm`` whose kernel data has one field changed (what a bug in the build would do)."""
     import copy
 
     mut = copy.copy(fm)
-    M = list(fm._M)
-    M[slot] = change(M[slot].copy())
-    mut._M = tuple(M)
+    value = getattr(fm._M, field)
+    mut._M = fm._M._replace(**{field: change(value.copy() if isinstance(value, np.ndarray) else value)})
     return mut
 
 
@@ -248,8 +254,8 @@ def _mutant(fm: FastModel, slot: int, change) -> FastModel:
         ("drift blocks G off by 1e-6", "GT", lambda a: a * (1 + 1e-6)),
         ("tilt term H w off by 1e-7", "HW", lambda a: a + 1e-7),
         ("noise blocks off by 1e-6", "RB", lambda a: a * (1 + 1e-6)),
-        ("gamma0 off by 1e-7", "PAR", lambda a: a + np.array([0, 1e-7, 0, 0, 0, 0, 0])),
-        ("mean off by 1e-7", "PAR", lambda a: a + np.array([0, 0, 0, 0, 1e-7, 0, 0])),
+        ("gamma0 off by 1e-7", "GAMMA0", lambda a: a + 1e-7),
+        ("mean off by 1e-7", "MEAN", lambda a: a + 1e-7),
     ],
 )
 def test_checks_catch_mutants(what, slot, change):

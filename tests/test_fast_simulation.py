@@ -274,11 +274,8 @@ def test_rate_overflow_is_a_clear_error():
 
     m3 = copy.copy(m)
     S0 = m.sample_equilibrium(np.random.default_rng(1))
-    M = list(m._M)
-    par = M[kn.PAR].copy()
-    par[5] = float(np.log(m.cluster_rates(S0)).max()) + 1e-3
-    M[kn.PAR] = par
-    m3._M = tuple(M)
+    limit = float(np.log(m.cluster_rates(S0)).max()) + 1e-3
+    m3._M = m._M._replace(**{kn.LOG_RATE_LIMIT: limit})
     sim = Simulation(m3, S0, np.random.default_rng(0))
     with pytest.raises(ParameterError) as err:
         list(sim.run(n_events=10_000))

@@ -46,6 +46,12 @@ def _full(name):
     return _FULL[name]
 
 
+def _circulant(fm: FastModel, row: np.ndarray) -> np.ndarray:
+    """The dense N x N translation-invariant matrix with first row ``row`` (site order)."""
+    c = geo.coords_of(np.arange(fm.N), fm.grid)
+    return row[geo.index_of(c[None, :, :] - c[:, None, :], fm.grid)]
+
+
 @pytest.mark.parametrize("tol", [1e-2, 1e-3, 1e-4])
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_truncation_error_bounds(name, tol):
@@ -58,6 +64,11 @@ def test_truncation_error_bounds(name, tol):
     err_K = float(np.abs(fm.covariance_row - full.K[0]).max())
     assert err_K <= tol * var
     assert math.isclose(err_K, b["covariance"], rel_tol=1e-6, abs_tol=1e-15)
+    # and in the spectral norm (the longest wavelengths): ||K_t - K||_2 <= tolerance ||K||_2, exact
+    ev_t, ev = np.linalg.eigvalsh(_circulant(fm, fm.covariance_row)), np.linalg.eigvalsh(full.K)
+    spectral = np.abs(np.linalg.eigvalsh(_circulant(fm, fm.covariance_row) - full.K)).max() / ev.max()
+    assert spectral <= tol and math.isclose(spectral, b["equilibrium"], rel_tol=1e-6, abs_tol=1e-15)
+    assert ev_t.min() > 0
     # kick covariance: every neglected entry below the rigorous bound, itself <= tolerance * variance
     assert b["kick_covariance"] <= tol * var and b["kick_variance"] <= b["kick_covariance"] * (1 + 1e-12)
     for cid in (0, fm.n_clusters - 1, fm.n_clusters // 2 + 1):
@@ -83,16 +94,20 @@ def test_one_shell_less_breaks_the_kick_bound(name):
 
 
 def test_radii_are_lattice_properties_not_size_properties():
-    """Translation invariance: on lattices larger than the windows the radii and window sizes do not depend on L."""
+    """Translation invariance: on lattices larger than the windows the kick radius and window do not
+    depend on L.  The precision radius may (its spectral criterion is a maximum over the lattice's
+    wave vectors, which L samples), but every lattice meets both of its bounds."""
     base = {"lattice": {"dim": 2, "L": 24}, "cluster": {"shape": "plaquette"}}
     models = [FastModel(params_from_dict({**base, "lattice": {"dim": 2, "L": L}}), tolerance=1e-5) for L in (24, 31, 40)]
     for m in models[1:]:
-        assert (m.kick_radius, m.window_size, m.active_size, m.stencil_size) == (
+        assert (m.kick_radius, m.window_size, m.active_size) == (
             models[0].kick_radius,
             models[0].window_size,
             models[0].active_size,
-            models[0].stencil_size,
         )
+    for m in models:
+        b = m.truncation_bounds()
+        assert b["covariance"] <= 1e-5 and b["equilibrium"] <= 1e-5
 
 
 def test_radii_sit_between_lattice_distances():
@@ -117,5 +132,82 @@ def test_exact_when_windows_cover_the_lattice():
 def test_given_precision_radius_must_keep_lambda_positive_definite():
     p = params_from_dict({"lattice": {"dim": 3, "L": 8}})
     with pytest.raises(ParameterError) as err:
-        FastModel(p, tolerance=1e-3, precision_radius=2.5)
+        FastModel(p, tolerance=1e-3, precision_radius=2.5, precision_scheme="cut")
     assert err.value.parameter == "precision_radius"
+
+
+# --------------------------------------------------------------------------- the precision schemes
+
+
+@pytest.mark.parametrize("scheme", ["cut", "row_sum"])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_precision_scheme_agrees_with_the_shared_rule(name, scheme):
+    """trsp_fast's own implementation of each scheme equals trsp_ref.truncation's rule (which the
+    oracle and the verifier's FFT-fed large-lattice model call) to 1e-10, fed both the dense
+    oracle's row of inv(K) and an FFT-computed one."""
+    from trsp_ref.truncation import SCHEMES, truncated_precision_row
+
+    from trsp_fast.model import SCHEMES as FAST_SCHEMES
+
+    assert FAST_SCHEMES == SCHEMES
+    full = _full(name)
+    p = full.params
+    for tol in (1e-2, 1e-3):
+        fm = FastModel(p, tolerance=tol, precision_scheme=scheme)
+        lam_dense = np.linalg.inv(full.K)[0]
+        grid = fm.grid
+        lam_fft = np.fft.irfftn(1.0 / np.fft.rfftn(full.K[0].reshape(grid)).real, s=grid, axes=(0, 1, 2)).ravel()
+        for lam in (lam_dense, lam_fft):
+            ref = truncated_precision_row(lam, full.dist[0], fm.precision_radius, scheme)
+            np.testing.assert_allclose(fm.precision_row, ref, rtol=0, atol=1e-10)
+
+
+def test_row_sum_keeps_the_long_wavelength_variance():
+    """"row_sum" keeps sum_j Lambda_t,0j, hence K_t(q = 0) = K(q = 0) exactly (the variance of the
+    box-averaged softness); the plain cut at the same radius does not (docs/fast.md)."""
+    p = params_from_dict({"lattice": {"dim": 3, "L": 16}})
+    rs = FastModel(p, tolerance=1e-3)
+    cut = FastModel(p, tolerance=1e-3, precision_radius=rs.precision_radius, kick_radius=rs.kick_radius, precision_scheme="cut")
+    K0 = rs._K_row.sum()
+    assert rs.precision_scheme == "row_sum"
+    assert math.isclose(rs.covariance_row.sum(), K0, rel_tol=1e-12)
+    assert abs(cut.covariance_row.sum() / K0 - 1) > 10 * abs(rs.covariance_row.sum() / K0 - 1) + 1e-3
+    assert rs.equilibrium_error < cut.equilibrium_error / 5
+
+
+def test_unknown_precision_scheme_is_refused():
+    from trsp_ref.truncation import truncated_precision_row
+
+    p = params_from_dict({"lattice": {"dim": 2, "L": 6}})
+    with pytest.raises(ParameterError) as err:
+        FastModel(p, tolerance=1e-3, precision_scheme="taper")
+    assert err.value.parameter == "truncation.scheme"
+    with pytest.raises(ParameterError) as err:
+        ReferenceModel(p, precision_radius=2.5, scheme="taper")
+    assert err.value.parameter == "truncation.scheme"
+    with pytest.raises(ParameterError):
+        truncated_precision_row(np.ones(3), np.arange(3.0), 1.5, "taper")
+
+
+def test_run_file_declares_the_scheme(tmp_path):
+    """Run-file format 1.1: /truncation@scheme is written and read back; a file without it (1.0) reads as "cut";
+    an unknown scheme is refused naming the attribute."""
+    import h5py
+
+    from trsp_runfile.runfile import Implementation, RunFile, RunWriter, Truncation, TrspFileError
+
+    p = params_from_dict({"lattice": {"dim": 2, "L": 4}})
+    path = tmp_path / "run.h5"
+    w = RunWriter.create(path, params=p, truncation=Truncation(2.5, 3.5, 1e-3, "row_sum"), S0=np.zeros(p.N),
+                         implementation=Implementation("toy", "1"), rng_state=None, target_events=1)  # fmt: skip
+    w.commit(np.zeros(p.N), 0.0, 0, 0.0, None)
+    w.close()
+    assert RunFile.open(path).truncation == Truncation(2.5, 3.5, 1e-3, "row_sum")
+    with h5py.File(path, "r+") as f:
+        del f["truncation"].attrs["scheme"]
+    assert RunFile.open(path).truncation.scheme == "cut"
+    with h5py.File(path, "r+") as f:
+        f["truncation"].attrs["scheme"] = "taper"
+    with pytest.raises(TrspFileError) as err:
+        RunFile.open(path)
+    assert "/truncation/@scheme" in str(err.value)

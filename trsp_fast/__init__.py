@@ -7,11 +7,11 @@ event loop; ``run``, ``get_state``, ``from_state``) and :class:`EventChunk`.
 Imported lazily, so that importing the package does not pay for Numba until a name is used.
 """
 
-__all__ = ["FastModel", "Simulation", "EventChunk", "DEFAULT_TOLERANCE"]
+__all__ = ["FastModel", "Simulation", "EventChunk", "DEFAULT_TOLERANCE", "DEFAULT_SCHEME"]
 
 
 def __getattr__(name):
-    if name in ("FastModel", "DEFAULT_TOLERANCE"):
+    if name in ("FastModel", "DEFAULT_TOLERANCE", "DEFAULT_SCHEME"):
         from . import model
 
         return getattr(model, name)

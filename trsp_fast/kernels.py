@@ -1,38 +1,21 @@
 """Numba kernels of the fast simulator (docs/fast.md).  Thin wrappers live in model.py / simulation.py.
 
-The model is passed to every kernel as one tuple ``M`` of arrays, built by
-:meth:`trsp_fast.model.FastModel._kernel_tuple`; the slot names below are the module
-constants used to index it.  "T" is an orientation's list of *touched sites* at anchor 0
-(the kick window W plus every site of every cluster whose rate a kick changes); per event
-it is translated once and everything else refers to sites by their position in T.
+The model reaches every kernel as one :class:`KernelModel` (a NamedTuple of arrays and numbers,
+built by :meth:`trsp_fast.model.FastModel._kernel_model`), so the kernels read as the math:
+``M.log_prefactor + exponent < M.log_rate_limit``.  Sites are stored as integer coordinates
+at anchor 0 in [0, n) per axis; per event three small tables translate them to the firing
+cluster's anchor (``_axis_tables``: site = t0[c0] + t1[c1] + t2[c2], no division, no branch).
 
-    GRID   (3,) int64               the lattice as 3 axes; 2D is (1, L, L)
-    CL     (n_orient, m, 3)         cluster site offsets from the anchor (site 0 = anchor)
-    PAR    (7,) float64             A0, gamma0, delta0, duration, mean, log-rate limit, log(A0/duration)
-    T_OFF, T_COORD                  T per orientation: coordinates in [0, n)
-    W_OFF, W_T, W_ACT               window W (increasing site index at anchor 0) as T positions, and the
-                                    row of each window site in A (-1: it never moves, sD = 0)
-    A_OFF, A_T                      active sites A (window sites with sD > 0) as T positions
-    C_T    (n_orient, m)            the firing cluster's sites as T positions
-    Z_OFF, Z_T                      Z (sites within precision_radius of A) as T positions
-    UT_*, U_*                       U^T and U in CSR: the reflection basis of A (trsp_fast.symmetry)
-    VT_*                            V^T in CSR: the reflection basis of Z
-    BLK_OFF, ZBLK_OFF               block (character) boundaries in the bases of A and of Z
-    GT_OFF, GT                      per block G_s^T (n_Z,s x n_A,s, row-major), G_s = H_s U_s^T Lambda_t V_s
-    R_OFF, RB                       per block R_s = U_s^T R_A U_s (symmetric, row-major)
-    HW                              U^T H_A w_A (basis order)
-    AFF_OFF, AFF_O, AFF_SITES       clusters with a site in A (their rates change): orientation and
-                                    sites (T positions, site 0 = anchor)
-
-Why this shape (docs/fast.md): a kick only needs [K'^-1 (mu' - S)] on A, which is
-y = -(Lambda_t (S - mean))_Z + (gamma0 - 2 delta0 sbar) w_A; then dS_A = H_A y + R_A zeta_A with
-H_A = phi(k Q) k and R_A = k^(1/2).  In the reflection bases U (of A) and V (of Z) every one
-of these operators is block diagonal, so
+Why this shape (docs/fast.md): a kick only needs [K'^-1 (mu' - S)] on the moving sites A,
+y = -(Lambda_t (S - mean))_A + (gamma0 - 2 delta0 sbar) w_A; then dS_A = H_A y + R_A zeta_A with
+H_A = phi(k Q) k and R_A = k^(1/2).  In the reflection bases U (of A) and V (of Z, the sites
+within precision_radius of A) every one of these operators is block diagonal, so
 
     U^T dS_A = -blockdiag(G_s) V^T (S - mean)_Z + tilt * U^T H_A w_A + blockdiag(R_s) U^T zeta_A,
 
-dense blocks that are precomputed once per orientation at anchor 0 and translated: an event
-costs the same on any lattice size.
+dense blocks precomputed once per orientation at anchor 0 and translated: an event costs the
+same on any lattice size.  The basis changes V^T, U^T and U are done orbit by orbit as
+2^d-point Walsh-Hadamard transforms (trsp_fast.symmetry.Orbits), not as sparse products.
 
 Event selection uses a sum tree over the cluster rates (``tree[P + k]`` = rate of cluster k,
 ``tree[i] = tree[2i] + tree[2i+1]``, root ``tree[1]``).  Every parent is recomputed from its
@@ -46,6 +29,8 @@ without reordering any sum, so results do not depend on a BLAS build or thread c
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
@@ -56,19 +41,96 @@ BUFFER_FULL = 2  # the change buffer cannot hold the next event: yield and come 
 RATE_OVERFLOW = 3  # a cluster rate left the representable range (info: cluster id, sbar)
 NO_RATE = 4  # every rate underflowed to 0
 
-# slots of the model tuple M
-GRID, CL, PAR = 0, 1, 2
-T_OFF, T_COORD = 3, 4
-W_OFF, W_T, W_ACT = 5, 6, 7
-A_OFF, A_T, C_T = 8, 9, 10
-Z_OFF, Z_T = 11, 12
-UT_OFF, UT_IDX, UT_VAL = 13, 14, 15
-U_OFF, U_IDX, U_VAL = 16, 17, 18
-VT_OFF, VT_IDX, VT_VAL = 19, 20, 21
-BLK_OFF, ZBLK_OFF = 22, 23
-GT_OFF, GT, R_OFF, RB, HW = 24, 25, 26, 27, 28
-AFF_OFF, AFF_O, AFF_SITES = 29, 30, 31
-N_SLOTS = 32
+
+class KernelModel(NamedTuple):
+    """Everything the kernels read, per orientation o where indexed by o (coordinates at anchor 0,
+    in [0, n) per axis; "A row" = index in the moving-site list A of the operators).
+
+    grid (3,)                       the lattice as 3 axes; 2D is (1, L, L)
+    cluster_offsets (n_orient, m, 3) cluster site offsets from the anchor (docs/model.md order)
+    A0, gamma0, delta0, duration    bare rate law (Eq. D1): rate = A0 exp(gamma0 s - delta0 s^2) / duration
+    mean                            <S>
+    log_rate_limit                  a cluster's log-rate must stay below this (the total stays finite)
+    log_prefactor                   log(A0 / duration)
+    cluster_coord (n_orient, m, 3)  the firing cluster's sites
+    active_coord (n_orient, nA, 3)  A, in A-row order
+    -- the kick window W, for the canonical order of its normals (increasing translated site index):
+    plane_lo, plane_hi (n_orient,)  its planes (distinct c0, increasing) in plane_c, plane_row_lo/hi
+    plane_c, plane_row_lo, plane_row_hi
+    row_c, row_el_lo, row_el_hi     rows (distinct c1 within a plane, increasing)
+    el_c, el_act                    elements (c2 within a row, increasing) and their A row (-1: sD = 0)
+    -- the operators in the reflection bases, shared by all orientations:
+    a_images, a_first, a_columns, a_stabilizer   orbits of A (trsp_fast.symmetry.Orbits)
+    zone_run_lo (n_orient + 1,)                  the zone Z as runs along axis 2 (contiguous in memory):
+    zone_run_c (n_runs, 3), zone_run_len         first site's coordinates and length of each run
+    z_images (n_orient, n_zorbits, 2^d)          orbits of Z: position in the gathered zone of g(rep) per g
+    z_columns, z_stabilizer                      orbits of Z
+    block_lo (n_blocks + 1,), zone_block_lo      block (character) boundaries in the bases of A and Z
+    out_lo (n_blocks + 1,), a_out                the blocks' outputs, each padded with zero rows to a
+                                                 multiple of OUT_PAD (so the vectorized loop covers them
+                                                 all), and where column a_columns[q, s] sits among them
+    drift_t_lo, drift_t                          per block G_s^T (n_Z,s x padded n_A,s, row-major), G_s = H_s U_s^T Lambda_t V_s
+    noise_lo, noise                              per block R_s = U_s^T R_A U_s (n_A,s x padded n_A,s, row-major; symmetric)
+    tilt_drift                                   U^T H_A w_A (padded output order)
+    -- clusters whose rate a kick changes (a site in A), sorted by id at anchor 0, and their sites:
+    affected_lo (n_orient + 1,), affected_orientation, affected_local (n, m) (site 0 = anchor):
+    positions in the orientation's list of those clusters' distinct sites,
+    affected_site_lo (n_orient + 1,), affected_site_coord (n_sites, 3)
+    """
+
+    grid: np.ndarray
+    cluster_offsets: np.ndarray
+    A0: float
+    gamma0: float
+    delta0: float
+    duration: float
+    mean: float
+    log_rate_limit: float
+    log_prefactor: float
+    cluster_coord: np.ndarray
+    active_coord: np.ndarray
+    plane_lo: np.ndarray
+    plane_hi: np.ndarray
+    plane_c: np.ndarray
+    plane_row_lo: np.ndarray
+    plane_row_hi: np.ndarray
+    row_c: np.ndarray
+    row_el_lo: np.ndarray
+    row_el_hi: np.ndarray
+    el_c: np.ndarray
+    el_act: np.ndarray
+    a_images: np.ndarray
+    a_first: np.ndarray
+    a_columns: np.ndarray
+    a_stabilizer: np.ndarray
+    zone_run_lo: np.ndarray
+    zone_run_c: np.ndarray
+    zone_run_len: np.ndarray
+    z_images: np.ndarray
+    z_columns: np.ndarray
+    z_stabilizer: np.ndarray
+    block_lo: np.ndarray
+    zone_block_lo: np.ndarray
+    out_lo: np.ndarray
+    a_out: np.ndarray
+    drift_t_lo: np.ndarray
+    drift_t: np.ndarray
+    noise_lo: np.ndarray
+    noise: np.ndarray
+    tilt_drift: np.ndarray
+    affected_lo: np.ndarray
+    affected_orientation: np.ndarray
+    affected_local: np.ndarray
+    affected_site_lo: np.ndarray
+    affected_site_coord: np.ndarray
+
+
+#: the blocks' output length is padded to a multiple of this: LLVM's vectorized loop body takes
+#: 16 doubles per iteration (AVX2, interleaved 4x) and leaves the rest to a scalar loop
+OUT_PAD = 16
+
+# field names under the names tests use to change one of them (tests/test_fast_exactness.py)
+GT, HW, RB, GAMMA0, MEAN, LOG_RATE_LIMIT = "drift_t", "tilt_drift", "noise", "gamma0", "mean", "log_rate_limit"
 
 
 @njit(cache=True)
@@ -79,7 +141,7 @@ def _cluster_rate(S, M, o, x0, x1, x2):
     m sites summed in cluster order (as in _update_rates: the leaves are bit-identical).  ok is
     False when the log-rate exceeds the limit (which also keeps the sum of all rates finite).
     """
-    grid, cl, par = M[GRID], M[CL], M[PAR]
+    grid, cl = M.grid, M.cluster_offsets
     m = cl.shape[1]
     s = 0.0
     for j in range(m):
@@ -88,16 +150,16 @@ def _cluster_rate(S, M, o, x0, x1, x2):
         y2 = (x2 + cl[o, j, 2]) % grid[2]
         s += S[(y0 * grid[1] + y1) * grid[2] + y2]
     sbar = s / m
-    exponent = par[1] * sbar - par[2] * sbar * sbar
-    if not par[6] + exponent < par[5]:
+    exponent = M.gamma0 * sbar - M.delta0 * sbar * sbar
+    if not M.log_prefactor + exponent < M.log_rate_limit:
         return 0.0, sbar, False
-    return par[0] * np.exp(exponent) / par[3], sbar, True
+    return M.A0 * np.exp(exponent) / M.duration, sbar, True
 
 
 @njit(cache=True)
 def cluster_rates(S, M, out):
     """Rates of all clusters in id order into ``out``; returns (status, cluster, sbar)."""
-    grid, cl = M[GRID], M[CL]
+    grid, cl = M.grid, M.cluster_offsets
     k = 0
     for o in range(cl.shape[0]):
         for x0 in range(grid[0]):
@@ -152,131 +214,216 @@ def descend(tree, n_clusters, target):
 
 
 @njit(cache=True)
-def _translate(o, x0, x1, x2, M, tt):
-    """Site indices of orientation o's touched sites T for the anchor (x0, x1, x2) into ``tt``.
-
-    T is stored as coordinates at anchor 0 in [0, n); a translated coordinate is in [0, 2n),
-    so one comparison folds it (no integer division per site)."""
-    grid, t_off, t_coord = M[GRID], M[T_OFF], M[T_COORD]
+def _axis_tables(grid, anchor, tab):
+    """tab[a, c] = the part of the site index of coordinate c along axis a, translated by the anchor:
+    site(c0, c1, c2) = tab[0, c0] + tab[1, c1] + tab[2, c2].  Returns the anchor's coordinates."""
     n0, n1, n2 = grid[0], grid[1], grid[2]
-    t0 = t_off[o]
-    for i in range(t_off[o + 1] - t0):
-        y0 = x0 + t_coord[t0 + i, 0]
-        y1 = x1 + t_coord[t0 + i, 1]
-        y2 = x2 + t_coord[t0 + i, 2]
-        if y0 >= n0:
-            y0 -= n0
-        if y1 >= n1:
-            y1 -= n1
-        if y2 >= n2:
-            y2 -= n2
-        tt[i] = (y0 * n1 + y1) * n2 + y2
+    x0 = anchor // (n1 * n2)
+    x1 = (anchor // n2) % n1
+    x2 = anchor % n2
+    for c in range(n0):
+        y = x0 + c
+        tab[0, c] = (y - n0 if y >= n0 else y) * n1 * n2
+    for c in range(n1):
+        y = x1 + c
+        tab[1, c] = (y - n1 if y >= n1 else y) * n2
+    for c in range(n2):
+        y = x2 + c
+        tab[2, c] = y - n2 if y >= n2 else y
+    return x0, x1, x2
+
+
+@njit(cache=True, inline="always")
+def _site(tab, c, i, j):
+    """The translated site index of coordinates c[i, j, :] (c a 3-d array of coordinates)."""
+    return tab[0, c[i, j, 0]] + tab[1, c[i, j, 1]] + tab[2, c[i, j, 2]]
+
+
+@njit(cache=True, inline="always")
+def _walsh_hadamard(v, n):
+    """In place, v[s] <- sum_g (-1)^popcount(g & s) v[g] for the n = 2^d entries of v (straight-line
+    butterflies for the 3D and 2D groups, n = 8 and 4)."""
+    if n == 8:
+        a0, a1, a2, a3, a4, a5, a6, a7 = v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]
+        b0, b1, b2, b3, b4, b5, b6, b7 = a0 + a1, a0 - a1, a2 + a3, a2 - a3, a4 + a5, a4 - a5, a6 + a7, a6 - a7
+        c0, c1, c2, c3, c4, c5, c6, c7 = b0 + b2, b1 + b3, b0 - b2, b1 - b3, b4 + b6, b5 + b7, b4 - b6, b5 - b7
+        v[0], v[1], v[2], v[3] = c0 + c4, c1 + c5, c2 + c6, c3 + c7
+        v[4], v[5], v[6], v[7] = c0 - c4, c1 - c5, c2 - c6, c3 - c7
+        return
+    if n == 4:
+        a0, a1, a2, a3 = v[0], v[1], v[2], v[3]
+        b0, b1, b2, b3 = a0 + a1, a0 - a1, a2 + a3, a2 - a3
+        v[0], v[1], v[2], v[3] = b0 + b2, b1 + b3, b0 - b2, b1 - b3
+        return
+    h = 1
+    while h < n:
+        for i in range(0, n, 2 * h):
+            for j in range(i, i + h):
+                a = v[j]
+                b = v[j + h]
+                v[j] = a + b
+                v[j + h] = a - b
+        h *= 2
+
+
+@njit(cache=True, inline="always")
+def _to_basis(x, images, columns, stabilizer, out, v):
+    """out = W^T x for the symmetry basis W of a site set given by its orbits (trsp_fast.symmetry.Orbits):
+    per orbit q the transform of x[images[q, g]] over g, scaled by 1 / sqrt(2^d |Stab|)
+    (proofs/fast_truncation.py), lands in out[columns[q, s]]."""
+    n_group = v.shape[0]
+    for q in range(columns.shape[0]):
+        for g in range(n_group):
+            v[g] = x[images[q, g]]
+        _walsh_hadamard(v, n_group)
+        scale = 1.0 / np.sqrt(n_group * stabilizer[q])
+        for c in range(n_group):
+            col = columns[q, c]
+            if col >= 0:
+                out[col] = v[c] * scale
 
 
 @njit(cache=True, inline="never")
 def _column_updates(mt, x, out, n_out, n_in, sign):
-    """out += sign * A x for A (n_out x n_in) stored transposed, row-major in ``mt``: one contiguous
-    axpy per column.  A separate function on slices, so that LLVM sees distinct arrays and
-    vectorizes the inner loop; every out[i] still receives its terms in the same order."""
-    for j in range(n_in):
+    """out += sign * A x for A (n_out x n_in) stored transposed, row-major in ``mt``.
+
+    Four columns per pass over ``out`` (each out[i] still receives its terms one column at a
+    time, in column order: the same sums as one axpy per column, with a quarter of the loads
+    and stores of out).  A separate function on slices, so that LLVM sees distinct arrays and
+    vectorizes the inner loops."""
+    j = 0
+    while j + 4 <= n_in:
+        x0 = sign * x[j]
+        x1 = sign * x[j + 1]
+        x2 = sign * x[j + 2]
+        x3 = sign * x[j + 3]
+        r0 = j * n_out
+        r1 = r0 + n_out
+        r2 = r1 + n_out
+        r3 = r2 + n_out
+        for i in range(n_out):
+            acc = out[i] + mt[r0 + i] * x0
+            acc = acc + mt[r1 + i] * x1
+            acc = acc + mt[r2 + i] * x2
+            out[i] = acc + mt[r3 + i] * x3
+        j += 4
+    while j < n_in:
         xj = sign * x[j]
         row = j * n_out
         for i in range(n_out):
             out[i] += mt[row + i] * xj
+        j += 1
 
 
-@njit(cache=True)
-def _kick(S, o, zloc, M, W):
-    """Apply the kick of a cluster of orientation o whose touched sites are translated in W[0];
-    ``zloc`` holds the standard normals of the active sites (A order).  S changes on the active
-    sites only; W[1] receives their values before the kick.  Returns the number of active sites.
+@njit(cache=True, inline="always")  # per event: no call (and no reference counting of M's arrays)
+def _kick(S, o, zloc, M, tab, work):
+    """Apply the kick of a cluster of orientation o at the anchor of the axis tables ``tab``;
+    ``zloc`` holds the standard normals of the moving sites (A-row order).  S changes on A only;
+    work.old receives their values before the kick.  Returns the number of moving sites.
 
     dS_A = H_A y + R_A zeta_A with y = -(Lambda_t (S - mean))_A + (gamma0 - 2 delta0 sbar) w_A
     (= [K'^-1 (mu' - S)]_A), computed in the reflection bases (module docstring) as
     U^T dS_A = -G (V^T x_Z) + tilt U^T H_A w_A + R_blocks (U^T zeta_A).   (Eqs. 10, 16, 19, 30; docs/fast.md)
     """
-    par = M[PAR]
-    a_off, a_t, c_t, z_off, z_t = M[A_OFF], M[A_T], M[C_T], M[Z_OFF], M[Z_T]
-    ut_off, ut_idx, ut_val, u_off, u_idx, u_val = M[UT_OFF], M[UT_IDX], M[UT_VAL], M[U_OFF], M[U_IDX], M[U_VAL]
-    vt_off, vt_idx, vt_val = M[VT_OFF], M[VT_IDX], M[VT_VAL]
-    blk_off, zblk_off, gt_off, gt, r_off, rb, hw = M[BLK_OFF], M[ZBLK_OFF], M[GT_OFF], M[GT], M[R_OFF], M[RB], M[HW]
-    tt, old, dS, xg, xb, zb, ob = W[0], W[1], W[2], W[3], W[4], W[5], W[6]
-    a0 = a_off[o]
-    nA = a_off[o + 1] - a0
+    old, xg, xb, zb, ob, v = work
+    ac = M.active_coord
+    nA = ac.shape[1]
     if nA == 0:
         return 0
-    m = c_t.shape[1]
+    cc = M.cluster_coord
+    m = cc.shape[1]
     s = 0.0
     for j in range(m):
-        s += S[tt[c_t[o, j]]]
+        s += S[_site(tab, cc, o, j)]
     sbar = s / m
-    tilt = par[1] - 2.0 * par[2] * sbar
-    # x = S - mean on Z, then to the basis V: xb = V^T x_Z
-    mean = par[4]
-    z0 = z_off[o]
-    nZ = z_off[o + 1] - z0
-    for i in range(nZ):
-        xg[i] = S[tt[z_t[z0 + i]]] - mean
-    for b in range(nZ):
-        acc = 0.0
-        for e in range(vt_off[b], vt_off[b + 1]):
-            acc += vt_val[e] * xg[vt_idx[e]]
-        xb[b] = acc
-    # zeta to the basis U: zb = U^T zeta_A
-    for b in range(nA):
-        acc = 0.0
-        for e in range(ut_off[b], ut_off[b + 1]):
-            acc += ut_val[e] * zloc[ut_idx[e]]
-        zb[b] = acc
+    tilt = M.gamma0 - 2.0 * M.delta0 * sbar
+    n_group = v.shape[0]
+    # xg = (S - mean)_Z, gathered run by run (each run contiguous in S up to one wrap)
+    mean = M.mean
+    n2 = M.grid[2]
+    rc, rlen = M.zone_run_c, M.zone_run_len
+    pos = 0
+    for r in range(M.zone_run_lo[o], M.zone_run_lo[o + 1]):
+        base = tab[0, rc[r, 0]] + tab[1, rc[r, 1]]
+        y = tab[2, rc[r, 2]]
+        ln = rlen[r]
+        first = min(ln, n2 - y)
+        for i in range(first):
+            xg[pos + i] = S[base + y + i] - mean
+        for i in range(first, ln):
+            xg[pos + i] = S[base + y + i - n2] - mean
+        pos += ln
+    # xb = V^T x_Z and zb = U^T zeta_A, one Walsh-Hadamard transform per orbit
+    _to_basis(xg, M.z_images[o], M.z_columns, M.z_stabilizer, xb, v)
+    aim, afirst, acol, ast = M.a_images, M.a_first, M.a_columns, M.a_stabilizer
+    _to_basis(zloc, aim, acol, ast, zb, v)
     # block by block, as column updates (each column a contiguous row of the stored transposes)
-    for b in range(nA):
+    hw, olo = M.tilt_drift, M.out_lo
+    for b in range(olo[-1]):
         ob[b] = tilt * hw[b]
-    for blk in range(blk_off.shape[0] - 1):
-        lo = blk_off[blk]
-        na = blk_off[blk + 1] - lo
-        zlo = zblk_off[blk]
-        nz = zblk_off[blk + 1] - zlo
-        out = ob[lo : lo + na]
-        _column_updates(gt[gt_off[blk] : gt_off[blk] + nz * na], xb[zlo : zlo + nz], out, na, nz, -1.0)
-        _column_updates(rb[r_off[blk] : r_off[blk] + na * na], zb[lo : lo + na], out, na, na, 1.0)
-    # back to sites: dS = U ob
-    for i in range(nA):
-        acc = 0.0
-        for e in range(u_off[i], u_off[i + 1]):
-            acc += u_val[e] * ob[u_idx[e]]
-        k = tt[a_t[a0 + i]]
-        old[i] = S[k]
-        S[k] = old[i] + acc
+    blk, zblk, gt_lo, gt, r_lo, rb = M.block_lo, M.zone_block_lo, M.drift_t_lo, M.drift_t, M.noise_lo, M.noise
+    for k in range(blk.shape[0] - 1):
+        lo = blk[k]
+        na = blk[k + 1] - lo
+        zlo = zblk[k]
+        nz = zblk[k + 1] - zlo
+        npad = olo[k + 1] - olo[k]
+        out = ob[olo[k] : olo[k + 1]]
+        _column_updates(gt[gt_lo[k] : gt_lo[k] + nz * npad], xb[zlo : zlo + nz], out, npad, nz, -1.0)
+        _column_updates(rb[r_lo[k] : r_lo[k] + na * npad], zb[lo : lo + na], out, npad, na, 1.0)
+    # back to sites: dS = U ob, the inverse transform per orbit of A
+    aout = M.a_out
+    for q in range(acol.shape[0]):
+        for c in range(n_group):
+            col = aout[q, c]
+            v[c] = ob[col] if col >= 0 else 0.0
+        _walsh_hadamard(v, n_group)
+        scale = 1.0 / np.sqrt(n_group / ast[q])  # 1 / sqrt(orbit size)
+        for g in range(n_group):
+            if afirst[q, g]:
+                i = aim[q, g]
+                site = _site(tab, ac, o, i)
+                old[i] = S[site]
+                S[site] = old[i] + v[g] * scale
     return nA
 
 
-@njit(cache=True)
-def _update_rates(S, tree, mark, o, M, tt, level, nxt):
-    """Recompute the rate of every cluster with a site among the kick's active sites and the
+@njit(cache=True, inline="always")  # per event: no call (and no reference counting of M's arrays)
+def _update_rates(S, tree, mark, o, M, tab, level, nxt, site_buf, value_buf):
+    """Recompute the rate of every cluster with a site among the kick's moving sites and the
     tree nodes above them, level by level, each node once (``mark`` flags a node already queued;
     it is all False again on return).  Sites are summed in cluster order, as in cluster_rates,
-    so the leaves are bit-identical to a rebuild.  Returns (status, cluster, sbar)."""
-    grid, par = M[GRID], M[PAR]
-    aff_off, aff_o, aff_sites = M[AFF_OFF], M[AFF_O], M[AFF_SITES]
+    so the leaves are bit-identical to a rebuild.  Returns (status, cluster, sbar).
+
+    The clusters' distinct sites are translated and read once into site_buf / value_buf."""
+    grid = M.grid
+    lo, hi = M.affected_lo[o], M.affected_lo[o + 1]
+    ao, loc, sc = M.affected_orientation, M.affected_local, M.affected_site_coord
+    s_lo = M.affected_site_lo[o]
+    for i in range(M.affected_site_lo[o + 1] - s_lo):
+        site = tab[0, sc[s_lo + i, 0]] + tab[1, sc[s_lo + i, 1]] + tab[2, sc[s_lo + i, 2]]
+        site_buf[i] = site
+        value_buf[i] = S[site]
     N = grid[0] * grid[1] * grid[2]
     P = tree.shape[0] // 2
-    m = aff_sites.shape[1]
+    m = loc.shape[1]
     n_level = 0
     status = OK
     bad_k = -1
     bad_s = 0.0
-    for q in range(aff_off[o], aff_off[o + 1]):
-        s = 0.0
-        for j in range(m):
-            s += S[tt[aff_sites[q, j]]]
+    for q in range(lo, hi):
+        anchor = site_buf[loc[q, 0]]  # site 0 of a cluster is its anchor
+        s = value_buf[loc[q, 0]]
+        for j in range(1, m):
+            s += value_buf[loc[q, j]]
         sbar = s / m
-        exponent = par[1] * sbar - par[2] * sbar * sbar
-        k = aff_o[q] * N + tt[aff_sites[q, 0]]  # site 0 of a cluster is its anchor
-        if not par[6] + exponent < par[5]:
+        exponent = M.gamma0 * sbar - M.delta0 * sbar * sbar
+        k = ao[q] * N + anchor
+        if not M.log_prefactor + exponent < M.log_rate_limit:
             if status == OK:
                 status, bad_k, bad_s = RATE_OVERFLOW, k, sbar
             continue
-        tree[P + k] = par[0] * np.exp(exponent) / par[3]
+        tree[P + k] = M.A0 * np.exp(exponent) / M.duration
         parent = (P + k) >> 1
         if not mark[parent]:
             mark[parent] = True
@@ -298,48 +445,94 @@ def _update_rates(S, tree, mark, o, M, tt, level, nxt):
     return status, bad_k, bad_s
 
 
+@njit(cache=True, inline="always")
+def _rotation_start(c, lo, hi, threshold):
+    """First j in [lo, hi) with c[j] >= threshold (c increasing), else hi: translated by an anchor
+    x with threshold = n - x, the entries from j on wrap to the front, so sorted by the translated
+    coordinate the list reads j .. hi-1, lo .. j-1."""
+    j = lo
+    while j < hi and c[j] < threshold:
+        j += 1
+    return j
+
+
+@njit(cache=True, inline="always")
+def _rotated(start, k, lo, hi):
+    """The k-th entry of the list [lo, hi) read from ``start`` around the end: start + k, wrapped."""
+    i = start + k
+    return i - (hi - lo) if i >= hi else i
+
+
+@njit(cache=True, inline="always")  # per event: no call (and no reference counting of M's arrays)
+def _window_normals(rng, o, x0, x1, x2, M, zloc, drawn):
+    """Draw the window's standard normals in increasing translated site index (the canonical
+    order) without sorting: the window is stored plane by plane (c0), row by row (c1), element by
+    element (c2), each increasing, and translation only rotates each of these lists.  The normal
+    of an element with a moving site goes to zloc[its A row]; ``drawn`` receives those A rows in
+    drawing order.  Returns how many A rows were written."""
+    grid = M.grid
+    pc, prl, prh, rc, rel, reh, ec, ea = (
+        M.plane_c, M.plane_row_lo, M.plane_row_hi, M.row_c, M.row_el_lo, M.row_el_hi, M.el_c, M.el_act
+    )  # fmt: skip
+    p_lo, p_hi = M.plane_lo[o], M.plane_hi[o]
+    n_drawn = 0
+    p_start = _rotation_start(pc, p_lo, p_hi, grid[0] - x0)
+    for pp in range(p_hi - p_lo):
+        p = _rotated(p_start, pp, p_lo, p_hi)
+        r_lo, r_hi = prl[p], prh[p]
+        r_start = _rotation_start(rc, r_lo, r_hi, grid[1] - x1)
+        for rr in range(r_hi - r_lo):
+            r = _rotated(r_start, rr, r_lo, r_hi)
+            e_lo, e_hi = rel[r], reh[r]
+            e_start = _rotation_start(ec, e_lo, e_hi, grid[2] - x2)
+            for ee in range(e_hi - e_lo):
+                e = _rotated(e_start, ee, e_lo, e_hi)
+                z = rng.standard_normal()
+                act = ea[e]
+                if act >= 0:
+                    zloc[act] = z
+                    drawn[n_drawn] = act
+                    n_drawn += 1
+    return n_drawn
+
+
 @njit(cache=True)
 def _scratch(M):
-    """Work arrays sized for the largest set of any orientation:
-    (tt, old, dS, xg, xb, zb, ob, zloc, keys)."""
-    t_off, w_off, a_off, z_off = M[T_OFF], M[W_OFF], M[A_OFF], M[Z_OFF]
-    nT = nW = nA = nZ = 1
-    for o in range(a_off.shape[0] - 1):
-        nT = max(nT, t_off[o + 1] - t_off[o])
-        nW = max(nW, w_off[o + 1] - w_off[o])
-        nA = max(nA, a_off[o + 1] - a_off[o])
-        nZ = max(nZ, z_off[o + 1] - z_off[o])
-    return (
-        np.empty(nT, dtype=np.int64),
-        np.empty(nA),
-        np.empty(nA),
-        np.empty(nZ),
-        np.empty(nZ),
-        np.empty(nA),
-        np.empty(nA),
-        np.empty(nA),
-        np.empty(nW, dtype=np.int64),
-    )
+    """Work arrays sized for the model: axis tables, and the kick's (old, xg, xb, zb, ob, v)."""
+    grid = M.grid
+    nA = max(1, M.active_coord.shape[1])
+    nZ = max(1, M.zone_block_lo[-1])
+    n_group = max(1, M.a_images.shape[1], M.z_columns.shape[1])
+    tab = np.empty((3, max(grid[0], grid[1], grid[2])), dtype=np.int64)
+    n_out = max(1, M.out_lo[-1])
+    return tab, (np.empty(nA), np.empty(nZ), np.empty(nZ), np.empty(nA), np.empty(n_out), np.empty(n_group))
+
+
+@njit(cache=True)
+def _affected_buffers(M):
+    """(site_buf, value_buf) for _update_rates, sized for the largest orientation."""
+    n = 1
+    lo = M.affected_site_lo
+    for o in range(lo.shape[0] - 1):
+        n = max(n, lo[o + 1] - lo[o])
+    return np.empty(n, dtype=np.int64), np.empty(n)
 
 
 @njit(cache=True)
 def apply_kick(S, cluster_id, zeta, M):
     """The canonical kick of cluster ``cluster_id`` with ``zeta`` (N standard normals in site
-    order; only the active sites' entries are used).  Returns the new state (S unchanged)."""
-    grid, a_off, a_t = M[GRID], M[A_OFF], M[A_T]
+    order; only the moving sites' entries are used).  Returns the new state (S unchanged)."""
+    grid = M.grid
     N = grid[0] * grid[1] * grid[2]
     o = cluster_id // N
-    anchor = cluster_id % N
-    x0 = anchor // (grid[1] * grid[2])
-    x1 = (anchor // grid[2]) % grid[1]
-    x2 = anchor % grid[2]
-    W = _scratch(M)
-    tt, zloc = W[0], W[7]
-    _translate(o, x0, x1, x2, M, tt)
-    for i in range(a_off[o + 1] - a_off[o]):
-        zloc[i] = zeta[tt[a_t[a_off[o] + i]]]
+    tab, work = _scratch(M)
+    _axis_tables(grid, cluster_id % N, tab)
+    ac = M.active_coord
+    zloc = np.empty(max(1, ac.shape[1]))
+    for i in range(ac.shape[1]):
+        zloc[i] = zeta[_site(tab, ac, o, i)]
     S_new = S.copy()
-    _kick(S_new, o, zloc, M, W)
+    _kick(S_new, o, zloc, M, tab, work)
     return S_new
 
 
@@ -364,19 +557,21 @@ def run_events(
 
     Returns (n_done, status, n_changes, info_cluster, info_sbar).
     """
-    grid, cl = M[GRID], M[CL]
-    w_off, w_t, w_act, a_off, a_t = M[W_OFF], M[W_T], M[W_ACT], M[A_OFF], M[A_T]
-    aff_off = M[AFF_OFF]
+    grid, cl = M.grid, M.cluster_offsets
+    ac = M.active_coord
     N = grid[0] * grid[1] * grid[2]
     n_clusters = cl.shape[0] * N
-    W = _scratch(M)
-    tt, old, zloc, keys = W[0], W[1], W[7], W[8]
+    tab, work = _scratch(M)
+    old = work[0]
+    nA_max = max(1, ac.shape[1])
+    zloc = np.empty(nA_max)
+    drawn = np.empty(nA_max, dtype=np.int64)
     n_aff = 1
-    for o in range(aff_off.shape[0] - 1):
-        n_aff = max(n_aff, aff_off[o + 1] - aff_off[o])
+    for o in range(M.affected_lo.shape[0] - 1):
+        n_aff = max(n_aff, M.affected_lo[o + 1] - M.affected_lo[o])
     level = np.empty(n_aff, dtype=np.int64)
     nxt = np.empty(n_aff, dtype=np.int64)
-    nA_max = zloc.shape[0]
+    site_buf, value_buf = _affected_buffers(M)
     cap = sites.shape[0]
     t = clock[0]
     comp = clock[1]
@@ -407,40 +602,25 @@ def run_events(
         u2 = rng.random()
         k = descend(tree, n_clusters, u2 * R)
         o = k // N
-        anchor = k % N
-        x0 = anchor // (grid[1] * grid[2])
-        x1 = (anchor // grid[2]) % grid[1]
-        x2 = anchor % grid[2]
-        _translate(o, x0, x1, x2, M, tt)
-        # the window's normals, in increasing site index of the translated window
-        w0 = w_off[o]
-        nW = w_off[o + 1] - w0
-        for i in range(nW):
-            keys[i] = tt[w_t[w0 + i]]
-        order = np.argsort(keys[:nW])
-        for p in range(nW):
-            z = rng.standard_normal()
-            act = w_act[w0 + order[p]]
-            if act >= 0:
-                zloc[act] = z
-        nA = _kick(S, o, zloc, M, W)
-        status, info_k, info_s = _update_rates(S, tree, mark, o, M, tt, level, nxt)
+        x0, x1, x2 = _axis_tables(grid, k % N, tab)
+        n_drawn = _window_normals(rng, o, x0, x1, x2, M, zloc, drawn)
+        nA = _kick(S, o, zloc, M, tab, work)
+        status, info_k, info_s = _update_rates(S, tree, mark, o, M, tab, level, nxt, site_buf, value_buf)
         if status != OK:
             # undo the event so the state stays the last good one; the caller raises
             for i in range(nA):
-                S[tt[a_t[a_off[o] + i]]] = old[i]
-            _update_rates(S, tree, mark, o, M, tt, level, nxt)
+                S[_site(tab, ac, o, i)] = old[i]
+            _update_rates(S, tree, mark, o, M, tab, level, nxt, site_buf, value_buf)
             t, comp = t_prev, comp_prev
             break
         if record:
-            for p in range(nW):
-                act = w_act[w0 + order[p]]
-                if act >= 0:
-                    site = tt[a_t[a_off[o] + act]]
-                    sites[n_chg] = site
-                    before[n_chg] = old[act]
-                    after[n_chg] = S[site]
-                    n_chg += 1
+            for p in range(n_drawn):
+                act = drawn[p]
+                site = _site(tab, ac, o, act)
+                sites[n_chg] = site
+                before[n_chg] = old[act]
+                after[n_chg] = S[site]
+                n_chg += 1
             offsets[n + 1] = n_chg
         times[n] = t
         clusters[n] = k

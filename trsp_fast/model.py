@@ -50,12 +50,17 @@ from . import geometry as geo
 from . import spectral
 from .rates import RateLaw, rate_law
 from ._blas import single_threaded_blas
-from .symmetry import reflection_basis
+from .symmetry import reflection_basis, reflection_orbits
 
-__all__ = ["FastModel", "OrientationOperators", "DenseKick", "DEFAULT_TOLERANCE", "PLAUSIBLE_SD"]
+__all__ = ["FastModel", "OrientationOperators", "DenseKick", "DEFAULT_TOLERANCE", "DEFAULT_SCHEME", "SCHEMES", "PLAUSIBLE_SD"]
 
 #: default truncation tolerance (docs/fast.md, "Choosing the radii")
 DEFAULT_TOLERANCE = 1e-8
+
+#: precision truncation schemes (the same rules as trsp_ref.truncation.SCHEMES, implemented here)
+SCHEMES = ("cut", "row_sum")
+#: the scheme FastModel uses unless told otherwise (run files of format 1.0 declare none: "cut")
+DEFAULT_SCHEME = "row_sum"
 
 
 #: refuse operator sets larger than this (bytes): the exact model on a big lattice is dense
@@ -163,13 +168,17 @@ class FastModel:
     ----------
     params : trsp_ref.params.Params
     tolerance : float or None
-        Truncation tolerance (dimensionless): the neglected kick variance per site and the
-        neglected precision entries are at most ``tolerance`` in units of the softness
-        variance (docs/fast.md, "Choosing the radii").  None or 0: no truncation (the
+        Truncation tolerance (dimensionless): every neglected kick covariance entry and every
+        entry of K_t - K are at most ``tolerance`` in units of the softness variance, and
+        ||K_t - K||_2 <= tolerance ||K||_2 (docs/fast.md, "Choosing the radii").  None or 0: no truncation (the
         windows cover the lattice; the oracle's model exactly).
     kick_radius, precision_radius : float, optional
         Explicit radii (lattice distance units, i.e. sigma_AA); override the ones derived
         from ``tolerance``.  ``inf`` = no truncation.  These are what a run file records.
+    precision_scheme : str
+        How the precision is truncated at ``precision_radius``: ``"row_sum"`` (default: the
+        neglected entries' sum moved onto the outermost kept shell, so K_t(q = 0) = K(q = 0)) or
+        ``"cut"`` (run files of format 1.0).  docs/fast.md, "The truncation schemes".
 
     Attributes
     ----------
@@ -190,14 +199,18 @@ class FastModel:
         tolerance: float | None = DEFAULT_TOLERANCE,
         kick_radius: float | None = None,
         precision_radius: float | None = None,
+        precision_scheme: str = DEFAULT_SCHEME,
     ):
         with single_threaded_blas():
-            self._build(params, tolerance, kick_radius, precision_radius)
+            self._build(params, tolerance, kick_radius, precision_radius, precision_scheme)
 
-    def _build(self, params, tolerance, kick_radius, precision_radius) -> None:
+    def _build(self, params, tolerance, kick_radius, precision_radius, precision_scheme) -> None:
         if not isinstance(params, Params):
             raise ParameterError("<params>", "must be a trsp_ref.params.Params", type(params).__name__)
         validate_scalars(params)
+        if not isinstance(precision_scheme, str) or precision_scheme not in SCHEMES:
+            raise ParameterError("truncation.scheme", f"must be one of {', '.join(SCHEMES)}", precision_scheme)
+        self.precision_scheme = precision_scheme
         p = params
         self.params = p
         if tolerance is not None:
@@ -265,7 +278,7 @@ class FastModel:
             self.precision_radius = math.inf
             self._set_precision(lam_row, derived=False)
         else:
-            self._derive_precision_radius(lam_row, tolerance * s.variance)
+            self._derive_precision_radius(lam_row, tolerance)
 
         self._check_rates_finite()
 
@@ -283,15 +296,29 @@ class FastModel:
                     break
 
         self._build_operators()
-        self._M = self._kernel_tuple()
+        self._M = self._kernel_model()
 
     # ------------------------------------------------------------------ precision
 
+    def _truncated_row(self, lam_row: np.ndarray) -> np.ndarray:
+        """Lambda_t's first row for ``precision_scheme`` (docs/fast.md, "The truncation schemes"):
+        "cut" zeroes the entries beyond precision_radius; "row_sum" then spreads their total over
+        the outermost kept distance shell, so that sum_j Lambda_t,0j = sum_j Lambda_0j."""
+        keep = self._dist <= self.precision_radius
+        lam_t = lam_row * keep
+        if self.precision_scheme == "row_sum" and not keep.all():
+            # the outermost kept shell: the largest lattice distance inside the radius
+            d_max = self._distances[np.searchsorted(self._distances, self.precision_radius, side="right") - 1]
+            shell = np.abs(self._dist - d_max) <= 1e-9 * d_max
+            neglected = math.fsum(lam_row[~keep].tolist())
+            lam_t[shell] += neglected / int(shell.sum())
+        return lam_t
+
     def _set_precision(self, lam_row: np.ndarray, *, derived: bool = False) -> bool:
-        """Lambda_t = Lambda with entries beyond precision_radius set to 0, and the simulated
-        equilibrium covariance K_t = Lambda_t^-1.  Lambda_t must be positive definite: False
-        (derived radius) or ParameterError('precision_radius') (given radius) otherwise."""
-        lam_t = np.where(self._dist <= self.precision_radius, lam_row, 0.0)
+        """Lambda_t = the truncated precision (``_truncated_row``), and the simulated equilibrium
+        covariance K_t = Lambda_t^-1.  Lambda_t must be positive definite: False (derived
+        radius) or ParameterError('precision_radius') (given radius) otherwise."""
+        lam_t = self._truncated_row(lam_row)
         eig = spectral.eigenvalues(lam_t)
         if not spectral.is_positive_definite(eig):
             if derived:
@@ -309,22 +336,28 @@ class FastModel:
         self.covariance_error = float(np.abs(self._Kt_row - self._K_row).max())
         return True
 
-    def _derive_precision_radius(self, lam_row: np.ndarray, allowed: float) -> None:
+    def _derive_precision_radius(self, lam_row: np.ndarray, tolerance: float) -> None:
         """The smallest radius (halfway between lattice distances) at which Lambda_t is positive
-        definite and every entry of K_t = Lambda_t^-1 is within ``allowed`` of K's (exact, by FFT).
+        definite, every entry of K_t = Lambda_t^-1 is within tolerance * variance of K's, and
+        ||K_t - K||_2 <= tolerance ||K||_2 (both exact, by FFT).
 
-        The scan starts where every neglected |Lambda(r)| is below allowed / variance^2 (a
+        The scan starts where every neglected |Lambda(r)| is below tolerance / variance (a
         heuristic start: neglecting a precision entry e moves K by about variance^2 e) and moves
         out one distance shell at a time; inf when only the whole lattice meets the target.
         """
         var = self.params.softness.variance
+        allowed = tolerance * var
         big = self._dist[np.abs(lam_row) * var > allowed / var]
         start = float(big.max()) if big.size else 0.0
         for d in self._distances[self._distances >= start]:
             self.precision_radius = _snap(float(d), self._distances)
             if math.isinf(self.precision_radius):
                 break
-            if self._set_precision(lam_row, derived=True) and self.covariance_error <= allowed:
+            if (
+                self._set_precision(lam_row, derived=True)
+                and self.covariance_error <= allowed
+                and self.equilibrium_error <= tolerance
+            ):
                 return
         self.precision_radius = math.inf
         self._set_precision(lam_row)
@@ -507,93 +540,138 @@ class FastModel:
 
     # ------------------------------------------------------------------ kernel data
 
-    def _kernel_tuple(self):
-        """The arrays the Numba kernels take (slots documented in trsp_fast.kernels)."""
+    def _kernel_model(self):
+        """The KernelModel the Numba kernels take (fields documented in trsp_fast.kernels)."""
         from . import kernels as kn
 
         A0, g0, d0 = self.rates.bare
-        duration = self.params.rates.duration
-        log_limit = LOG_HUGE - math.log(self.n_clusters)  # every rate <= e^700 / n: the sum stays finite
-        M: list = [None] * kn.N_SLOTS
-        M[kn.GRID] = np.array(self.grid, dtype=np.int64)
-        M[kn.CL] = np.ascontiguousarray(self.cluster_offsets, dtype=np.int64)
-        M[kn.PAR] = np.array([A0, g0, d0, duration, self.mean, log_limit, math.log(A0) - math.log(duration)])
         self.stencil_size = int(np.count_nonzero(self._dist <= self.precision_radius))
-        m = self.m
-        lists = {name: [] for name in ("t", "w_t", "w_act", "a_t", "c_t", "z_t", "aff_o", "aff_sites")}
-        t_off, w_off, a_off, z_off, aff_off = [0], [0], [0], [0], [0]
-        for o, op in enumerate(self.operators):
-            nA = op.active.size
-            ac = geo.coords_of(op.active, self.grid)
-            # clusters with a site in A (sorted by id = orientation * N + anchor): their rates change
+        grid = np.array(self.grid, dtype=np.int64)
+        coords = lambda idx: geo.coords_of(np.asarray(idx, dtype=np.int64), self.grid)  # noqa: E731
+        ops, base, m = self.operators, self._base, self.m
+        n_group = 1 << self.dim
+        cl0 = self.cluster_offsets[0]
+        # the kick window per orientation, plane (c0) by row (c1) by element (c2): op.window is in
+        # increasing site index at anchor 0, i.e. lexicographic in (c0, c1, c2)
+        planes: dict = {k: [] for k in ("lo", "hi", "c", "row_lo", "row_hi")}
+        rows: dict = {k: [] for k in ("c", "el_lo", "el_hi")}
+        el_c, el_act = [], []
+        for op in ops:
+            act_row = np.full(self.N, -1, dtype=np.int64)
+            act_row[op.active] = np.arange(op.active.size)
+            wc = coords(op.window)
+            planes["lo"].append(len(planes["c"]))
+            for c0 in np.unique(wc[:, 0]):
+                in_plane = wc[:, 0] == c0
+                planes["c"].append(c0)
+                planes["row_lo"].append(len(rows["c"]))
+                for c1 in np.unique(wc[in_plane, 1]):
+                    sel = np.flatnonzero(in_plane & (wc[:, 1] == c1))
+                    rows["c"].append(c1)
+                    rows["el_lo"].append(len(el_c))
+                    el_c.extend(wc[sel, 2].tolist())
+                    el_act.extend(act_row[op.window[sel]].tolist())
+                    rows["el_hi"].append(len(el_c))
+                planes["row_hi"].append(len(rows["c"]))
+            planes["hi"].append(len(planes["c"]))
+        # orbits of A and Z under the reflections (the bases U, V of the blocks)
+        a_orb, _ = reflection_orbits(base.active, cl0, self.grid, self.dim)
+        z_orb, _ = reflection_orbits(base.zone, cl0, self.grid, self.dim)
+        # the zone as runs along the last axis (memory order): per (c0, c1) its c2 values split into
+        # maximal runs of consecutive values, a run through n2 - 1 continuing at 0 (periodic)
+        n2 = self.grid[2]
+        run_lo, run_c, run_len, z_images = [0], [], [], []
+        for op in ops:
+            zc = coords(op.zone)
+            order = np.lexsort((zc[:, 2], zc[:, 1], zc[:, 0]))
+            position = np.empty(op.zone.size, dtype=np.int64)
+            at = 0
+            i = 0
+            while i < order.size:
+                j = i
+                while j + 1 < order.size and (zc[order[j + 1], :2] == zc[order[i], :2]).all():
+                    j += 1
+                row = order[i : j + 1]  # one (c0, c1) row, c2 increasing
+                c2 = zc[row, 2]
+                breaks = np.flatnonzero(np.diff(c2) != 1) + 1
+                pieces = np.split(np.arange(row.size), breaks)
+                if len(pieces) > 1 and c2[0] == 0 and c2[-1] == n2 - 1:
+                    pieces = [np.concatenate([pieces[-1], pieces[0]])] + pieces[1:-1]  # wraps through n2 - 1
+                for piece in pieces:
+                    run_c.append(zc[row[piece[0]]])
+                    run_len.append(piece.size)
+                    position[row[piece]] = at + np.arange(piece.size)
+                    at += piece.size
+                i = j + 1
+            run_lo.append(len(run_len))
+            z_images.append(position[z_orb.images])
+        # clusters with a site in A (sorted by id = orientation * N + anchor): their rates change
+        aff_lo, aff_o, aff_local, aff_site_lo, aff_site_coord = [0], [], [], [0], []
+        for op in ops:
+            ac = coords(op.active)
             ids = np.unique(
                 np.concatenate(
                     [o2 * self.N + geo.index_of(ac - off, self.grid)
                      for o2 in range(self.n_orientations) for off in self.cluster_offsets[o2]]
                 )
-            ) if nA else np.zeros(0, np.int64)  # fmt: skip
-            aff_o = ids // self.N
-            anchor_c = geo.coords_of(ids % self.N, self.grid)
-            aff_sites = geo.index_of(anchor_c[:, None, :] + self.cluster_offsets[aff_o], self.grid).reshape(-1, m)
-            cl_sites = geo.index_of(self.cluster_offsets[o], self.grid)
-            T = np.unique(np.concatenate([op.window, op.zone, aff_sites.ravel(), cl_sites]))
-
-            def pos(idx):
-                return np.searchsorted(T, idx).astype(np.int64)
-
-            lists["t"].append(geo.coords_of(T, self.grid))
-            t_off.append(t_off[-1] + T.size)
-            act_row = np.full(self.N, -1, dtype=np.int64)
-            act_row[op.active] = np.arange(nA)
-            lists["w_t"].append(pos(op.window))
-            lists["w_act"].append(act_row[op.window])
-            w_off.append(w_off[-1] + op.window.size)
-            lists["a_t"].append(pos(op.active))
-            a_off.append(a_off[-1] + nA)
-            lists["c_t"].append(pos(cl_sites))
-            lists["z_t"].append(pos(op.zone))
-            z_off.append(z_off[-1] + op.zone.size)
-            lists["aff_o"].append(aff_o)
-            lists["aff_sites"].append(pos(aff_sites))
-            aff_off.append(aff_off[-1] + ids.size)
-
-        def cat(name, dtype=np.int64, width=None):
-            xs = lists[name]
-            a = np.concatenate(xs).astype(dtype) if xs else np.zeros(0, dtype)
-            return np.ascontiguousarray(a.reshape(-1, width) if width else a)
-
-        as_i = lambda x: np.asarray(x, dtype=np.int64)  # noqa: E731
-        M[kn.T_OFF], M[kn.T_COORD] = as_i(t_off), cat("t", width=3)
-        M[kn.W_OFF], M[kn.W_T], M[kn.W_ACT] = as_i(w_off), cat("w_t"), cat("w_act")
-        M[kn.A_OFF], M[kn.A_T] = as_i(a_off), cat("a_t")
-        M[kn.C_T] = np.ascontiguousarray(np.array(lists["c_t"], dtype=np.int64).reshape(self.n_orientations, m))
-        M[kn.Z_OFF], M[kn.Z_T] = as_i(z_off), cat("z_t")
-        # the symmetry bases and blocks, shared by every orientation (axis permutations)
-        base = self._base
-
-        def csr(X, slot_off, slot_idx, slot_val):
-            X = X.tocsr()
-            X.sort_indices()
-            M[slot_off] = X.indptr.astype(np.int64) if X.shape[0] else np.zeros(1, np.int64)
-            M[slot_idx] = X.indices.astype(np.int64)
-            M[slot_val] = np.ascontiguousarray(X.data, dtype=np.float64)
-
-        csr(base.basis.T, kn.UT_OFF, kn.UT_IDX, kn.UT_VAL)
-        csr(base.basis, kn.U_OFF, kn.U_IDX, kn.U_VAL)
-        csr(base.zone_basis.T, kn.VT_OFF, kn.VT_IDX, kn.VT_VAL)
+            ) if op.active.size else np.zeros(0, np.int64)  # fmt: skip
+            o_ids = ids // self.N
+            sites = coords(ids % self.N)[:, None, :] + self.cluster_offsets[o_ids]
+            sites = np.mod(sites, grid).reshape(-1, 3)
+            distinct, local = np.unique(sites, axis=0, return_inverse=True)
+            aff_o.append(o_ids)
+            aff_local.append(local.reshape(-1, m))
+            aff_site_coord.append(distinct)
+            aff_lo.append(aff_lo[-1] + ids.size)
+            aff_site_lo.append(aff_site_lo[-1] + distinct.shape[0])
         sizes = [h.shape[0] for h, _ in base.blocks]
         zsizes = [g.shape[1] for g in base.drift]
-        M[kn.BLK_OFF] = as_i(np.concatenate([[0], np.cumsum(sizes)]))
-        M[kn.ZBLK_OFF] = as_i(np.concatenate([[0], np.cumsum(zsizes)]))
-        gts = [np.ascontiguousarray(g.T).ravel() for g in base.drift]
-        rbs = [np.ascontiguousarray(r).ravel() for _, r in base.blocks]
-        M[kn.GT_OFF] = as_i(np.concatenate([[0], np.cumsum([x.size for x in gts])])[: len(gts)])
-        M[kn.GT] = np.ascontiguousarray(np.concatenate(gts) if gts else np.zeros(0))
-        M[kn.R_OFF] = as_i(np.concatenate([[0], np.cumsum([x.size for x in rbs])])[: len(rbs)])
-        M[kn.RB] = np.ascontiguousarray(np.concatenate(rbs) if rbs else np.zeros(0))
-        M[kn.HW] = np.ascontiguousarray(base.tilt_drift, dtype=np.float64)
-        M[kn.AFF_OFF], M[kn.AFF_O], M[kn.AFF_SITES] = as_i(aff_off), cat("aff_o"), cat("aff_sites", width=m)
-        return tuple(M)
+        padded = [-(-n // kn.OUT_PAD) * kn.OUT_PAD for n in sizes]  # outputs padded with zero rows
+
+        def padded_t(X, n_pad):  # X^T (columns of X as rows), each row padded to n_pad with zeros
+            out = np.zeros((X.shape[1], n_pad))
+            out[:, : X.shape[0]] = X.T
+            return out.ravel()
+
+        gts = [padded_t(g, n) for g, n in zip(base.drift, padded)]
+        rbs = [padded_t(r, n) for (_, r), n in zip(base.blocks, padded)]
+        out_lo = np.concatenate([[0], np.cumsum(padded)]).astype(np.int64)
+        # basis column -> its output position; tilt_drift in output order
+        out_of_col = np.concatenate([out_lo[k] + np.arange(n) for k, n in enumerate(sizes)]).astype(np.int64) if sizes else np.zeros(0, np.int64)
+        a_out = np.where(a_orb.columns >= 0, out_of_col[np.maximum(a_orb.columns, 0)] if out_of_col.size else -1, -1)
+        tilt = np.zeros(int(out_lo[-1]))
+        tilt[out_of_col] = base.tilt_drift
+        i64 = lambda x: np.ascontiguousarray(np.asarray(x, dtype=np.int64))  # noqa: E731
+        f64 = lambda xs: np.ascontiguousarray(np.concatenate(xs) if xs else np.zeros(0))  # noqa: E731
+        starts = lambda xs: i64(np.concatenate([[0], np.cumsum([x.size for x in xs])])[: len(xs)])  # noqa: E731
+        nA = base.active.size
+        return kn.KernelModel(
+            grid=grid,
+            cluster_offsets=np.ascontiguousarray(self.cluster_offsets, dtype=np.int64),
+            A0=float(A0), gamma0=float(g0), delta0=float(d0), duration=float(self.params.rates.duration),
+            mean=float(self.mean),
+            log_rate_limit=LOG_HUGE - math.log(self.n_clusters),  # every rate <= e^700 / n: the sum stays finite
+            log_prefactor=math.log(A0) - math.log(self.params.rates.duration),
+            cluster_coord=i64(np.mod(self.cluster_offsets, grid)),
+            active_coord=i64(np.stack([coords(op.active) for op in ops]).reshape(len(ops), nA, 3)),
+            plane_lo=i64(planes["lo"]), plane_hi=i64(planes["hi"]), plane_c=i64(planes["c"]),
+            plane_row_lo=i64(planes["row_lo"]), plane_row_hi=i64(planes["row_hi"]),
+            row_c=i64(rows["c"]), row_el_lo=i64(rows["el_lo"]), row_el_hi=i64(rows["el_hi"]),
+            el_c=i64(el_c), el_act=i64(el_act),
+            a_images=i64(a_orb.images.reshape(-1, n_group)), a_first=np.ascontiguousarray(a_orb.first.reshape(-1, n_group)),
+            a_columns=i64(a_orb.columns.reshape(-1, n_group)), a_stabilizer=i64(a_orb.stabilizer),
+            zone_run_lo=i64(run_lo), zone_run_c=i64(np.array(run_c, dtype=np.int64).reshape(-1, 3)),
+            zone_run_len=i64(run_len), z_images=i64(np.array(z_images, dtype=np.int64).reshape(len(ops), -1, n_group)),
+            z_columns=i64(z_orb.columns.reshape(-1, n_group)), z_stabilizer=i64(z_orb.stabilizer),
+            block_lo=i64(np.concatenate([[0], np.cumsum(sizes)])), out_lo=i64(out_lo), a_out=i64(a_out.reshape(-1, n_group)),
+            zone_block_lo=i64(np.concatenate([[0], np.cumsum(zsizes)])),
+            drift_t_lo=starts(gts), drift_t=f64(gts),
+            noise_lo=starts(rbs), noise=f64(rbs),
+            tilt_drift=np.ascontiguousarray(tilt),
+            affected_lo=i64(aff_lo), affected_orientation=i64(np.concatenate(aff_o)),
+            affected_local=i64(np.concatenate(aff_local).reshape(-1, m)),
+            affected_site_lo=i64(aff_site_lo), affected_site_coord=i64(np.concatenate(aff_site_coord).reshape(-1, 3)),
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ public API
 
@@ -769,7 +847,7 @@ class FastModel:
     @property
     def operator_bytes(self) -> int:
         """Memory of the precomputed per-orientation data (bytes), independent of L."""
-        return int(sum(a.nbytes for a in self._M[3:]))
+        return int(sum(a.nbytes for a in self._M[2:] if isinstance(a, np.ndarray)))
 
     def __repr__(self) -> str:
         return (

@@ -555,7 +555,7 @@ def _new_job(config, out, events, time, seed, mode, snapshot_every, tolerance, f
     writer = RunWriter.create(
         out,
         params=params,
-        truncation=Truncation(float(model.kick_radius), float(model.precision_radius), tol),
+        truncation=Truncation(float(model.kick_radius), float(model.precision_radius), tol, model.precision_scheme),
         S0=S0,
         t0=0.0,
         mode=mode,
@@ -636,7 +636,10 @@ def _resume_job(config, out, events, time, seed, mode, snapshot_every, tolerance
     FastModel, Simulation = _fast()
     # Rebuild the very truncation the run used (radii given explicitly, not re-derived).
     tr = run.truncation
-    model = FastModel(params, tolerance=tr.tolerance, kick_radius=tr.kick_radius, precision_radius=tr.precision_radius)
+    model = FastModel(
+        params, tolerance=tr.tolerance, kick_radius=tr.kick_radius, precision_radius=tr.precision_radius,
+        precision_scheme=tr.scheme,
+    )
     if (model.kick_radius, model.precision_radius) != (tr.kick_radius, tr.precision_radius):
         raise TrspFileError(out, "cannot resume: this trsp_fast builds a different truncation", "/truncation")
     try:

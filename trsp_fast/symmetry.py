@@ -17,12 +17,14 @@ eigen/singular value decompositions of the build by about 4^d.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import scipy.sparse
 
 from . import geometry as geo
 
-__all__ = ["reflection_basis"]
+__all__ = ["Orbits", "reflection_basis", "reflection_orbits"]
 
 
 def _popcount_parity(x: np.ndarray) -> np.ndarray:
@@ -34,12 +36,31 @@ def _popcount_parity(x: np.ndarray) -> np.ndarray:
     return parity
 
 
-def reflection_basis(active: np.ndarray, cl: np.ndarray, grid: tuple[int, int, int], dim: int):
-    """(U, block_sizes): U (nA x nA, scipy CSR, orthogonal) has the symmetry-adapted basis vectors
-    as columns, grouped by character; ``block_sizes[s]`` basis vectors belong to character s.
+class Orbits(NamedTuple):
+    """The orbits of a symmetric site set under the reflection group (2^d elements g).
 
-    ``active``: site indices of A at anchor 0; ``cl``: (m, 3) cluster offsets.
+    images  : (n_orbits, 2^d) local index of g(representative) for every group element g
+              (an orbit with stabilizer Stab lists each member |Stab| times)
+    first   : (n_orbits, 2^d) True where images[q, g] appears for the first time in its row
+    columns : (n_orbits, 2^d) the basis column of the vector of orbit q and character s, -1 when
+              chi_s is not trivial on the stabilizer (no such vector)
+    stabilizer : (n_orbits,) |Stab|; the orbit has 2^d / |Stab| members
+
+    With v[g] = x[images[q, g]], the Walsh-Hadamard sum h[s] = sum_g chi_s(g) v[g] equals
+    |Stab| sum_(members y) chi_s(g_y) x_y, i.e. |Stab| sqrt(|O|) (U^T x)[columns[q, s]]: the basis
+    change costs one 2^d-point fast transform per orbit instead of a sparse product.
     """
+
+    images: np.ndarray
+    first: np.ndarray
+    columns: np.ndarray
+    stabilizer: np.ndarray
+
+
+def reflection_orbits(active: np.ndarray, cl: np.ndarray, grid: tuple[int, int, int], dim: int) -> tuple[Orbits, list[int]]:
+    """(orbits, block_sizes) of the symmetric site set ``active`` (site indices at anchor 0) for the
+    cluster offsets ``cl``; columns grouped by character s (block s has block_sizes[s] columns),
+    within a character by increasing orbit representative."""
     nA = active.size
     axes = list(range(3 - dim, 3))
     center = np.zeros(3, dtype=np.int64)
@@ -56,31 +77,51 @@ def reflection_basis(active: np.ndarray, cl: np.ndarray, grid: tuple[int, int, i
                 c[:, axis] = center[axis] - c[:, axis]
         idx = geo.index_of(c, grid)
         images[g] = [position[int(s)] for s in idx]  # KeyError would mean A is not symmetric
-    rep = images.min(axis=0)  # orbit representative: smallest local index in the orbit
-    reps = np.unique(rep)
-    cols_by_char: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(n_group)]
-    for r in reps:
-        orbit = np.unique(images[:, r])
-        stab = np.flatnonzero(images[:, r] == r)
-        # group element taking the representative to each member
-        g_of = {int(images[g, r]): g for g in range(n_group - 1, -1, -1)}
-        g_members = np.array([g_of[int(y)] for y in orbit], dtype=np.int64)
-        for s in range(n_group):
-            if np.any(_popcount_parity(stab & s)):
-                continue  # character not trivial on the stabilizer: no vector on this orbit
-            signs = 1.0 - 2.0 * _popcount_parity(g_members & s)
-            cols_by_char[s].append((orbit, signs / np.sqrt(orbit.size)))
-    rows, cols, vals, sizes = [], [], [], []
+    reps = np.unique(images.min(axis=0))  # orbit representative: smallest local index in the orbit
+    orbit_images = images[:, reps].T.copy()
+    first = np.zeros_like(orbit_images, dtype=bool)
+    for q in range(reps.size):
+        _, at = np.unique(orbit_images[q], return_index=True)
+        first[q, at] = True
+    stab_mask = orbit_images == reps[:, None]  # g in the stabilizer of orbit q
+    stabilizer = stab_mask.sum(axis=1)
+    columns = np.full((reps.size, n_group), -1, dtype=np.int64)
+    sizes = []
     col = 0
     for s in range(n_group):
-        sizes.append(len(cols_by_char[s]))
-        for orbit, v in cols_by_char[s]:
-            rows.append(orbit)
-            cols.append(np.full(orbit.size, col))
-            vals.append(v)
-            col += 1
+        start = col
+        for q in range(reps.size):
+            stab = np.flatnonzero(stab_mask[q])
+            if not np.any(_popcount_parity(stab & s)):  # chi_s trivial on the stabilizer
+                columns[q, s] = col
+                col += 1
+        sizes.append(col - start)
     assert col == nA, "symmetry-adapted basis is incomplete"
+    return Orbits(orbit_images, first, columns, stabilizer), sizes
+
+
+def reflection_basis(active: np.ndarray, cl: np.ndarray, grid: tuple[int, int, int], dim: int):
+    """(U, block_sizes): U (nA x nA, scipy CSR, orthogonal) has the symmetry-adapted basis vectors
+    as columns, grouped by character; ``block_sizes[s]`` basis vectors belong to character s.
+
+    ``active``: site indices of A at anchor 0; ``cl``: (m, 3) cluster offsets.
+    Column columns[q, s] of orbit q is chi_s(g_y) / sqrt(|O|) on each member y = g_y(rep).
+    """
+    orbits, sizes = reflection_orbits(active, cl, grid, dim)
+    n_group = 1 << dim
+    rows, cols, vals = [], [], []
+    g = np.arange(n_group)
+    for q in range(orbits.images.shape[0]):
+        members = orbits.first[q]  # one group element per member
+        size = int(members.sum())
+        for s in range(n_group):
+            c = orbits.columns[q, s]
+            if c < 0:
+                continue
+            rows.append(orbits.images[q, members])
+            cols.append(np.full(size, c))
+            vals.append((1.0 - 2.0 * _popcount_parity(g[members] & s)) / np.sqrt(size))
     U = scipy.sparse.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(nA, nA)
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(active.size, active.size)
     )
     return U, sizes

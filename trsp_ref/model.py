@@ -35,7 +35,7 @@ from .params import (
     validate_scalars,
 )
 from .renormalization import RateParameters, rate_parameters
-from .truncation import truncated_precision_row
+from .truncation import check_scheme, truncated_precision_row
 
 __all__ = ["KickOperators", "ReferenceModel", "validate", "PLAUSIBLE_SD"]
 
@@ -95,6 +95,10 @@ class ReferenceModel:
         When finite, K is replaced by inv(P_t) where P_t is inv(K) with the entries for
         site pairs farther apart than this set to 0 (the truncated precision of
         docs/fast.md).  P_t must stay positive definite.
+    scheme : str
+        How the precision is truncated (trsp_ref.truncation.SCHEMES): ``"cut"`` (default, run-file
+        format 1.0) or ``"row_sum"`` (the cut with the neglected row sum moved onto the outermost
+        kept shell: trsp_fast's default).  Only used when precision_radius is finite.
     cache_size : int, optional
         How many clusters' operators to keep (least recently used dropped first).
         Default: as many as fit in about 2 GiB.
@@ -102,7 +106,7 @@ class ReferenceModel:
     Attributes
     ----------
     params, N, m, z, c, dist (N x N), K (N x N), clusters (n_clusters x m), rates
-    (RateParameters), n_clusters, mean, kick_radius, precision_radius, rho (N x N).
+    (RateParameters), n_clusters, mean, kick_radius, precision_radius, scheme, rho (N x N).
     """
 
     def __init__(
@@ -111,6 +115,7 @@ class ReferenceModel:
         *,
         kick_radius: float = math.inf,
         precision_radius: float = math.inf,
+        scheme: str = "cut",
         cache_size: int | None = None,
     ):
         if not isinstance(p, Params):
@@ -125,6 +130,7 @@ class ReferenceModel:
         self.params = p
         self.kick_radius = _check_radius("kick_radius", kick_radius, allow_zero=True)
         self.precision_radius = _check_radius("precision_radius", precision_radius, allow_zero=False)
+        self.scheme = check_scheme(scheme)
         self.N = p.N
         self.m = p.m
         dim, L = p.lattice.dim, p.lattice.L
@@ -162,7 +168,7 @@ class ReferenceModel:
         # Lambda is circulant: truncate its first row by the shared rule, then rebuild the
         # dense matrix by translation (row i of a circulant is row 0 shifted to site i).
         lam = inverse_spd(K_full)
-        row = truncated_precision_row(lam[0], self.dist[0], self.precision_radius)
+        row = truncated_precision_row(lam[0], self.dist[0], self.precision_radius, self.scheme)
         P = row[self._translation_index()]
         eig = np.linalg.eigvalsh(P)
         if not (eig[0] > PD_RTOL * eig[-1] and eig[0] > 0):

@@ -35,6 +35,8 @@ from typing import Any, Callable, Iterator, Mapping, NamedTuple
 import h5py
 import numpy as np
 
+from trsp_ref.truncation import SCHEMES
+
 try:  # Python >= 3.11
     import tomllib
 except ModuleNotFoundError:  # pragma: no cover
@@ -142,11 +144,14 @@ class TrspFileError(ValueError):
 
 @dataclass(frozen=True)
 class Truncation:
-    """``/truncation``: the local-kick truncation the run used (docs/fast.md); inf radii = exact model."""
+    """``/truncation``: the local-kick truncation the run used (docs/fast.md); inf radii = exact model.
+    ``scheme``: how the precision was truncated (trsp_ref.truncation.SCHEMES; attribute absent in
+    format 1.0 files = "cut")."""
 
     kick_radius: float
     precision_radius: float
     tolerance: float
+    scheme: str = "cut"
 
     @property
     def exact(self) -> bool:
@@ -481,8 +486,11 @@ class RunFile:
 
         g = rd.group("/truncation")
         self.truncation = Truncation(
-            rd.attr(g, "kick_radius", float), rd.attr(g, "precision_radius", float), rd.attr(g, "tolerance", float)
+            rd.attr(g, "kick_radius", float), rd.attr(g, "precision_radius", float), rd.attr(g, "tolerance", float),
+            rd.attr(g, "scheme", str, required=False, default="cut"),
         )
+        if self.truncation.scheme not in SCHEMES:
+            raise rd.fail(f"must be one of {', '.join(SCHEMES)}, got {self.truncation.scheme!r}", "/truncation/@scheme")
         for key in ("kick_radius", "precision_radius", "tolerance"):
             v = getattr(self.truncation, key)
             if math.isnan(v) or v < 0:
@@ -1089,6 +1097,7 @@ class RunWriter:
             g = h5.create_group("truncation")
             for key in ("kick_radius", "precision_radius", "tolerance"):
                 g.attrs[key] = np.float64(getattr(truncation, key))
+            g.attrs["scheme"] = truncation.scheme
             g = h5.create_group("initial")
             g.create_dataset("S", data=S0)
             g.attrs["t0"] = np.float64(t0)

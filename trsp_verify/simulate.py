@@ -32,7 +32,7 @@ class SimulatedReplica(Replica):
     """trsp_fast replica ``index`` of ``params`` from the seed ``child`` (a SeedSequence):
     built lazily (in the process that replays it), simulated as :meth:`chunks` is consumed."""
 
-    def __init__(self, params: Params, n_events: int, child: np.random.SeedSequence, tolerance, index: int, radii):
+    def __init__(self, params: Params, n_events: int, child: np.random.SeedSequence, tolerance, index: int, radii, scheme: str = "cut"):
         self.params, self.n_events, self.child, self.tolerance, self.index = params, int(n_events), child, tolerance, index
         self.name = f"replica {index} (trsp_fast, seed {child.entropy}, spawn_key {tuple(child.spawn_key)})"
         self.seed_key = (int(child.entropy), tuple(int(k) for k in child.spawn_key))
@@ -43,6 +43,7 @@ class SimulatedReplica(Replica):
         self.snapshot_times = np.zeros(0)
         self._model = None
         self.kick_radius, self.precision_radius = (float(r) for r in radii)  # the declared truncation
+        self.scheme = scheme  # trsp_fast's precision_scheme
 
     def __getstate__(self):
         return {k: v for k, v in self.__dict__.items() if k not in ("_model", "_rng", "_S0")}
@@ -90,4 +91,6 @@ def simulate_replicas(
     radii = (model.kick_radius, model.precision_radius)
     ss = np.random.SeedSequence(seed)
     children = ss.spawn(replicas)
-    return [SimulatedReplica(params, events, c, tolerance, k, radii) for k, c in enumerate(children)], int(ss.entropy)
+    return [
+        SimulatedReplica(params, events, c, tolerance, k, radii, model.precision_scheme) for k, c in enumerate(children)
+    ], int(ss.entropy)
