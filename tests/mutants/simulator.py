@@ -68,6 +68,20 @@ def _offsets(dim: int, shape: str) -> list[np.ndarray]:
     return [np.stack([0 * e[a], e[a], e[b], e[a] + e[b]]) for a, b in combinations(range(dim), 2)]
 
 
+
+def bare_rate_law(r, c: float, var: float, mean: float, z: float) -> tuple[float, float, float]:
+    """(A0, gamma0, delta0) of the bare law from the observed one (the mutants' own copy of the
+    renormalization, written apart from trsp_ref's; ``z`` is a parameter so a mutant can pass a
+    wrong count).  One copy serves every simulator in this module."""
+    A, g, d = r.A, r.gamma, r.delta
+    v = c * (1 - c) * var
+    d0 = d / (c * c - 2 * d * v)
+    D = 1 + 2 * d0 * v
+    alpha = mean * (1 - c)
+    g0 = g * D / c + 2 * d0 * alpha
+    A0 = A / z * math.sqrt(D) * math.exp(-(g0 * alpha - d0 * alpha**2 + 0.5 * g0**2 * v) / D)
+    return A0, g0, d0
+
 class DenseTRSP:
     """The model for ``params`` (a trsp_ref.params.Params; only its values are read), possibly mutated."""
 
@@ -115,13 +129,7 @@ class DenseTRSP:
             A0, g0, d0 = r.A / z, r.gamma, r.delta
         else:
             A, g, d = r.A, r.gamma, r.delta
-            v = c * (1 - c) * var
-            d0 = d / (c * c - 2 * d * v)
-            D = 1 + 2 * d0 * v
-            alpha = self.mean * (1 - c)
-            g0 = g * D / c + 2 * d0 * alpha
-            zz = n_orient if mu_t == "wrong_z" else z
-            A0 = A / zz * math.sqrt(D) * math.exp(-(g0 * alpha - d0 * alpha**2 + 0.5 * g0**2 * v) / D)
+            A0, g0, d0 = bare_rate_law(r, c, var, self.mean, n_orient if mu_t == "wrong_z" else z)
             if mu_t == "eq22_printed":
                 mu_, s2 = self.mean, var
                 A0 = (A / z) * math.sqrt((1 + 2 * c * d0 * s2) / (1 + 2 * d * s2)) * math.exp(
@@ -373,13 +381,7 @@ class LocalTRSP:
         if r.level == "bare":
             A0, g0, d0_ = r.A, r.gamma, r.delta
         else:
-            A, g, d = r.A, r.gamma, r.delta
-            v = c * (1 - c) * var
-            d0_ = d / (c * c - 2 * d * v)
-            D = 1 + 2 * d0_ * v
-            alpha = self.mean * (1 - c)
-            g0 = g * D / c + 2 * d0_ * alpha
-            A0 = A / z * math.sqrt(D) * math.exp(-(g0 * alpha - d0_ * alpha**2 + 0.5 * g0**2 * v) / D)
+            A0, g0, d0_ = bare_rate_law(r, c, var, self.mean, z)
         self.g0, self.d0 = g0, d0_
         self.rate_prefactor = A0 / (1.0 if mutation == "no_duration" else r.duration)
         # per orientation: window A, neighbourhood B, drift and noise operators
