@@ -510,7 +510,7 @@ def test_a_short_snapshot_interval_that_fits_runs(tmp_path, small):
     # the room check bounds the snapshots of a block by the time left: a time-limited run
     # with many snapshots that do fit is not stopped
     out = tmp_path / "x.h5"
-    simulate_to_file(small, out, time=5.0, snapshot_every=1e-3, seed=1, progress=False)
+    simulate_to_file(small, out, time=1.0, snapshot_every=2e-4, seed=1, progress=False)
     run = RunFile.open(out)
     assert run.checkpoint.status == "finished" and run.snapshots.time.shape == (5001,)
 
