@@ -22,7 +22,7 @@ import numpy as np
 
 from trsp_ref.params import CLUSTER_SHAPES
 from trsp_runfile.atomic import atomic_path
-from trsp_runfile.runfile import TrspFileError
+from trsp_runfile.runfile import TrspFileError, hdf5_file_problem
 
 __all__ = [
     "FORMAT",
@@ -187,14 +187,9 @@ def _dataset(h5: h5py.File, path: Path, name: str, required: bool = True) -> np.
 def read_particles(path: str | os.PathLike) -> ParticleData:
     """Read and check a particle-data file (docs/formats-particles.md)."""
     path = Path(path)
-    if not path.exists():
-        raise ParticleFileError(path, "no such file")
-    try:
-        ok = h5py.is_hdf5(path)
-    except Exception:
-        ok = False
-    if not ok:
-        raise ParticleFileError(path, "is not an HDF5 file (or is truncated)")
+    problem = hdf5_file_problem(path, "a particle-data file")
+    if problem is not None:
+        raise ParticleFileError(path, problem)
     with h5py.File(path, "r") as h5:
         fmt = _attr(h5, path, "format")
         if fmt != FORMAT:

@@ -76,6 +76,7 @@ __all__ = [
     "apply_changes",
     "replay_record",
     "first_difference",
+    "hdf5_file_problem",
 ]
 
 #: value of the root attribute ``format``
@@ -387,6 +388,21 @@ def first_difference(a: Mapping[str, Mapping[str, Any]], b: Mapping[str, Mapping
     return None
 
 
+def hdf5_file_problem(path: Path, what: str) -> str | None:
+    """Why ``path`` cannot be opened as an HDF5 file (``what`` names the expected kind of file,
+    for the directory case), or None.  Every reader of the project's HDF5 formats asks this
+    before h5py does, so a wrong path gets words instead of h5py's traceback."""
+    if not path.exists():
+        return "no such file"
+    if path.is_dir():
+        return f"is a directory, not {what}"
+    try:
+        is_hdf5 = h5py.is_hdf5(path)
+    except Exception:
+        is_hdf5 = False
+    return None if is_hdf5 else "is not an HDF5 file (or is truncated)"
+
+
 class RunFile:
     """A run file, opened and checked (docs/formats.md).
 
@@ -413,16 +429,9 @@ class RunFile:
     def open(cls, path: str | os.PathLike) -> "RunFile":
         """Open and validate the structure of a run file; raise :class:`TrspFileError` if unusable."""
         path = Path(path)
-        if not path.exists():
-            raise TrspFileError(path, "no such file")
-        if path.is_dir():
-            raise TrspFileError(path, "is a directory, not a run file")
-        try:
-            is_hdf5 = h5py.is_hdf5(path)
-        except Exception:
-            is_hdf5 = False
-        if not is_hdf5:
-            raise TrspFileError(path, "is not an HDF5 file (or is truncated)")
+        problem = hdf5_file_problem(path, "a run file")
+        if problem is not None:
+            raise TrspFileError(path, problem)
         self = cls()
         self.path = path
         try:
