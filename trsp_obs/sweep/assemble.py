@@ -41,6 +41,7 @@ class _EquilibriumMembers:
     done: np.ndarray
     n_origins: np.ndarray  # (variant, temperature, lag)
     radii: np.ndarray  # (variant, temperature, 2): kick and precision radius
+    initial_digest: np.ndarray = None  # (variant, temperature, replica) str: fingerprint of the initial field
 
     @classmethod
     def gather(cls, cfg: SweepConfig, store: MemberStore, n_lags: int, n_shells: int, n_blocks: int) -> "_EquilibriumMembers":
@@ -52,7 +53,7 @@ class _EquilibriumMembers:
             n_events=np.zeros((V, NT, R), dtype=np.int64), wall_s=np.full((V, NT, R), nan),
             cpu_s=np.full((V, NT, R), nan), sim_wall_s=np.full((V, NT, R), nan), mean_S=np.full((V, NT, R), nan),
             done=np.zeros((V, NT, R), dtype=np.int8), n_origins=np.zeros((V, NT, n_lags), dtype=np.int64),
-            radii=np.full((V, NT, 2), nan),
+            radii=np.full((V, NT, 2), nan), initial_digest=np.full((V, NT, R), "", dtype=object),
         )  # fmt: skip
         for v in range(V):
             for i in range(NT):
@@ -66,6 +67,7 @@ class _EquilibriumMembers:
                     m.cpu_s[v, i, r], m.mean_S[v, i, r], m.done[v, i, r] = res.cpu_s, res.mean_S, 1
                     m.n_origins[v, i] = res.n_origins
                     m.radii[v, i] = res.kick_radius, res.precision_radius
+                    m.initial_digest[v, i, r] = str(getattr(res, "initial_digest", ""))
         return m
 
 
@@ -173,6 +175,7 @@ def assemble(cfg: SweepConfig, store: MemberStore, out: Path) -> dict:
             _var(h5, "member_sim_wall_s", members.sim_wall_s, md, "worker wall time of the simulation alone, s")
             _var(h5, "member_cpu_s", members.cpu_s, md, "worker CPU time (simulation + statistics), s")
             _var(h5, "member_mean_S", members.mean_S, md, "time average of the site-averaged S (equilibrium check)")
+            _var(h5, "member_initial_digest", members.initial_digest, md, "fingerprint of the initial field's bits (paired sweeps: equal across variants)")
             _var(h5, "member_q_mean", members.q_mean, md + ("lag",), "origin average of Q(t0, t) (Eq. 31)")
             _var(h5, "member_q_sq_mean", members.q_sq_mean, md + ("lag",), "origin average of Q(t0, t)^2")
             _var(h5, "member_shell_power", members.shell_power, md + ("lag", "q"), "origin and shell average of |Q~(q; t0, t)|^2 (Eq. 33)")
@@ -235,6 +238,7 @@ def _write_root_attrs(h5, cfg: SweepConfig, settings: dict, p0: Params) -> None:
     h5.attrs["spacing"] = float(p0.lattice.spacing)
     h5.attrs["tolerance"] = float(cfg.tolerance or 0.0)
     h5.attrs["seed"] = int(cfg.seed)
+    h5.attrs["paired"] = np.int8(cfg.paired)
     h5.attrs["analysis"] = json.dumps(settings)
     h5.attrs["software"] = f"trsp_obs (python {sys.version.split()[0]}, numpy {np.__version__})"
 
