@@ -285,7 +285,7 @@ def test_summary_keeps_the_observables_and_plots_like_the_sweep_file(tiny_run, t
         assert sorted(b) == sorted(kept) and not set(summaries.DROPPED) & set(b)
         for k in kept:
             if isinstance(a[k], h5py.Dataset):
-                assert _nan_equal(a[k][()], b[k][()]) if a[k].dtype.kind != "O" else list(a[k][()]) == list(b[k][()])
+                assert _nan_equal(a[k][()], b[k][()]) if a[k].dtype.kind != "O" else np.array_equal(a[k][()], b[k][()])
                 assert [list(d.keys()) for d in a[k].dims] == [list(d.keys()) for d in b[k].dims], k
         assert _nan_equal(a["aging/S_mean"][()], b["aging/S_mean"][()])
     with pytest.raises(ParameterError, match="already exists"):

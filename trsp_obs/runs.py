@@ -15,7 +15,7 @@ from trsp_ref.params import ParameterError, Params
 
 from .overlap import EventLog
 
-__all__ = ["mean_softness", "run_events", "equilibrium_log", "quench_mean_softness"]
+__all__ = ["mean_softness", "run_events", "equilibrium_log", "quench_mean_softness", "field_digest"]
 
 
 def mean_softness(p: Params, T: float | None = None) -> float:
@@ -43,12 +43,14 @@ def run_events(sim, t_end: float, chunk: int = 200_000) -> tuple[np.ndarray, np.
 
 
 def equilibrium_log(
-    model, rng: np.random.Generator, t_end: float, n_samples: int = 64, memory=None
+    model, rng: np.random.Generator, t_end: float, n_samples: int = 64, memory=None, *,
+    initial_rng: np.random.Generator | None = None,
 ) -> tuple[EventLog, dict]:
-    """One equilibrium replica: S0 ~ the model's equilibrium (``model.sample_equilibrium(rng)``),
-    run on [0, t_end].  Returns the event log and run facts: n_events, wall_s, and mean_S, the
-    site-averaged S averaged over ``n_samples`` + 1 evenly spaced times in [0, t_end] (in
-    equilibrium its expectation is <S>; a check that the run stays in equilibrium).
+    """One equilibrium replica: S0 ~ the model's equilibrium (``model.sample_equilibrium``, drawn
+    from ``initial_rng`` if given, else from ``rng``), run on [0, t_end] with ``rng``.  Returns
+    the event log and run facts: n_events, wall_s, and mean_S, the site-averaged S averaged over
+    ``n_samples`` + 1 evenly spaced times in [0, t_end] (in equilibrium its expectation is <S>; a
+    check that the run stays in equilibrium), and initial_digest (:func:`field_digest` of S0).
 
     memory : a :class:`trsp_obs.softness_memory.MemoryAccumulator`, fed the field at each of
         its stop times (the run also stops there; trsp_fast stops exactly, so the trajectory
@@ -57,7 +59,7 @@ def equilibrium_log(
 
     if not (t_end > 0 and math.isfinite(t_end)):
         raise ParameterError("t_max", "must be a finite number > 0", t_end)
-    S0 = model.sample_equilibrium(rng)
+    S0 = model.sample_equilibrium(rng if initial_rng is None else initial_rng)
     sim = Simulation(model, S0, rng)
     t_wall = _time.perf_counter()
     # the site mean sampled at regular times (an exact time integral would need every event's
@@ -84,7 +86,15 @@ def equilibrium_log(
     times = np.concatenate(times)
     clusters = np.concatenate(clusters)
     log = EventLog(times, clusters, 0.0, float(t_end))
-    return log, {"n_events": int(times.size), "wall_s": wall, "mean_S": float(np.mean(s_samples))}
+    facts = {"n_events": int(times.size), "wall_s": wall, "mean_S": float(np.mean(s_samples)), "initial_digest": field_digest(S0)}
+    return log, facts
+
+
+def field_digest(S: np.ndarray) -> str:
+    """A fingerprint of a softness field's exact bits (paired sweeps check shared initial fields with it)."""
+    import hashlib
+
+    return hashlib.sha256(np.ascontiguousarray(S, dtype=np.float64).tobytes()).hexdigest()[:16]
 
 
 def quench_mean_softness(

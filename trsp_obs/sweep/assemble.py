@@ -44,6 +44,7 @@ class _EquilibriumMembers:
     css_product: np.ndarray  # (variant, temperature, replica, lag): softness memory, NaN where absent
     css_equal_time: np.ndarray
     css_variance: np.ndarray
+    initial_digest: np.ndarray = None  # (variant, temperature, replica) str: fingerprint of the initial field
 
     @classmethod
     def gather(cls, cfg: SweepConfig, store: MemberStore, n_lags: int, n_shells: int, n_blocks: int) -> "_EquilibriumMembers":
@@ -57,6 +58,7 @@ class _EquilibriumMembers:
             done=np.zeros((V, NT, R), dtype=np.int8), n_origins=np.zeros((V, NT, n_lags), dtype=np.int64),
             radii=np.full((V, NT, 2), nan), css_product=np.full((V, NT, R, n_lags), nan),
             css_equal_time=np.full((V, NT, R), nan), css_variance=np.full((V, NT, R), nan),
+            initial_digest=np.full((V, NT, R), "", dtype=object),
         )  # fmt: skip
         for v in range(V):
             for i in range(NT):
@@ -73,6 +75,7 @@ class _EquilibriumMembers:
                     if res.css_product is not None:
                         m.css_product[v, i, r] = res.css_product
                         m.css_equal_time[v, i, r], m.css_variance[v, i, r] = res.css_equal_time, res.css_variance
+                    m.initial_digest[v, i, r] = str(getattr(res, "initial_digest", ""))
         return m
 
 
@@ -185,6 +188,7 @@ def assemble(cfg: SweepConfig, store: MemberStore, out: Path) -> dict:
             _var(h5, "member_sim_wall_s", members.sim_wall_s, md, "worker wall time of the simulation alone, s")
             _var(h5, "member_cpu_s", members.cpu_s, md, "worker CPU time (simulation + statistics), s")
             _var(h5, "member_mean_S", members.mean_S, md, "time average of the site-averaged S (equilibrium check)")
+            _var(h5, "member_initial_digest", members.initial_digest, md, "fingerprint of the initial field's bits (paired sweeps: equal across variants)")
             _var(h5, "member_q_mean", members.q_mean, md + ("lag",), "origin average of Q(t0, t) (Eq. 31)")
             _var(h5, "member_q_sq_mean", members.q_sq_mean, md + ("lag",), "origin average of Q(t0, t)^2")
             _var(h5, "member_shell_power", members.shell_power, md + ("lag", "q"), "origin and shell average of |Q~(q; t0, t)|^2 (Eq. 33)")
@@ -300,6 +304,7 @@ def _write_root_attrs(h5, cfg: SweepConfig, settings: dict, p0: Params) -> None:
     h5.attrs["spacing"] = float(p0.lattice.spacing)
     h5.attrs["tolerance"] = float(cfg.tolerance or 0.0)
     h5.attrs["seed"] = int(cfg.seed)
+    h5.attrs["paired"] = np.int8(cfg.paired)
     h5.attrs["analysis"] = json.dumps(settings)
     h5.attrs["software"] = f"trsp_obs (python {sys.version.split()[0]}, numpy {np.__version__})"
 
