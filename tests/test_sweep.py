@@ -293,9 +293,13 @@ def test_summary_keeps_the_observables_and_plots_like_the_sweep_file(tiny_run, t
     with pytest.raises(ParameterError, match="already a summary"):
         summaries.summarize(res / "tiny.h5", tmp_path / "again.h5")
     # the folder form: every figure the manifest lists, from the summaries alone
-    (res / "figures.toml").write_text('[[figure]]\nsummary = "tiny.h5"\nonly = ["fig4", "memory", "fig8"]\n')
+    (res / "figures.toml").write_text(
+        '[[figure]]\nsummary = "tiny.h5"\nonly = ["fig4", "memory", "fig8"]\n'
+        '[[figure]]\nsummary = "tiny.h5"\nonly = ["fig8"]\nprefix = "again_"\n'
+    )
     paths = run_plot(res, tmp_path / "figs")
-    assert sorted(p.name for p in paths) == ["fig4_overlap_chi4.png", "fig8_aging.png", "fig_softness_memory.png"]
+    assert sorted(p.name for p in paths) == ["again_fig8_aging.png", "fig4_overlap_chi4.png", "fig8_aging.png", "fig_softness_memory.png"]
+    assert all(p.exists() for p in paths)
     (res / "figures.toml").write_text('[[figure]]\nsummary = "tiny.h5"\nonly = ["fig99"]\n')
     with pytest.raises(ParameterError, match="only"):
         run_plot(res, tmp_path / "figs")

@@ -138,12 +138,13 @@ def _temperature_colors(T: np.ndarray):
     return cols
 
 
-_DPI = {"dpi": 110}
+_DPI = {"dpi": 110, "prefix": ""}  # set by make_figures for the figures it draws
 
 
 def _save(fig, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
+    path = path.with_name(_DPI["prefix"] + path.name)
     try:
         with atomic_path(path, suffix=path.suffix) as tmp:
             fig.savefig(tmp, dpi=_DPI["dpi"], bbox_inches="tight")
@@ -450,15 +451,17 @@ FIGURES = ("fig4", "fig5", "fig6", "s4", "blocks", "fig7", "fig12", "memory", "f
 MANIFEST = "figures.toml"
 
 
-def make_figures(sweep_file: str | Path, outdir: str | Path, *, dpi: int = 110, only: tuple | None = None) -> list[Path]:
+def make_figures(sweep_file: str | Path, outdir: str | Path, *, dpi: int = 110, only: tuple | None = None, prefix: str = "") -> list[Path]:
     """Write every figure the sweep file supports into ``outdir`` (created); return the paths.
 
     only : names of the figures to make (:data:`FIGURES`); default all that the file supports.
+    prefix : put before every file name (two summaries drawing the same figure in one folder).
     """
     import matplotlib
 
     matplotlib.use("Agg")
     _DPI["dpi"] = int(dpi)
+    _DPI["prefix"] = str(prefix)
     want = (lambda name: only is None or name in only)
     outdir = Path(outdir)
     reason = unwritable_reason(outdir, folder=True)
@@ -484,6 +487,7 @@ def figures_from_folder(folder: str | Path, outdir: str | Path, *, dpi: int = 11
         [[figure]]
         summary = "ka_fig4_5.h5"           # a summary (or sweep) file in the folder
         only = ["fig4", "fig5", "fig6"]    # which of its figures (FIGURES); default all
+        prefix = "control_"                # optional: put before the PNG names
 
     Returns the written paths; ParameterError naming the manifest entry on bad input."""
     from .sweep.config import tomllib
@@ -507,5 +511,8 @@ def figures_from_folder(folder: str | Path, outdir: str | Path, *, dpi: int = 11
         only = e.get("only")
         if only is not None and (not isinstance(only, list) or any(x not in FIGURES for x in only)):
             raise ParameterError(f"{where}.only", f"must be a list of figure names from {list(FIGURES)}", only)
-        written += make_figures(folder / e["summary"], outdir, dpi=dpi, only=None if only is None else tuple(only))
+        prefix = e.get("prefix", "")
+        if not isinstance(prefix, str) or "/" in prefix or "\\" in prefix:
+            raise ParameterError(f"{where}.prefix", "must be a file-name prefix (no path separators)", prefix)
+        written += make_figures(folder / e["summary"], outdir, dpi=dpi, only=None if only is None else tuple(only), prefix=prefix)
     return written

@@ -269,20 +269,24 @@ def _write_memory(h5, memory: dict, members: _EquilibriumMembers, shape: tuple) 
             scalars[k][v, i] = res[k]
         resolved[v, i] = res["tau_S_resolved"]
     md, vt, vtl = ("variant", "temperature", "replica"), ("variant", "temperature"), ("variant", "temperature", "lag")
-    _var(h5, "member_css_product", members.css_product, md + ("lag",), "origin mean of dS(t0).dS(t0 + t) / N, dS = S - <S>")
-    _var(h5, "member_css_equal_time", members.css_equal_time, md, "origin mean of |dS(t0)|^2 / N")
-    _var(h5, "C_SS", curves["C_SS"], vtl, "softness autocorrelation C_SS(t) = <dS_i(t0) dS_i(t0 + t)> / sigma_t^2")
-    _var(h5, "C_SS_err", curves["C_SS_err"], vtl, "bootstrap standard error of C_SS")
-    _var(h5, "tau_S", scalars["tau_S"], vt, "first time C_SS = 1/e (log-linear interpolation); NaN if not reached on the lag grid")
-    _var(h5, "tau_S_err", scalars["tau_S_err"], vt, "bootstrap standard error of tau_S (inf if some resamples do not reach 1/e)")
-    _var(h5, "tau_S_resolved", resolved, vt, "1 if C_SS reaches 1/e on the lag grid")
-    _var(h5, "tau_S_lower", scalars["tau_S_lower"], vt, "largest lag: tau_S > tau_S_lower when tau_S_resolved = 0")
-    _var(h5, "css_at_tau_chi", scalars["css_at_tau_chi"], vt, "C_SS at tau_chi (memory left at the chi_4 peak)")
-    _var(h5, "css_at_tau_chi_err", scalars["css_at_tau_chi_err"], vt, "bootstrap standard error of css_at_tau_chi")
-    _var(h5, "tau_S_over_tau_chi", scalars["tau_S_over_tau_chi"], vt, "tau_S / tau_chi")
-    _var(h5, "tau_S_over_tau_chi_err", scalars["tau_S_over_tau_chi_err"], vt, "bootstrap standard error (joint resamples)")
-    _var(h5, "css_equal_time", scalars["css_equal_time"], vt, "C_SS(0) measured: mean |dS|^2 / N / sigma_t^2 (1 in equilibrium)")
-    _var(h5, "css_variance", scalars["css_variance"], vt, "sigma_t^2: equilibrium variance per site of the simulated model")
+    table = (  # name, values, dims, long_name
+        ("member_css_product", members.css_product, md + ("lag",), "origin mean of dS(t0).dS(t0 + t) / N, dS = S - <S>"),
+        ("member_css_equal_time", members.css_equal_time, md, "origin mean of |dS(t0)|^2 / N"),
+        ("C_SS", curves["C_SS"], vtl, "softness autocorrelation C_SS(t) = <dS_i(t0) dS_i(t0 + t)> / sigma_t^2"),
+        ("C_SS_err", curves["C_SS_err"], vtl, "bootstrap standard error of C_SS"),
+        ("tau_S", scalars["tau_S"], vt, "first time C_SS = 1/e (log-linear interpolation); NaN if not reached on the lag grid"),
+        ("tau_S_err", scalars["tau_S_err"], vt, "bootstrap standard error of tau_S (inf if some resamples do not reach 1/e)"),
+        ("tau_S_resolved", resolved, vt, "1 if C_SS reaches 1/e on the lag grid"),
+        ("tau_S_lower", scalars["tau_S_lower"], vt, "largest lag: tau_S > tau_S_lower when tau_S_resolved = 0"),
+        ("css_at_tau_chi", scalars["css_at_tau_chi"], vt, "C_SS at tau_chi (memory left at the chi_4 peak)"),
+        ("css_at_tau_chi_err", scalars["css_at_tau_chi_err"], vt, "bootstrap standard error of css_at_tau_chi"),
+        ("tau_S_over_tau_chi", scalars["tau_S_over_tau_chi"], vt, "tau_S / tau_chi"),
+        ("tau_S_over_tau_chi_err", scalars["tau_S_over_tau_chi_err"], vt, "bootstrap standard error (joint resamples)"),
+        ("css_equal_time", scalars["css_equal_time"], vt, "C_SS(0) measured: mean |dS|^2 / N / sigma_t^2 (1 in equilibrium)"),
+        ("css_variance", scalars["css_variance"], vt, "sigma_t^2: equilibrium variance per site of the simulated model"),
+    )
+    for name, values, dims, long_name in table:
+        _var(h5, name, values, dims, long_name)
 
 
 def _write_root_attrs(h5, cfg: SweepConfig, settings: dict, p0: Params) -> None:
