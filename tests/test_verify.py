@@ -99,6 +99,12 @@ def test_periodic_side_equals_the_dense_oracle(params, kick_radius, precision_ra
         assert np.array_equal(fd.support, fp.support) and np.array_equal(fd.check, fp.check)
         assert np.array_equal(fd.near, fp.near)
         np.testing.assert_allclose(fp.kick_mean(S[fp.cols][None]), fd.kick_mean(S[fd.cols][None]), atol=1e-10)
+    # the replay's route to the kick mean (the periodic side's through Lambda_t by FFT), at several anchors
+    anchors = np.array([0, 1, p.N // 2, p.N - 1])
+    states = np.stack([S, dense.model.sample_equilibrium(rng), S, S[::-1].copy()])
+    for o in range(per.n_orientations):
+        np.testing.assert_allclose(per.kick_means(o, states, anchors), dense.kick_means(o, states, anchors), atol=1e-10)
+    for fd, fp in zip(dense.frames, per.frames):
         np.testing.assert_allclose(fp.chol_check, fd.chol_check, atol=1e-10)
         np.testing.assert_allclose(fp.chol_near, fd.chol_near, atol=1e-10)
         np.testing.assert_allclose(fp.mu_near, fd.mu_near, atol=1e-10)

@@ -79,31 +79,58 @@ def test_false_alarm_rate(make, tmp_path):
     assert not bad, bad
 
 
-#: seed sets of the paper-scale calibration (each: 4 replicas x 20 000 events of 3D L = 20
-#: plaquettes, trsp_fast at tolerance 1e-4; about 5 CPU minutes per seed set)
+#: seed sets of the paper-scale calibration (each: 4 replicas x L20_EVENTS events of 3D L = 20
+#: plaquettes, trsp_fast at tolerance 1e-4); measured cost in docs/verification.md
 L20_SEEDS = int(os.environ.get("TRSP_CALIBRATION_L20_SEEDS", "100"))
 L20_EVENTS = int(os.environ.get("TRSP_CALIBRATION_L20_EVENTS", "20000"))
+#: the first seed set (to split a campaign over processes) and a JSON-lines file that records each
+#: seed set's verdict and p-values as it finishes (a rerun skips the seed sets already in it)
+L20_FIRST = int(os.environ.get("TRSP_CALIBRATION_L20_FIRST", "0"))
+L20_OUT = os.environ.get("TRSP_CALIBRATION_L20_OUT")
 
 
 @pytest.mark.calibration
 def test_false_alarm_rate_at_the_papers_scale():
     """Correct L = 20 runs (the truncated model trsp_fast declares at tolerance 1e-4), verified on
-    the periodic model side:
+    the periodic model side (one side for all seed sets; replicas replayed in this process):
 
-        TRSP_CALIBRATION_L20_SEEDS=100 python3 -m pytest -m calibration \\
+        TRSP_CALIBRATION_L20_SEEDS=100 TRSP_CALIBRATION_L20_EVENTS=2000 python3 -m pytest -m calibration \\
             tests/test_verify_calibration.py -k papers_scale -s
+
+    Two processes: the same with TRSP_CALIBRATION_L20_FIRST=0 and =50, TRSP_CALIBRATION_L20_SEEDS=50,
+    and TRSP_CALIBRATION_L20_OUT=far_<first>.jsonl each (then count the lines with "passed": false).
     """
+    import json
+
     from trsp_ref.params import params_from_dict
+    from trsp_verify.model_side import model_side_for
     from trsp_verify.simulate import simulate_replicas
 
     p = params_from_dict({"lattice": {"dim": 3, "L": 20}})
-    failures, t0 = [], time.perf_counter()
-    for seed in range(L20_SEEDS):
-        runs, _ = simulate_replicas(p, REPLICAS, L20_EVENTS, seed=30_000 + seed, tolerance=1e-4)
-        report = verify(runs, workers=2)
-        if not report.passed:
-            failures.append(f"seed {seed}: " + ", ".join(f"{r.key} (p = {r.p_value:.2g})" for r in report.rows if r.status == "FAIL"))
-        print(f"seed {seed}: {report.verdict}", flush=True)
+    done = {}
+    if L20_OUT and os.path.exists(L20_OUT):
+        with open(L20_OUT) as f:
+            done = {d["seed"]: d for d in map(json.loads, f) if d["events"] == L20_EVENTS}
+    failures, t0, side = [], time.perf_counter(), None
+    for seed in range(L20_FIRST, L20_FIRST + L20_SEEDS):
+        if seed in done:
+            d = done[seed]
+        else:
+            c0 = time.process_time()
+            runs, _ = simulate_replicas(p, REPLICAS, L20_EVENTS, seed=30_000 + seed, tolerance=1e-4)
+            if side is None:
+                r = runs[0]
+                side = model_side_for(p, r.kick_radius, r.precision_radius, scheme=r.scheme)
+            report = verify(runs, side=side)
+            d = {"seed": seed, "events": L20_EVENTS, "passed": report.passed, "cpu_s": time.process_time() - c0,
+                 "p": {r.key: r.p_value for r in report.rows if r.p_value is not None},
+                 "failed": [r.key for r in report.rows if r.status == "FAIL"]}
+            if L20_OUT:
+                with open(L20_OUT, "a") as f:
+                    f.write(json.dumps(d) + "\n")
+        if not d["passed"]:
+            failures.append(f"seed {seed}: " + ", ".join(f"{k} (p = {d['p'].get(k, float('nan')):.2g})" for k in d["failed"]))
+        print(f"seed {seed}: {'PASS' if d['passed'] else 'FAIL'} ({d['cpu_s']:.0f} CPU s)", flush=True)
     print(f"\nL = 20: {len(failures)} family-wise false alarms in {L20_SEEDS} seed sets "
           f"({REPLICAS} x {L20_EVENTS} events; design <= 1e-3; {time.perf_counter() - t0:.0f} s)")
     for line in failures:

@@ -158,13 +158,25 @@ def sweep(
 
 @app.command()
 def plot(
-    sweep_file: Path = typer.Argument(..., help="Sweep output (HDF5)."),
+    sweep_file: Path = typer.Argument(..., help="Sweep output or summary (HDF5), or a folder with a figures.toml manifest (docs/results)."),
     outdir: Path = typer.Option(Path("figures"), "--outdir", "-o", help="Folder for the PNG figures."),
 ) -> None:
-    """Write PNG figures in the style of the paper's Figs. 4-8 and 12."""
+    """Write PNG figures in the style of the paper's Figs. 4-8 and 12 (and the softness memory)."""
     from trsp_cli.plot_cmd import run_plot
 
     _guarded(run_plot, sweep_file, outdir)
+
+
+@app.command()
+def summarize(
+    sweep_file: Path = typer.Argument(..., help="Sweep output (HDF5, docs/sweep-format.md)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Summary file to write (HDF5; e.g. docs/results/NAME.h5)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing summary."),
+) -> None:
+    """Write a small summary of a sweep file (observables, no raw spatial statistics) to commit and plot from."""
+    from trsp_cli.plot_cmd import run_summarize
+
+    _guarded(run_summarize, sweep_file, out, force=force)
 
 
 @app.command()

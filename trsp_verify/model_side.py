@@ -118,6 +118,13 @@ class OrientationFrame:
     mu_near: np.ndarray
     sbar_mean: float
     sbar_var: float
+    # the same mean through the precision on the window A (periodic side only, see
+    # PeriodicModelSide.kick_means): H (mu' - S) on ``check`` = gain_offset - gain @ y[window]
+    # - (sbar_R - mean) gain_cluster, y = Lambda_t (S - mean)
+    window: np.ndarray | None = None
+    gain: np.ndarray | None = None
+    gain_offset: np.ndarray | None = None
+    gain_cluster: np.ndarray | None = None
 
     def kick_mean(self, S_cols: np.ndarray) -> np.ndarray:
         """H (mu' - S) on ``check`` for states (n, nB) given on ``cols``."""
@@ -197,6 +204,13 @@ class ModelSideBase:
         """Frame index (displacement from ``anchor``) of lattice sites: the inverse of :meth:`translate`."""
         return site_index(self.coords[np.asarray(sites)] - self.coords[int(anchor)], self.L)
 
+    def kick_means(self, o: int, states: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+        """H (mu' - S) on the checked sites (n, nC) of the clusters of orientation ``o`` anchored at
+        ``anchors`` (n,), for the states (n, N) before their events: the affine map of the frame
+        (``kick_mean``) applied to each state at the translated columns."""
+        f = self.frames[o]
+        return f.kick_mean(states[np.arange(states.shape[0])[:, None], self.translate(f.cols, anchors)])
+
     # ------------------------------------------------------------ rates
 
     def rates_of_states(self, states: np.ndarray) -> np.ndarray:
@@ -226,19 +240,27 @@ class ModelSideBase:
         b = (K w)_0 / K_00 and v = w^T K w - (K w)_0^2 / K_00."""
         s = np.asarray(s, dtype=np.float64)
         out = np.zeros_like(s)
-        for b, v in self._observed_terms():
-            out += gaussian_tilt_average(self.gamma0, self.delta0, self.mean + b * (s - self.mean), v)
+        for (b, v), count in self._observed_terms():
+            out += count * gaussian_tilt_average(self.gamma0, self.delta0, self.mean + b * (s - self.mean), v)
         return out * self.A0 / self.duration
 
-    def _observed_terms(self) -> list[tuple[float, float]]:
+    def _observed_terms(self) -> list[tuple[tuple[float, float], int]]:
+        """((b, v), multiplicity) of the clusters containing site 0; clusters equivalent by the
+        lattice's symmetry give the same (b, v) (to rounding, 1e-12 relative) and are counted once."""
         if getattr(self, "_obs_terms", None) is None:
             K, K00 = self.K, self.variance
-            terms = []
+            terms: list[list] = []
             for row in self.clusters[(self.clusters == 0).any(axis=1)]:
                 Kw0 = float(K[np.zeros(1, np.int64), row].mean())  # (K w)_0
                 wKw = float(K[np.ix_(row, row)].mean())
-                terms.append((Kw0 / K00, max(wKw - Kw0**2 / K00, 0.0)))
-            self._obs_terms = terms
+                bv = (Kw0 / K00, max(wKw - Kw0**2 / K00, 0.0))
+                for t in terms:
+                    if all(abs(x - y) <= 1e-12 * max(abs(x), abs(y), 1e-300) for x, y in zip(t[0], bv)):
+                        t[1] += 1
+                        break
+                else:
+                    terms.append([bv, 1])
+            self._obs_terms = [(bv, n) for bv, n in terms]
         return self._obs_terms
 
     # ------------------------------------------------------------ equilibrium

@@ -45,8 +45,6 @@ VERIFY_SEED = 20240531
 BLOCK_EVENTS = 4096
 #: float64 numbers of the per-block state and rate matrices ((E + 1) x N and E x n_clusters)
 BLOCK_BUDGET = 4_000_000
-#: up to this many clusters, the rates of every state of a block are recomputed at once
-SMALL_CLUSTERS = 4096
 
 #: the fixed times, as fractions of the expected duration of the shortest replica: early
 #: enough that a run of n events almost never ends before them (the state at a fixed time is
@@ -172,6 +170,9 @@ class _Replay:
         self.st = st
         nb, nr = plan.db_edges.size + 1, plan.rate_edges.size + 1
         self.nr, self.nsh = nr, len(plan.shells)
+        # code_counts[c] = how many of a cluster's sites are in each rate-law bin, for the bin code c
+        digits = (np.arange(nr ** side.m)[:, None] // nr ** np.arange(side.m)[None, :]) % nr
+        self.code_counts = np.stack([(digits == b).sum(axis=1) for b in range(nr)], axis=1).astype(np.float64)
         self.shell_sizes = np.array([js.size for _, js, _ in plan.shells], dtype=np.float64)
         st.run_C = np.zeros(self.nsh)
         st.fixed_states = np.full((plan.fixed_times.size, N), np.nan)
@@ -193,6 +194,7 @@ class _Replay:
         self.next_fixed = 0
         self.rng = np.random.default_rng([VERIFY_SEED, index])
         self.S = np.array(run.S0, dtype=np.float64)
+        self.bins = self._site_bins(self.S)
         self.e = 0  # events done
         self.t_prev = run.t0
         self.ids = np.arange(side.n_clusters)
@@ -202,34 +204,59 @@ class _Replay:
         self.site_clusters = np.repeat(np.arange(side.n_clusters), side.m)[order].reshape(N, -1)
         # partners of each shell: partner[s][i] = the sites at the shell's offsets from site i
         self.partners = [side.translate(js, np.arange(N)) for _, js, _ in plan.shells]
+        self.all_partners = np.concatenate(self.partners, axis=1)  # (N, sum of shell sizes)
+        self.partner_starts = np.cumsum([0] + [p.shape[1] for p in self.partners[:-1]])
         self.block = int(np.clip(BLOCK_BUDGET // max(N, side.n_clusters), 16, BLOCK_EVENTS))
-        self.pos_check = [np.searchsorted(f.cols, f.check) for f in side.frames]
-        self.pos_near = [np.searchsorted(f.cols, f.near) for f in side.frames]
 
     # ------------------------------------------------------------------ per-cluster parts
 
-    def _parts(self, states: np.ndarray, ev: np.ndarray, cid: np.ndarray):
-        """For clusters ``cid`` in the states ``states[ev]``: rates, r log r, r log^2 r, and their
-        bins' indices for the intensity (E*nr) and covariation (E*nr*nr) tallies of event ``ev``."""
-        side, nr = self.side, self.nr
-        members = side.clusters[cid]  # (n, m)
-        vals = states[ev[:, None], members]
-        r = side.rate_of_mean(vals.sum(axis=1) / side.m)
+    def _cluster_terms(self, states: np.ndarray, bins: np.ndarray, ev: np.ndarray, cid: np.ndarray):
+        """For clusters ``cid`` in the states ``states[ev]``: their rates r, mean softness and the
+        code of their sites' rate-law bins (``bins``: the bin of every site in every state)."""
+        side = self.side
+        flat = (ev * side.N)[:, None] + side.clusters[cid]  # (n, m) positions in the raveled states
+        sbar = np.take(states, flat).sum(axis=1) / side.m
+        return side.rate_of_mean(sbar), sbar, self._bin_code(np.take(bins, flat))
+
+    def _bin_code(self, cb: np.ndarray) -> np.ndarray:
+        """One integer per cluster for the bins (n, m) of its sites: sum_j cb_j nr^j."""
+        code = cb[:, -1].astype(np.int64)
+        for j in range(cb.shape[1] - 2, -1, -1):
+            code = code * self.nr + cb[:, j]
+        return code
+
+    @staticmethod
+    def _log_moments(r: np.ndarray):
+        """r log r and r log^2 r (0 where r = 0)."""
         with np.errstate(divide="ignore"):
             logr = np.where(r > 0, np.log(r), 0.0)
-        cb = np.searchsorted(self.plan.rate_edges, vals, side="right")  # (n, m)
-        return r, r * logr, r * logr * logr, cb
+        rl = r * logr
+        return rl, rl * logr
 
-    def _tally(self, ev: np.ndarray, r, rl, rl2, cb, E: int):
-        """Per event: (sum r, sum r log r, sum r log^2 r, (E, nr) intensity, (E, nr*nr) covariation)."""
-        nr, m = self.nr, cb.shape[1]
-        lam = np.bincount((ev[:, None] * nr + cb).ravel(), weights=np.repeat(r, m), minlength=E * nr).reshape(E, nr)
-        joint = (cb[:, :, None] * nr + cb[:, None, :]).reshape(cb.shape[0], -1)
-        V = np.bincount((ev[:, None] * nr * nr + joint).ravel(), weights=np.repeat(r, m * m), minlength=E * nr * nr)
-        return (
-            np.bincount(ev, weights=r, minlength=E), np.bincount(ev, weights=rl, minlength=E),
-            np.bincount(ev, weights=rl2, minlength=E), lam, V.reshape(E, nr * nr),
-        )  # fmt: skip
+    def _add_cluster_integrals(self, w: np.ndarray, sbar: np.ndarray, code: np.ndarray) -> None:
+        """Add the time integrals carried by held clusters, each row one cluster in one state with
+        weight ``w`` = its rate times the time it is held (negative for a term an event removes)
+        and ``code`` its sites' bins (:meth:`_bin_code`): the rate law's intensity per bin,
+        sum_R r_R n_b(R) (n_b(R): R's sites in bin b), its predictable covariation
+        sum_R r_R n_b(R) n_b'(R), and the score's power sums sum_R r_R x_R^j, j = 0..4
+        (trsp_verify.targeted).  The weights are first summed per bin code."""
+        st = self.st
+        per_code = np.bincount(code, weights=w, minlength=self.code_counts.shape[0])
+        weighted = self.code_counts * per_code[:, None]
+        st.comp_Lambda += weighted.sum(axis=0)
+        st.comp_V += self.code_counts.T @ weighted
+        ts = st.targeted
+        x = (sbar - ts.score_loc) / ts.score_scale
+        P = np.empty(5)
+        p = w.copy()
+        for j in range(5):
+            P[j] = p.sum()
+            if j < 4:
+                p *= x
+        ts.add_intensity(P)
+
+    def _site_bins(self, S: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.plan.rate_edges, S, side="right").astype(np.int8)
 
     # ------------------------------------------------------------------ events
 
@@ -245,52 +272,49 @@ class _Replay:
         k = rec.clusters
         t = rec.times
         owner = np.repeat(np.arange(E), np.diff(o))
-        # the states before every event, and after the last
-        states = np.empty((E + 1, N))
-        states[0] = self.S
-        for e in range(E):
-            states[e + 1] = states[e]
-            states[e + 1, cs[o[e] : o[e + 1]]] = after[o[e] : o[e + 1]]
-        self.S = states[E].copy()
+        # the states before every event, and after the last; and the rate-law bin of every site
+        # (each site holds the value of the last change made to it: the changes are numbered in
+        # event order, so a running maximum of the change number down the events finds it)
+        last = np.full((E + 1, N), -1, dtype=np.int64)
+        last[owner + 1, cs] = np.arange(cs.size)
+        np.maximum.accumulate(last, axis=0, out=last)
+        held = last >= 0
+        states = np.where(held, after[last], self.S[None, :])
+        bin_after = self._site_bins(after)
+        bins = np.where(held, bin_after[last], self.bins[None, :])
+        self.S, self.bins = states[E].copy(), bins[E].copy()
         z = self.site_clusters.shape[1]
         delta = after - before
-        self._new_rates = None
+        dt = t - np.concatenate(([self.t_prev], t[:-1]))
         if cs.size * z >= E * side.n_clusters // 2:
             # the events touch most clusters (a kick window comparable to the lattice): updating
             # would cost more than evaluating every state in full
-            R, RL, RL2, lam, V, obs, sumS, T = self._full(states[:E])
+            R, RL, RL2, sumS, rates = self._full(states[:E], bins[:E], dt)
         else:
-            R, RL, RL2, lam, V, obs, sumS, T = self._incremental(states, owner, cs, after, before, delta, E)
-        # ---- time integrals over the held states
-        dt = t - np.concatenate(([self.t_prev], t[:-1]))
+            R, RL, RL2, sumS, rates = self._incremental(states, bins, last, dt, owner, cs, after, bin_after, delta, E)
+        # ---- time integrals that are not linear in the state
         sbar = sumS / N
-        self._integrate(dt, sbar, T, lam, V, obs)
+        st.run_mean += float(dt @ (sbar - side.mean))
+        st.run_C -= float(dt @ (sbar * sbar))
         # ---- waiting times, chosen cluster
         st.waits.extend(-np.expm1(-R * dt))
         st.wait_sum += float(R @ dt)
-        # every cluster's rate before each event: on small lattices recomputed (one vectorized
-        # expression), on large ones carried from event to event with the touched clusters' new rates
-        if side.n_clusters <= SMALL_CLUSTERS or self._new_rates is None:
-            rates = side.rate_of_mean(states[:E][:, side.clusters].sum(axis=2) / side.m)
-        else:
-            te, tc, r_new = self._new_rates
-            rates = np.empty((E, side.n_clusters))
-            rates[0] = side.rate_of_mean(states[0][side.clusters].sum(axis=1) / side.m)
-            bounds = np.searchsorted(te, np.arange(E + 1))
-            for e in range(E - 1):
-                rates[e + 1] = rates[e]
-                rates[e + 1, tc[bounds[e] : bounds[e + 1]]] = r_new[bounds[e] : bounds[e + 1]]
         rows = np.arange(E)
         rk = rates[rows, k]
-        lower = (rates < rk[:, None]) | ((rates == rk[:, None]) & (self.ids[None, :] < k[:, None]))
+        below = np.where(rates < rk[:, None], rates, 0.0).sum(axis=1)
+        # clusters as fast as the chosen one count as lower when their id is smaller (ties are rare:
+        # only the events with another cluster at exactly the chosen rate are looked at again)
+        ties = np.flatnonzero((rates == rk[:, None]).sum(axis=1) > 1)
+        if ties.size:
+            same = (rates[ties] == rk[ties, None]) & (self.ids[None, :] < k[ties, None])
+            below[ties] += np.where(same, rates[ties], 0.0).sum(axis=1)
         u = self.rng.random(E)
-        st.pit.extend((np.where(lower, rates, 0.0).sum(axis=1) + u * rk) / R)
+        st.pit.extend((below + u * rk) / R)
         m1, m2 = RL / R, RL2 / R
         with np.errstate(divide="ignore"):
             logrk = np.where(rk > 0, np.log(rk), 0.0)
         st.lograte_dev += float((logrk - m1).sum())
         st.lograte_var += float(np.maximum(m2 - m1 * m1, 0.0).sum())
-        st.targeted.held(states[:E], dt, rates)
         # ---- detailed balance, participations
         members = side.clusters[k]  # (E, m)
         sb = states[rows[:, None], members].mean(axis=1)
@@ -302,8 +326,7 @@ class _Replay:
         np.add.at(st.db_counts, (win[inw], A[inw], B[inw]), 1)
         st.targeted.firing_cluster(win[inw], (k // N)[inw], sb[inw], sa[inw])
         st.targeted.fired(sb)
-        pb = np.searchsorted(plan.rate_edges, states[rows[:, None], members], side="right")
-        st.comp_count += np.bincount(pb.ravel(), minlength=nr)
+        st.comp_count += np.bincount(bins[rows[:, None], members].ravel(), minlength=nr)
         # ---- kicks, per orientation
         o_of, anchors = np.divmod(k, N)
         for oi, f in enumerate(side.frames):
@@ -331,65 +354,82 @@ class _Replay:
         self.t_prev = float(t[-1])
         self.e += E
 
-    def _full(self, states: np.ndarray):
-        """Every time-integrated statistic of each of ``states`` (n, N), evaluated in full:
-        (R, sum r log r, sum r log^2 r, (n, nr) intensity, (n, nr^2) covariation, (n, nr)
-        observed-law exposure, sum of S, (n, n_shells) shell sums); in pieces of bounded memory."""
-        side = self.side
-        step = max(1, BLOCK_BUDGET // (side.n_clusters * side.m * side.m))
+    def _full(self, states: np.ndarray, bins: np.ndarray, dt: np.ndarray):
+        """Every statistic of each of ``states`` (n, N), evaluated in full, each state held for
+        ``dt`` (n,): adds the time integrals (intensity and covariation per bin, score power
+        sums, observed-law exposure, shell sums) and returns, per state, (R, sum r log r,
+        sum r log^2 r, sum of S, (n, n_clusters) rates); in pieces of bounded memory."""
+        side, nc = self.side, self.side.n_clusters
+        step = max(1, BLOCK_BUDGET // (nc * (side.m + self.nr + 4)))
         if states.shape[0] > step:
-            parts = [self._full(states[i : i + step]) for i in range(0, states.shape[0], step)]
+            parts = [self._full(states[i : i + step], bins[i : i + step], dt[i : i + step])
+                     for i in range(0, states.shape[0], step)]  # fmt: skip
             return tuple(np.concatenate(x) for x in zip(*parts))
         n = states.shape[0]
-        ev = np.repeat(np.arange(n), side.n_clusters)
-        cid = np.tile(self.ids, n)
-        R, RL, RL2, lam, V = self._tally(ev, *self._parts(states, ev, cid), n)
-        bins = np.searchsorted(self.plan.rate_edges, states, side="right")
-        obs = np.bincount((bins + self.nr * np.arange(n)[:, None]).ravel(), weights=side.observed_rate(states).ravel(),
-                          minlength=n * self.nr).reshape(n, self.nr)
+        sbar = np.take(states, side.clusters, axis=1).sum(axis=2).ravel() / side.m
+        r = side.rate_of_mean(sbar)
+        self._add_cluster_integrals(r * np.repeat(dt, nc), sbar, self._bin_code(np.take(bins, side.clusters, axis=1).reshape(n * nc, -1)))
+        rl, rl2 = self._log_moments(r)
+        rates = r.reshape(n, nc)
+        st = self.st
+        w_obs = side.observed_rate(states) * dt[:, None]
+        st.rate_expected += np.bincount(bins.ravel(), weights=w_obs.ravel(), minlength=self.nr)
         T = np.stack([np.einsum("ei,ei->e", states, states[:, p].sum(axis=2)) for p in self.partners], axis=1)
-        return R, RL, RL2, lam, V, obs, states.sum(axis=1), T
+        st.run_C += (dt @ T) / (side.N * self.shell_sizes)
+        return rates.sum(axis=1), rl.reshape(n, nc).sum(axis=1), rl2.reshape(n, nc).sum(axis=1), states.sum(axis=1), rates
 
-    def _incremental(self, states, owner, cs, after, before, delta, E):
-        """The same statistics from the first state's and each event's changes (see the class docstring)."""
-        side, plan, nr = self.side, self.plan, self.nr
-        z = self.site_clusters.shape[1]
-        # ---- the first state in full
-        S0 = states[0]
-        R0, RL0, RL20, lam0, V0, obs0, sum0, T0 = (x[0] for x in self._full(states[:1]))
+    def _incremental(self, states, bins, last, dt, owner, cs, after, bin_after, delta, E):
+        """The same statistics from the first state's and each event's changes (see the class
+        docstring).  A change made by event e alters the states held after it, for the time
+        W_e = dt_{e+1} + ... + dt_{E-1} left in the block: its time integrals are the first
+        state's (held for the whole block) plus every change weighted by its W_e."""
+        side, plan, nr, st = self.side, self.plan, self.nr, self.st
+        N, z = side.N, self.site_clusters.shape[1]
+        left = dt.sum() - np.cumsum(dt)  # W_e
+        # ---- the first state in full, held for the whole block
+        R0, RL0, RL20, sum0, rates0 = (x[0] for x in self._full(states[:1], bins[:1], np.array([dt.sum()])))
         # ---- what each event changes: its sites, and the clusters containing them
-        touched = np.zeros((E, side.n_clusters), dtype=bool)
-        touched[np.repeat(owner, z), self.site_clusters[cs].ravel()] = True
-        te, tc = np.nonzero(touched)  # sorted by event, then cluster
-        old = self._parts(states, te, tc)
-        new = self._parts(states, te + 1, tc)
-        d = [a - b for a, b in zip(self._tally(te, *new, E), self._tally(te, *old, E))]
-        R = _excl_cumsum(d[0], R0)
-        RL, RL2 = _excl_cumsum(d[1], RL0), _excl_cumsum(d[2], RL20)
-        lam, V = _excl_cumsum(d[3], lam0), _excl_cumsum(d[4], V0)
-        bin_b, bin_a = (np.searchsorted(plan.rate_edges, x, side="right") for x in (before, after))
-        d_obs = np.bincount(owner * nr + bin_a, weights=side.observed_rate(after), minlength=E * nr)
-        d_obs -= np.bincount(owner * nr + bin_b, weights=side.observed_rate(before), minlength=E * nr)
-        obs = _excl_cumsum(d_obs.reshape(E, nr), obs0)
+        touched = np.zeros(E * side.n_clusters, dtype=bool)
+        touched[((owner * side.n_clusters)[:, None] + self.site_clusters[cs]).ravel()] = True
+        te, tc = np.divmod(np.flatnonzero(touched), side.n_clusters)  # sorted by event, then cluster
+        r_old, sb_old, cb_old = self._cluster_terms(states, bins, te, tc)
+        r_new, sb_new, cb_new = self._cluster_terms(states, bins, te + 1, tc)
+        w = left[te]
+        self._add_cluster_integrals(np.concatenate([r_new * w, -r_old * w]), np.concatenate([sb_new, sb_old]),
+                                    np.concatenate([cb_new, cb_old]))  # fmt: skip
+        rl_old, rl2_old = self._log_moments(r_old)
+        rl_new, rl2_new = self._log_moments(r_new)
+        R = _excl_cumsum(np.bincount(te, weights=r_new - r_old, minlength=E), R0)
+        RL = _excl_cumsum(np.bincount(te, weights=rl_new - rl_old, minlength=E), RL0)
+        RL2 = _excl_cumsum(np.bincount(te, weights=rl2_new - rl2_old, minlength=E), RL20)
+        # observed-law exposure: per site, changes only where a site changed
+        wo = left[owner]
+        # (a changed site's value before the change: the previous change's, or the block's first state's)
+        obs_after = side.observed_rate(after)
+        prev = last[owner, cs]
+        obs_before = np.where(prev >= 0, obs_after[prev], side.observed_rate(states[0])[cs])
+        st.rate_expected += np.bincount(bin_after, weights=obs_after * wo, minlength=nr)
+        st.rate_expected -= np.bincount(bins[owner, cs], weights=obs_before * wo, minlength=nr)
         sumS = _excl_cumsum(np.bincount(owner, weights=delta, minlength=E), sum0)
-        D = np.diff(states, axis=0)  # (E, N): each event's change, 0 elsewhere
-        dT = np.empty((E, self.nsh))
-        for s, p in enumerate(self.partners):
-            ps = p[cs]  # (changes, |shell|)
-            # T = S^T A S (A: the shell's adjacency): dT = 2 d^T A S + d^T A d
-            per = delta * (2.0 * states[owner[:, None], ps].sum(axis=1) + D[owner[:, None], ps].sum(axis=1))
-            dT[:, s] = np.bincount(owner, weights=per, minlength=E)
-        T = _excl_cumsum(dT, T0)
-        self._new_rates = (te, tc, new[0])
-        return R, RL, RL2, lam, V, obs, sumS, T
+        # shell sums T = S^T A S (A: the shell's adjacency): an event's change d adds 2 d^T A S + d^T A d
+        # (2 S_e + d = S_e + S_{e+1}: one gather of every shell's partners from the sum of the two states)
+        pair = np.take(states[:-1] + states[1:], (owner * N)[:, None] + self.all_partners[cs])  # (changes, partners)
+        dT = np.add.reduceat((delta * wo) @ pair, self.partner_starts)
+        st.run_C += dT / (side.N * self.shell_sizes)
+        # every cluster's rate before each event, carried from event to event with the touched clusters' new rates
+        rates = np.empty((E, side.n_clusters))
+        rates[0] = rates0
+        bounds = np.searchsorted(te, np.arange(E + 1))
+        for e in range(E - 1):
+            rates[e + 1] = rates[e]
+            rates[e + 1, tc[bounds[e] : bounds[e + 1]]] = r_new[bounds[e] : bounds[e + 1]]
+        return R, RL, RL2, sumS, rates
 
     def _kicks(self, oi: int, f, states: np.ndarray, sel: np.ndarray, anchors: np.ndarray) -> None:
         st, side = self.st, self.side
-        idx = side.translate(f.cols, anchors)  # (n, nB): lattice site of each frame column
-        Sc = states[sel[:, None], idx]
-        pc = self.pos_check[oi]
-        drift = f.kick_mean(Sc)
-        resid = states[sel[:, None] + 1, idx[:, pc]] - Sc[:, pc] - drift
+        drift = side.kick_means(oi, states[sel], anchors)
+        at_check = side.translate(f.check, anchors)
+        resid = states[sel[:, None] + 1, at_check] - states[sel[:, None], at_check] - drift
         zc = scipy.linalg.solve_triangular(f.chol_check, resid.T, lower=True).T
         st.targeted.kick(oi, zc, drift)
         st.kick_sum[oi] += zc.sum(axis=0)
@@ -397,31 +437,22 @@ class _Replay:
         st.kick_n[oi] += sel.size
         # neighbourhood regression of the whitened residual on (1, mu' - S)
         zn = scipy.linalg.solve_triangular(f.chol_near, resid[:, f.near_in_check].T, lower=True).T
-        X = np.concatenate([np.ones((sel.size, 1)), f.mu_near[None, :] - Sc[:, self.pos_near[oi]]], axis=1)
+        X = np.concatenate([np.ones((sel.size, 1)), f.mu_near[None, :] - states[sel[:, None], side.translate(f.near, anchors)]], axis=1)
         st.near_XtX[oi] += X.T @ X
         st.near_XtZ[oi] += X.T @ zn
         st.near_ZtZ[oi] += zn.T @ zn
 
-    def _integrate(self, dt, sbar, T, lam, V, obs) -> None:
-        """Add the time integrals of held states (one row per state, held for ``dt``)."""
-        st, side, nr = self.st, self.side, self.nr
-        st.run_mean += float(dt @ (sbar - side.mean))
-        # centred C(r) = T_s / (N |shell|) - Sbar^2 (the site mean's own fluctuation is check 2a's)
-        st.run_C += (dt @ T) / (side.N * self.shell_sizes) - float(dt @ (sbar * sbar))
-        st.comp_Lambda += dt @ lam
-        st.comp_V += (dt @ V).reshape(nr, nr)
-        st.rate_expected += dt @ obs
-
     def finish(self, t_end: float) -> ReplicaStats:
         """The last state, held from the last event (or t0) to the end of the observation ``t_end``."""
-        side, plan, S = self.side, self.plan, self.S
+        side, S = self.side, self.S
         while self.next_fixed < self.fixed_t.size and self.fixed_t[self.next_fixed] <= t_end:
             self.st.fixed_states[self.next_fixed] = S
             self.next_fixed += 1
         dt = np.array([t_end - self.t_prev])
-        _, _, _, lam, V, obs, sumS, T = self._full(S[None, :])
-        self._integrate(dt, sumS / side.N, T, lam, V, obs)
-        self.st.targeted.held(S[None, :], dt, side.rate_of_mean(S[side.clusters].sum(axis=1)[None, :] / side.m))
+        _, _, _, sumS, _ = self._full(S[None, :], self.bins[None, :], dt)
+        sbar = sumS / side.N
+        self.st.run_mean += float(dt @ (sbar - side.mean))
+        self.st.run_C -= float(dt @ (sbar * sbar))
         self.st.t_end = t_end
         return self.st
 

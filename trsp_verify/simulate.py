@@ -50,9 +50,7 @@ class SimulatedReplica(Replica):
 
     def _start(self):
         if getattr(self, "_model", None) is None:
-            from trsp_fast.model import FastModel
-
-            self._model = FastModel(self.params, tolerance=self.tolerance)
+            self._model = _fast_model(self.params, self.tolerance)
             self._rng = np.random.Generator(np.random.PCG64(self.child))
             self._S0 = np.asarray(self._model.sample_equilibrium(self._rng), dtype=np.float64)
         return self._model
@@ -73,6 +71,24 @@ class SimulatedReplica(Replica):
             yield rec.compact()
 
 
+#: trsp_fast models built in this process, by (parameters, tolerance): building one costs seconds
+#: on a large lattice, and every replica of a battery (and every battery of a calibration run)
+#: uses the same one; a model is read-only during a simulation
+_MODELS: dict = {}
+
+
+def _fast_model(params: Params, tolerance):
+    from trsp_fast.model import FastModel
+
+    from trsp_ref.params import params_to_dict
+
+    key = (repr(params_to_dict(params)), tolerance)
+    if key not in _MODELS:
+        _MODELS.clear()  # keep one: a model holds the operators of its lattice
+        _MODELS[key] = FastModel(params, tolerance=tolerance)
+    return _MODELS[key]
+
+
 def simulate_replicas(
     params: Params,
     replicas: int,
@@ -85,9 +101,7 @@ def simulate_replicas(
     """``replicas`` independent trsp_fast runs of ``events`` events each (simulated when they are
     verified); returns (replicas, seed entropy).  ``workers`` is accepted for compatibility:
     the battery simulates each replica in the process that replays it."""
-    from trsp_fast.model import FastModel
-
-    model = FastModel(params, tolerance=tolerance)
+    model = _fast_model(params, tolerance)
     radii = (model.kick_radius, model.precision_radius)
     ss = np.random.SeedSequence(seed)
     children = ss.spawn(replicas)

@@ -411,7 +411,7 @@ class LocalTRSP:
             cvec = (g0 - 2 * d0_ * self.mean) * w_A
             if mutation == "restore_to_mean":
                 cvec = 0.0 * cvec  # kick towards the mean: P (mean - S) instead of P (mu' - S)
-            self.frames.append((A_, B_, M1 @ P_AB, M1 @ (cvec + self.mean * P_AB.sum(axis=1)), noise))
+            self.frames.append((coords[A_], coords[B_], M1 @ P_AB, M1 @ (cvec + self.mean * P_AB.sum(axis=1)), noise))
         self.site_clusters = np.argsort(self.clusters.ravel(), kind="stable").reshape(N, -1) // m
 
     def rates(self, S: np.ndarray, ids=None) -> np.ndarray:
@@ -431,24 +431,27 @@ class LocalTRSP:
         rates = self.rates(S)
         t = 0.0
         mut = self.mutation
+        mark = np.zeros(self.n_clusters, dtype=bool)
         for _ in range(n_events):
             R = rates.sum()
             u1, u2 = rng.random(), rng.random()
             t += 1.0 / R if mut == "deterministic_wait" else -math.log1p(-u1) / R
             kc = min(int(np.searchsorted(np.cumsum(rates), u2 * R, side="right")), self.n_clusters - 1)
             o, anchor = divmod(kc, self.N)
-            A_, B_, HB, h0, noise = self.frames[o]
+            cA, cB, HB, h0, noise = self.frames[o]
             shift = self.coords[anchor]
-            a_sites = self.index(self.coords[A_] + shift)
-            b_sites = self.index(self.coords[B_] + shift)
+            a_sites = self.index(cA + shift)
+            b_sites = self.index(cB + shift)
             drift = h0 - HB @ S[b_sites]
             if mut == "kick_mean_sign":
                 drift = -drift
-            S[a_sites] = S[a_sites] + drift + noise @ rng.standard_normal(A_.size)
+            S[a_sites] = S[a_sites] + drift + noise @ rng.standard_normal(cA.shape[0])
             if mut == "stale_rates":
                 rates[kc] = self.rates(S, [kc])[0]
             else:
-                touched = np.unique(self.site_clusters[a_sites].ravel())
+                mark[self.site_clusters[a_sites].ravel()] = True  # (a mark, not np.unique: faster)
+                touched = np.flatnonzero(mark)
+                mark[touched] = False
                 rates[touched] = self.rates(S, touched)
             yield t, kc, a_sites, S[a_sites].copy()
 

@@ -74,6 +74,7 @@ class SweepConfig:
     n_bootstrap: int
     oz_qmax: float | None
     block_fit_max: int | None
+    memory_origins: int = 16  # origins per replica for the softness autocorrelation C_SS (trsp_obs.softness_memory)
     paired: bool = False
 
     def variant_params(self, variant: int, T: float) -> Params:
@@ -153,7 +154,8 @@ def sweep_config_from_dict(data: dict, *, text: str = "", base_dir: Path | None 
               [softness] and [lattice] sections and <S>(T); see members.initial_field_key)
     [run]     t_max (number or list per temperature), lag_min_fraction (default 1e-4),
               n_lags (default 33), n_origins (default 256), spatial_origins (default 32),
-              blocks (list of block sides; default 1 .. L)
+              blocks (list of block sides; default 1 .. L), memory_origins (origins per replica
+              for C_SS(t), trsp_obs.softness_memory; default 16; 0 = no C_SS)
     [[variants]]  name, t_max_scale (factor on run.t_max, default 1), and overrides: shape
               (cluster.shape), facilitation (kick.facilitation), or full tables
               {section = {key = value}}; default one variant "base"
@@ -202,7 +204,7 @@ def sweep_config_from_dict(data: dict, *, text: str = "", base_dir: Path | None 
     paired = _get(sw, "paired", "sweep", bool, False)
 
     run = _get(data, "run", "<sweep file>", dict, {})
-    _check_keys(run, {"t_max", "lag_min_fraction", "n_lags", "n_origins", "spatial_origins", "blocks"}, "run")
+    _check_keys(run, {"t_max", "lag_min_fraction", "n_lags", "n_origins", "spatial_origins", "blocks", "memory_origins"}, "run")
     tm = run.get("t_max")
     if tm is None:
         raise ParameterError("run.t_max", "is required: a run length per temperature (several tau_chi)")
@@ -219,6 +221,9 @@ def sweep_config_from_dict(data: dict, *, text: str = "", base_dir: Path | None 
     spatial = _get(run, "spatial_origins", "run", int, 32)
     if spatial < 0:
         raise ParameterError("run.spatial_origins", "must be >= 0", spatial)
+    memory_origins = _get(run, "memory_origins", "run", int, 16)
+    if not 0 <= memory_origins <= 4096:
+        raise ParameterError("run.memory_origins", "must lie in [0, 4096]", memory_origins)
     blocks = run.get("blocks")
     if blocks is not None:
         if not isinstance(blocks, list) or not blocks or not all(isinstance(b, int) and not isinstance(b, bool) for b in blocks):
@@ -295,7 +300,8 @@ def sweep_config_from_dict(data: dict, *, text: str = "", base_dir: Path | None 
         tolerance=tol if tol > 0 else None, t_max=tuple(t_max),
         lag_fractions=np.geomspace(fmin, 0.5, n_lags), n_origins=n_origins, spatial_origins=spatial,
         blocks=blocks, variants=tuple(variants), aging=aging, n_bootstrap=n_boot, oz_qmax=oz_qmax,
-        block_fit_max=bfm, paired=paired,
+        block_fit_max=bfm, memory_origins=memory_origins,
+        paired=paired,
     )  # fmt: skip
     # validate every parameter set now (scalar conditions); members validate the lattice ones
     Ls = set()
