@@ -169,6 +169,12 @@ def test_paired_cli_writes_json(paired_run, tmp_path):
     assert row["variant_a"] == "f=0.2" and row["initial_fields_identical"] is True
     assert set(row["power"]) == {"tau_chi", "chi4_star", "xi4_oz", "xi4_block"}
     assert main(["paired", str(paired_run[0]), "--compare", "f=0.2"]) == 2  # bad spec: one line, exit 2
+    # trsp plot FOLDER draws it from a manifest entry
+    (tmp_path / "figures.toml").write_text('[[figure]]\npaired = ["cmp.json"]\nname = "fig_cmp.png"\n')
+    assert main(["plot", str(tmp_path), "--outdir", str(tmp_path / "figs")]) == 0
+    assert (tmp_path / "figs" / "fig_cmp.png").stat().st_size > 0
+    (tmp_path / "figures.toml").write_text('[[figure]]\npaired = ["cmp.json"]\n')
+    assert main(["plot", str(tmp_path), "--outdir", str(tmp_path / "figs")]) == 2  # no name: one line, exit 2
 
 
 def test_power_formulas():

@@ -481,6 +481,22 @@ def make_figures(sweep_file: str | Path, outdir: str | Path, *, dpi: int = 110, 
     return [p for p in written if p is not None]
 
 
+def _paired_entry(folder: Path, outdir, e: dict, where: str, dpi: int) -> Path:
+    """A manifest entry ``paired = ["A.json", ...]``, ``name = "fig_x.png"``, optional ``title``."""
+    from .paired_figure import paired_figure
+
+    files, name, title = e["paired"], e.get("name"), e.get("title", "")
+    if not isinstance(files, list) or not files or not all(isinstance(f, str) for f in files):
+        raise ParameterError(f"{where}.paired", "must be a nonempty list of trsp paired JSON file names in the folder", files)
+    if not isinstance(name, str) or not name.endswith(".png") or "/" in name or "\\" in name:
+        raise ParameterError(f"{where}.name", "is required with paired: a PNG file name (no path separators)", name)
+    reason = unwritable_reason(Path(outdir), folder=True)
+    if reason is not None:
+        raise ParameterError("--outdir", reason)
+    Path(outdir).mkdir(parents=True, exist_ok=True)
+    return paired_figure([folder / f for f in files], Path(outdir), title=str(title), name=name, dpi=dpi)
+
+
 def figures_from_folder(folder: str | Path, outdir: str | Path, *, dpi: int = 110) -> list[Path]:
     """Every figure listed in ``folder/figures.toml`` (the committed results, docs/results/README.md):
 
@@ -488,6 +504,13 @@ def figures_from_folder(folder: str | Path, outdir: str | Path, *, dpi: int = 11
         summary = "ka_fig4_5.h5"           # a summary (or sweep) file in the folder
         only = ["fig4", "fig5", "fig6"]    # which of its figures (FIGURES); default all
         prefix = "control_"                # optional: put before the PNG names
+
+    or, for paired comparisons (trsp paired --json files in the folder; trsp_obs.paired_figure):
+
+        [[figure]]
+        paired = ["ka_size_L20_paired.json", "ka_size_L40_paired.json"]
+        name = "fig_size_facilitation.png"
+        title = "f = 0.2 against f = 1"
 
     Returns the written paths; ParameterError naming the manifest entry on bad input."""
     from .sweep.config import tomllib
@@ -506,6 +529,9 @@ def figures_from_folder(folder: str | Path, outdir: str | Path, *, dpi: int = 11
     written: list[Path] = []
     for k, e in enumerate(entries):
         where = f"{MANIFEST}.figure[{k}]"
+        if isinstance(e, dict) and "paired" in e:  # paired comparisons (trsp paired --json; trsp_obs.paired_figure)
+            written.append(_paired_entry(folder, outdir, e, where, dpi))
+            continue
         if not isinstance(e, dict) or not isinstance(e.get("summary"), str):
             raise ParameterError(f"{where}.summary", "is required: a file name in the folder")
         only = e.get("only")
