@@ -147,6 +147,7 @@ def test_paired_sweep_file_records_the_pairing_and_compares(paired_run):
     assert c.n_pairs == 6 and c.paired and c.initial_fields_identical is True
     assert math.isfinite(c.ratio["chi4_star"]) and c.se_log["chi4_star"] > 0
     assert -1 <= c.q_correlation <= 1
+    assert c.se_log_jackknife["chi4_star"] > 0 and math.isfinite(c.t_jackknife["chi4_star"])
     # a variant against itself: the paired bootstrap cancels everything, the unpaired one does not
     same = compare(ens, "f=1", "f=1", 0.60, rng=rng, n_bootstrap=20)
     assert same.ratio["chi4_star"] == 1.0 and same.se_log["chi4_star"] == 0.0 and same.se_log_unpaired["chi4_star"] > 0

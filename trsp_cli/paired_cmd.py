@@ -77,7 +77,7 @@ def run_paired(
             typer.echo(
                 f"  {k:10s} {f(d['value_a'][k]):>8s} / {f(d['value_b'][k]):>8s} = {f(d['ratio'][k], '.3f')}"
                 f"  se(ln) {f(d['se_log'][k], '.3f')} (unpaired {f(d['se_log_unpaired'][k], '.3f')}, x{f(d['variance_reduction'][k], '.2g')})"
-                f"  z {f(d['z'][k], '+.2f')}  p {f(d['p'][k], '.2g')}"
+                f"  z {f(d['z'][k], '+.2f')}  p {f(d['p'][k], '.2g')}  (jackknife se {f(d['se_log_jackknife'][k], '.3f')}, t {f(d['t_jackknife'][k], '+.2f')})"
                 f"  | {summary['effect']:.0%} at {summary['sigmas']:g} se needs {pw['replicas_needed']} pairs; now resolves {f(pw['resolvable_effect'], '.0%')}"
             )
     if json_out is not None:

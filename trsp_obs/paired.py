@@ -24,6 +24,10 @@ For two variants a, b at one temperature, with X one of tau_chi, chi_4*, xi_4 (O
   Pearson correlation over pairs of the replicas' time-averaged Q at the lag nearest tau_chi of
   b (what the pairing relies on), ``boot_correlation`` that of X_a and X_b over the paired
   resamples.
+* with few pairs the bootstrap is crude (R = 3 pairs have 10 distinct resamples), so the
+  log ratio also gets a jackknife standard error over pairs, ``se_log_jackknife``
+  (leave one pair out; sqrt((R - 1)/R sum (theta_i - mean)^2)), with ``t_jackknife =
+  ln(ratio) / se_log_jackknife`` (roughly Student t with R - 1 degrees of freedom).
 * power: with the standard error falling as 1/sqrt(R), an effect ``ratio = 1 + effect`` shows
   at ``n_sigma`` standard errors once ``R >= R_now (n_sigma se_log / ln(1 + effect))^2``
   (:func:`replicas_needed`); the smallest effect the present R resolves at ``n_sigma`` is
@@ -180,6 +184,8 @@ class PairedComparison:
     se_log_unpaired: dict = field(default_factory=dict)
     variance_reduction: dict = field(default_factory=dict)
     boot_correlation: dict = field(default_factory=dict)
+    se_log_jackknife: dict = field(default_factory=dict)
+    t_jackknife: dict = field(default_factory=dict)
     n_bootstrap: int = 0
     L: int = 0
     sources: list = field(default_factory=list)
@@ -245,6 +251,19 @@ def compare(
         temperature=float(ens.temperatures[i]), variant_a=variant_a, variant_b=variant_b, n_pairs=int(R), paired=ens.paired,
         initial_fields_identical=identical, q_correlation=q_corr, n_bootstrap=int(n_bootstrap), L=ens.L, sources=list(ens.sources),
     )  # fmt: skip
+    jack = {k: [] for k in OBSERVABLES}
+    for drop in range(R):
+        keep = np.delete(np.arange(R), drop)
+        ja = point_estimates(sta.take(keep), pa["s4_index"], ens.oz_qmax, ens.block_fit_max)
+        jb = point_estimates(stb.take(keep), pb["s4_index"], ens.oz_qmax, ens.block_fit_max)
+        for k in OBSERVABLES:
+            jack[k].append(_log_ratio(float(ja[k]), float(jb[k])))
+    for k in OBSERVABLES:
+        th = np.asarray(jack[k])
+        se_j = math.sqrt((R - 1) / R * float(((th - th.mean()) ** 2).sum())) if np.all(np.isfinite(th)) else math.nan
+        out.se_log_jackknife[k] = se_j
+        lr0 = _log_ratio(float(pa[k]), float(pb[k]))
+        out.t_jackknife[k] = lr0 / se_j if se_j > 0 else math.nan
     draws = {k: {"a": [], "b": [], "b_unpaired": []} for k in OBSERVABLES}
     for _ in range(n_bootstrap):
         idx = rng.integers(0, R, size=R)
