@@ -13,7 +13,12 @@ paper states, and are NOT the paper's fits:
   trsp_fast so that Q(t) reaches 1/e near t = 500 at T = 0.47 (the stated tau_alpha ~ 500;
   measured 445 with L = 20 and 20 replicas) and near t = 15 at T = 0.70 (our choice;
   measured 15);
-* the kick K_Delta (Eq. 30) of the project's built-in example.
+* the kick K_Delta (Eq. 30) of the project's built-in example.  The paper prints no K_Delta
+  numbers.  Kept after issue 11's study (docs/reproduction.md, "Facilitation and kick
+  strength"): it is not weak against detailed balance.  The largest eigenvalue of K_Delta K'^-1
+  is 0.81 (Eq. 19 needs < 1), and sigma0 = 0.6 is at 90% of its bound 0.666 (docs/results/kick_bound.py).
+  A wider kick (sigma1 = 1.5) makes f matter for tau_chi at T = 0.47, but it halves tau_chi and
+  so would break the calibration above.
 
 To use your own fits, write a parameter file (docs/model.md) with a ``[temperature]``
 section holding your eps0, eps1, eps2, Sigma0, T0, mean_a, mean_b (any T: the sweep sets it)
