@@ -194,3 +194,11 @@ def test_size_difference_adds_errors_in_quadrature():
     c2 = PairedComparison(0.5, "a", "b", 10, True, True, 0.5, ratio={"x": math.exp(0.1)}, se_log={"x": 0.04})
     d, se, z = size_difference(c1, c2, "x")
     assert d == pytest.approx(0.1) and se == pytest.approx(0.05) and z == pytest.approx(2.0)
+
+
+def test_sweep_workers_option_is_checked(tmp_path):
+    from trsp_cli.main import main
+
+    cfg = _cfg(tmp_path)
+    assert main(["sweep", str(cfg), "--out", str(tmp_path / "x.h5"), "--workers", "0"]) == 2  # usage error: one line, exit 2
+    assert not (tmp_path / "x.h5").exists()
