@@ -87,7 +87,7 @@ def test_sweep_file_schema_and_combined_values(tiny_run):
     assert summary["members_done"] == summary["members_total"] == 2 * 2 * 2
     assert summary["aging_members_done"] == 2 * 2 and summary["failed"] == []
     with h5py.File(out, "r") as h5:
-        assert h5.attrs["format"] == "trsp-sweep" and h5.attrs["format_version"] == "1.0"
+        assert h5.attrs["format"] == "trsp-sweep" and h5.attrs["format_version"] == "1.1"
         assert int(h5.attrs["illustrative"]) == 1
         # every variable's axes are attached to dimension scales named like netCDF4 dimensions
         for name, ds in h5.items():
@@ -109,6 +109,13 @@ def test_sweep_file_schema_and_combined_values(tiny_run):
                 )  # fmt: skip
                 Q, chi4 = overlap_and_chi4(st)
                 assert np.allclose(h5["Q"][v, i], Q) and np.allclose(h5["chi4"][v, i], chi4)
+        # format 1.1: the softness memory is the estimator applied to the stored members
+        for v in range(2):
+            for i in range(2):
+                css = h5["member_css_product"][v, i].mean(axis=0) / h5["css_variance"][v, i]
+                assert np.allclose(h5["C_SS"][v, i], css) and np.all(h5["C_SS_err"][v, i] >= 0)
+                assert 0.8 < h5["css_equal_time"][v, i] < 1.2
+                assert h5["tau_S_resolved"][v, i] == np.isfinite(h5["tau_S"][v, i])
         assert h5["aging/S_mean"].shape == (2, 1, 5)
         assert list(h5["aging/model"].asstr()[()]) == ["plaquette f=1", "trap model"]
         assert np.all(np.isfinite(h5["aging/S_mean"][()]))
@@ -242,7 +249,7 @@ def test_plot_writes_the_figures(tiny_run, tmp_path, monkeypatch):
     names = sorted(p.name for p in paths)
     assert names == sorted(
         ["fig4_overlap_chi4.png", "fig5_tau_chi4_xi4.png", "fig6_xi4_vs_inverse_T.png", "fig_s4_oz.png",
-         "fig14_block_collapse.png", "fig12_cluster_size.png", "fig8_aging.png"]
+         "fig14_block_collapse.png", "fig12_cluster_size.png", "fig8_aging.png", "fig_softness_memory.png"]
     )  # fmt: skip
     for p in paths:
         assert p.stat().st_size > 5000 and p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -260,6 +267,42 @@ def test_plot_writes_the_figures(tiny_run, tmp_path, monkeypatch):
     assert "ILLUSTRATIVE" in figures["fig6_xi4_vs_inverse_T.png"][0][2]
     aging = figures["fig8_aging.png"]
     assert [ax[2][:3] for ax in aging] == ["(a)", "(b)"] and unit in aging[0][0]
+
+
+def test_summary_keeps_the_observables_and_plots_like_the_sweep_file(tiny_run, tmp_path):
+    pytest.importorskip("matplotlib")
+    from trsp_cli.plot_cmd import run_plot
+    from trsp_obs import summaries
+
+    _, out, _ = tiny_run
+    res = tmp_path / "results"
+    res.mkdir()
+    info = summaries.summarize(out, res / "tiny.h5")
+    assert info["bytes"] < info["source_bytes"]
+    with h5py.File(out, "r") as a, h5py.File(res / "tiny.h5", "r") as b:
+        assert b.attrs["format"] == "trsp-summary" and b.attrs["source_format_version"] == "1.1"
+        kept = [k for k in a if k not in summaries.DROPPED]
+        assert sorted(b) == sorted(kept) and not set(summaries.DROPPED) & set(b)
+        for k in kept:
+            if isinstance(a[k], h5py.Dataset):
+                assert _nan_equal(a[k][()], b[k][()]) if a[k].dtype.kind != "O" else np.array_equal(a[k][()], b[k][()])
+                assert [list(d.keys()) for d in a[k].dims] == [list(d.keys()) for d in b[k].dims], k
+        assert _nan_equal(a["aging/S_mean"][()], b["aging/S_mean"][()])
+    with pytest.raises(ParameterError, match="already exists"):
+        summaries.summarize(out, res / "tiny.h5")
+    with pytest.raises(ParameterError, match="already a summary"):
+        summaries.summarize(res / "tiny.h5", tmp_path / "again.h5")
+    # the folder form: every figure the manifest lists, from the summaries alone
+    (res / "figures.toml").write_text(
+        '[[figure]]\nsummary = "tiny.h5"\nonly = ["fig4", "memory", "fig8"]\n'
+        '[[figure]]\nsummary = "tiny.h5"\nonly = ["fig8"]\nprefix = "again_"\n'
+    )
+    paths = run_plot(res, tmp_path / "figs")
+    assert sorted(p.name for p in paths) == ["again_fig8_aging.png", "fig4_overlap_chi4.png", "fig8_aging.png", "fig_softness_memory.png"]
+    assert all(p.exists() for p in paths)
+    (res / "figures.toml").write_text('[[figure]]\nsummary = "tiny.h5"\nonly = ["fig99"]\n')
+    with pytest.raises(ParameterError, match="only"):
+        run_plot(res, tmp_path / "figs")
 
 
 def test_unusable_outputs_are_refused_before_any_work(tmp_path):

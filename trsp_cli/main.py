@@ -148,22 +148,51 @@ def sweep(
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of an existing Dask scheduler (default: a LocalCluster)."),
     resume: bool = typer.Option(False, "--resume", help="Skip members already finished in OUT."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    workers: int = typer.Option(2, "--workers", min=1, help="Worker processes of the LocalCluster (ignored with --scheduler)."),
 ) -> None:
     """Run an ensemble of simulations on Dask and collect Q, chi_4, S_4 and aging observables."""
     from trsp_cli.sweep_cmd import run_sweep
 
-    _guarded(run_sweep, config, out, scheduler=scheduler, resume=resume, progress=progress)
+    _guarded(run_sweep, config, out, scheduler=scheduler, resume=resume, progress=progress, n_workers=workers)
 
 
 @app.command()
 def plot(
-    sweep_file: Path = typer.Argument(..., help="Sweep output (HDF5)."),
+    sweep_file: Path = typer.Argument(..., help="Sweep output or summary (HDF5), or a folder with a figures.toml manifest (docs/results)."),
     outdir: Path = typer.Option(Path("figures"), "--outdir", "-o", help="Folder for the PNG figures."),
 ) -> None:
-    """Write PNG figures in the style of the paper's Figs. 4-8 and 12."""
+    """Write PNG figures in the style of the paper's Figs. 4-8 and 12 (and the softness memory)."""
     from trsp_cli.plot_cmd import run_plot
 
     _guarded(run_plot, sweep_file, outdir)
+
+
+@app.command()
+def summarize(
+    sweep_file: Path = typer.Argument(..., help="Sweep output (HDF5, docs/sweep-format.md)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Summary file to write (HDF5; e.g. docs/results/NAME.h5)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing summary."),
+) -> None:
+    """Write a small summary of a sweep file (observables, no raw spatial statistics) to commit and plot from."""
+    from trsp_cli.plot_cmd import run_summarize
+
+    _guarded(run_summarize, sweep_file, out, force=force)
+
+
+@app.command()
+def paired(
+    sweep_files: List[Path] = typer.Argument(..., help="Sweep output(s) (HDF5); files with distinct seeds are pooled."),
+    compare: Optional[List[str]] = typer.Option(None, "--compare", help='"VARIANT_A|VARIANT_B" (repeatable; default every variant against the first).'),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the comparisons (and power) as JSON."),
+    n_bootstrap: int = typer.Option(400, "--n-bootstrap", min=10, help="Paired bootstrap resamples."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the bootstrap."),
+    effect: float = typer.Option(0.2, "--effect", help="Relative effect the power calculation sizes for (0.2 = 20%)."),
+    sigmas: float = typer.Option(3.0, "--sigmas", help="Standard errors at which that effect must show."),
+) -> None:
+    """Compare sweep variants replica by replica (paired sweeps): ratios, significance, replicas needed."""
+    from trsp_cli.paired_cmd import run_paired
+
+    _guarded(run_paired, list(sweep_files), list(compare or []), json_out, n_bootstrap=n_bootstrap, seed=seed, effect=effect, sigmas=sigmas)
 
 
 from trsp_cli.fit_cmd import register as _register_fit  # noqa: E402  (trsp fit, trsp to-particles)

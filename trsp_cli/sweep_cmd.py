@@ -14,13 +14,15 @@ from pathlib import Path
 __all__ = ["run_sweep"]
 
 
-def run_sweep(config: Path, out: Path, scheduler: str | None = None, resume: bool = False, progress: bool = True) -> dict:
+def run_sweep(
+    config: Path, out: Path, scheduler: str | None = None, resume: bool = False, progress: bool = True, n_workers: int = 2
+) -> dict:
     import typer
 
     from trsp_obs import sweep as _sweep
 
     try:
-        summary = _sweep.run_sweep(config, out, scheduler=scheduler, resume=resume, progress=progress)
+        summary = _sweep.run_sweep(config, out, scheduler=scheduler, resume=resume, progress=progress, n_workers=n_workers)
     except _sweep.SweepError as exc:
         typer.echo(f"trsp sweep: {exc}", err=True)
         raise typer.Exit(1) from None

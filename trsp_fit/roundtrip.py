@@ -76,8 +76,11 @@ def set_params(name: str, L: int, dim: int = 2, T: float | None = None) -> Param
     return params_from_dict(doc)
 
 
-def simulate_set(name: str, folder: str | Path, *, L: int, replicas: int, events: int, seed: int, dim: int = 2) -> list[Path]:
-    """Run files for the set: ``replicas`` per temperature, seeds seed*1000 + 100*t + r."""
+def simulate_set(
+    name: str, folder: str | Path, *, L: int, replicas: int, events: int, seed: int, dim: int = 2, tolerance: float | None = None
+) -> list[Path]:
+    """Run files for the set: ``replicas`` per temperature, seeds seed*1000 + 100*t + r; ``tolerance``
+    is trsp_fast's truncation (None: ``trsp simulate``'s default, trsp_fast.model.DEFAULT_TOLERANCE)."""
     from trsp_fast.run_job import simulate_to_file as run_simulate
 
     folder = Path(folder)
@@ -91,7 +94,7 @@ def simulate_set(name: str, folder: str | Path, *, L: int, replicas: int, events
         for r in range(replicas):
             out = folder / f"{name}_T{ti}_r{r}.h5"
             if not out.exists():
-                run_simulate(cfg, out, events=events, seed=seed * 1000 + 100 * ti + r, progress=False)
+                run_simulate(cfg, out, events=events, seed=seed * 1000 + 100 * ti + r, tolerance=tolerance, progress=False)
             files.append(out)
     return files
 

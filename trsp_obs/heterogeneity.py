@@ -56,6 +56,7 @@ __all__ = [
     "block_profile",
     "block_fit",
     "Heterogeneity",
+    "point_estimates",
     "analyse",
 ]
 
@@ -276,7 +277,10 @@ class Heterogeneity:
     settings: dict = field(default_factory=dict)
 
 
-def _point(st: StackedStats, j_s4: int | None, oz_qmax: float, block_max: int) -> dict:
+def point_estimates(st: StackedStats, j_s4: int | None, oz_qmax: float, block_max: int) -> dict:
+    """Every point estimate of :class:`Heterogeneity` from the replicas ``st``: Q, chi4, tau_chi,
+    chi4_star, peak_resolved, S_4 at grid index ``j_s4`` (None: the lag nearest tau_chi; the
+    index used is ``s4_index``), the OZ and block fits.  One resample of the bootstrap."""
     Q, chi4 = overlap_and_chi4(st)
     tau, star, resolved, j = chi4_peak(st.lags, chi4)
     if j_s4 is None:  # the grid lag nearest tau_chi (in log t)
@@ -320,7 +324,7 @@ def analyse(
     st = stats if isinstance(stats, StackedStats) else stack(list(stats))
     oz_qmax = 1.75 / st.spacing if oz_qmax is None else float(oz_qmax)
     block_fit_max = st.L // 2 if block_fit_max is None else int(block_fit_max)
-    pt = _point(st, None, oz_qmax, block_fit_max)
+    pt = point_estimates(st, None, oz_qmax, block_fit_max)
     out = Heterogeneity(
         lags=st.lags, s4_lag=float(st.lags[pt["s4_index"]]), blocks=st.blocks, n_replicas=st.R,
         settings=dict(oz_qmax=oz_qmax, block_fit_max=block_fit_max, n_bootstrap=n_bootstrap),
@@ -333,7 +337,7 @@ def analyse(
         draws = {k: [] for k in keys}
         for _ in range(n_bootstrap):
             idx = rng.integers(0, st.R, size=st.R)
-            b = _point(st.take(idx), pt["s4_index"], oz_qmax, block_fit_max)
+            b = point_estimates(st.take(idx), pt["s4_index"], oz_qmax, block_fit_max)
             for k in keys:
                 draws[k].append(b[k])
         def sd(k):

@@ -39,24 +39,62 @@ class SweepData:
     aging: dict | None
 
 
-def read_sweep(path: str | Path) -> SweepData:
-    """Read a sweep file; ParameterError('sweep_file') if it is not one."""
-    import h5py
+class _Results:
+    """Context manager: an open sweep or summary file, checked (format, major version 1)."""
 
-    path = Path(path)
-    if not path.is_file():
-        raise ParameterError("sweep_file", "does not exist" if not path.exists() else "is not a file", str(path))
-    try:
-        h5 = h5py.File(path, "r")
-    except (OSError, ValueError) as exc:
-        reason = " ".join(str(exc).split("(")[0].split()) or "not HDF5"
-        raise ParameterError("sweep_file", f"cannot be opened as HDF5 ({reason}): not a sweep file, or truncated", str(path)) from None
-    with h5:
-        if h5.attrs.get("format") != "trsp-sweep":
-            raise ParameterError("sweep_file", "is not a trsp sweep file (root attribute format != 'trsp-sweep')", str(path))
+    def __init__(self, path: Path):
+        self.path = path
+        self.h5 = None
+
+    def __enter__(self):
+        import h5py
+
+        path = self.path
+        if not path.is_file():
+            raise ParameterError("sweep_file", "does not exist" if not path.exists() else "is not a file", str(path))
+        try:
+            h5 = h5py.File(path, "r")
+        except (OSError, ValueError) as exc:
+            reason = " ".join(str(exc).split("(")[0].split()) or "not HDF5"
+            raise ParameterError("sweep_file", f"cannot be opened as HDF5 ({reason}): not a sweep file, or truncated", str(path)) from None
+        fmt = h5.attrs.get("format")
+        fmt = fmt.decode() if isinstance(fmt, bytes) else fmt
+        if fmt not in RESULT_FORMATS:
+            h5.close()
+            raise ParameterError("sweep_file", "is not a trsp sweep or summary file (root attribute format is not 'trsp-sweep' or 'trsp-summary')", str(path))
         major = str(h5.attrs.get("format_version", "0")).split(".")[0]
         if major != "1":
-            raise ParameterError("sweep_file", f"has format version {h5.attrs.get('format_version')}; this reader reads 1.x", str(path))
+            version = h5.attrs.get("format_version")
+            h5.close()
+            raise ParameterError("sweep_file", f"has format version {version}; this reader reads 1.x", str(path))
+        self.h5 = h5
+        return h5
+
+    def __exit__(self, *exc):
+        self.h5.close()
+        return False
+
+
+#: the formats trsp plot reads: sweep files (docs/sweep-format.md) and their summaries (trsp_obs.summaries)
+RESULT_FORMATS = ("trsp-sweep", "trsp-summary")
+
+#: softness-memory variables (sweep format 1.1; absent from 1.0 files)
+MEMORY_NAMES = (
+    "C_SS C_SS_err tau_S tau_S_err tau_S_resolved tau_S_lower css_at_tau_chi css_at_tau_chi_err "
+    "tau_S_over_tau_chi tau_S_over_tau_chi_err css_equal_time"
+).split()
+
+
+def open_results(path: str | Path) -> _Results:
+    """``with open_results(path) as h5:`` an h5py.File of a sweep or summary file;
+    ParameterError('sweep_file') if it is neither (or another major version)."""
+    return _Results(Path(path))
+
+
+def read_sweep(path: str | Path) -> SweepData:
+    """Read a sweep file or its summary; ParameterError('sweep_file') if it is neither."""
+    path = Path(path)
+    with open_results(path) as h5:
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in h5.attrs.items()}
         names = (
             "Q Q_err chi4 chi4_err tau_chi tau_chi_err chi4_star chi4_star_err xi4_oz xi4_oz_err xi4_block xi4_block_err "
@@ -64,6 +102,7 @@ def read_sweep(path: str | Path) -> SweepData:
             "mean_S mean_S_err mean_S_expected member_n_events member_sim_wall_s block_A0 block_A1"
         ).split()
         d = {k: h5[k][()] for k in names}
+        d.update({k: h5[k][()] for k in MEMORY_NAMES if k in h5})
         aging = None
         if "aging" in h5:
             g = h5["aging"]
@@ -99,12 +138,13 @@ def _temperature_colors(T: np.ndarray):
     return cols
 
 
-_DPI = {"dpi": 110}
+_DPI = {"dpi": 110, "prefix": ""}  # set by make_figures for the figures it draws
 
 
 def _save(fig, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
+    path = path.with_name(_DPI["prefix"] + path.name)
     try:
         with atomic_path(path, suffix=path.suffix) as tmp:
             fig.savefig(tmp, dpi=_DPI["dpi"], bbox_inches="tight")
@@ -352,16 +392,76 @@ def fig_blocks(sd: SweepData, out: Path) -> Path:
     return _save(fig, out / "fig14_block_collapse.png")
 
 
-def make_figures(sweep_file: str | Path, outdir: str | Path, *, dpi: int = 110, only: tuple | None = None) -> list[Path]:
+def fig_memory(sd: SweepData, out: Path) -> Path | None:
+    """Softness memory (trsp_obs.softness_memory): (a) C_SS(t) of the baseline variant per T,
+    tau_chi marked; (b) tau_S / tau_chi against T for every variant (lower bounds as triangles
+    where C_SS does not reach 1/e); (c) C_SS(tau_chi)."""
+    if "C_SS" not in sd.d:
+        return None
+    import matplotlib.pyplot as plt
+
+    v0 = _baseline(sd)
+    cols = _temperature_colors(sd.T)
+    fig, axs = plt.subplots(1, 3, figsize=(14, 4))
+    for i, T in enumerate(sd.T):
+        c = sd.d["C_SS"][v0, i]
+        if not np.any(np.isfinite(c)):
+            continue
+        t, e = sd.lag_time[v0, i], sd.d["C_SS_err"][v0, i]
+        axs[0].plot(t, c, "-", color=cols[i], label=f"T = {T:g}")
+        axs[0].fill_between(t, c - e, c + e, color=cols[i], alpha=0.2, lw=0)
+        tc = sd.d["tau_chi"][v0, i]
+        if np.isfinite(tc):
+            axs[0].plot([tc], [np.interp(np.log(tc), np.log(t), c)], "o", color=cols[i], ms=5)
+    axs[0].axhline(np.exp(-1.0), color="grey", ls=":", lw=1)
+    axs[0].set_xscale("log")
+    axs[0].set_xlabel(f"t ({TIME_UNIT})")
+    axs[0].set_ylabel("$C_{SS}(t)$")
+    axs[0].set_title(f"(a) {sd.variants[v0]}; dots: $\\tau_\\chi$; dotted: 1/e", loc="left", fontsize=9)
+    axs[0].legend(fontsize=7)
+    shades = plt.get_cmap("tab10")
+    for k, v in enumerate(range(len(sd.variants))):
+        col = shades(k % 10)
+        ok = np.isfinite(sd.d["css_at_tau_chi"][v])
+        if not ok.any():
+            continue
+        res = sd.d["tau_S_resolved"][v].astype(bool) & ok
+        _errbar(axs[1], sd.T[res], sd.d["tau_S_over_tau_chi"][v, res], sd.d["tau_S_over_tau_chi_err"][v, res],
+                fmt="o--", color=col, label=sd.variants[v])  # fmt: skip
+        low = ~res & ok
+        if low.any():
+            axs[1].plot(sd.T[low], sd.d["tau_S_lower"][v, low] / sd.d["tau_chi"][v, low], "^", color=col, ms=7,
+                        label=f"{sd.variants[v]}: lower bound")  # fmt: skip
+        _errbar(axs[2], sd.T[ok], sd.d["css_at_tau_chi"][v, ok], sd.d["css_at_tau_chi_err"][v, ok], fmt="o--", color=col, label=sd.variants[v])
+    axs[1].set_yscale("log")
+    axs[1].set_ylabel("$\\tau_S / \\tau_\\chi$")
+    axs[1].set_title("(b) softness memory time over $\\tau_\\chi$", loc="left", fontsize=9)
+    axs[2].set_ylabel("$C_{SS}(\\tau_\\chi)$")
+    axs[2].set_title("(c) memory left at the $\\chi_4$ peak", loc="left", fontsize=9)
+    for ax in axs[1:]:
+        ax.set_xlabel(T_LABEL)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"softness autocorrelation ({_label(sd)}); bands and bars: bootstrap over replicas", fontsize=9)
+    return _save(fig, out / "fig_softness_memory.png")
+
+
+#: every figure make_figures can draw, by name
+FIGURES = ("fig4", "fig5", "fig6", "s4", "blocks", "fig7", "fig12", "memory", "fig8")
+#: the manifest that lets ``trsp plot FOLDER`` redraw every figure from the summaries in FOLDER
+MANIFEST = "figures.toml"
+
+
+def make_figures(sweep_file: str | Path, outdir: str | Path, *, dpi: int = 110, only: tuple | None = None, prefix: str = "") -> list[Path]:
     """Write every figure the sweep file supports into ``outdir`` (created); return the paths.
 
-    only : names of the figures to make ("fig4", "fig5", "fig6", "fig7", "fig8", "fig12",
-        "s4", "blocks"); default all that the file supports.
+    only : names of the figures to make (:data:`FIGURES`); default all that the file supports.
+    prefix : put before every file name (two summaries drawing the same figure in one folder).
     """
     import matplotlib
 
     matplotlib.use("Agg")
     _DPI["dpi"] = int(dpi)
+    _DPI["prefix"] = str(prefix)
     want = (lambda name: only is None or name in only)
     outdir = Path(outdir)
     reason = unwritable_reason(outdir, folder=True)
@@ -372,9 +472,47 @@ def make_figures(sweep_file: str | Path, outdir: str | Path, *, dpi: int = 110, 
     written = []
     v = _baseline(sd)
     if np.any(sd.d["n_replicas"][v] >= 2):
-        for name, fn in (("fig4", fig4), ("fig5", fig5), ("fig6", fig6), ("s4", fig_s4), ("blocks", fig_blocks), ("fig7", fig7), ("fig12", fig12)):
+        for name, fn in (("fig4", fig4), ("fig5", fig5), ("fig6", fig6), ("s4", fig_s4), ("blocks", fig_blocks), ("fig7", fig7),
+                         ("fig12", fig12), ("memory", fig_memory)):  # fmt: skip
             if want(name):
                 written.append(fn(sd, outdir))
     if want("fig8"):
         written.append(fig8(sd, outdir))
     return [p for p in written if p is not None]
+
+
+def figures_from_folder(folder: str | Path, outdir: str | Path, *, dpi: int = 110) -> list[Path]:
+    """Every figure listed in ``folder/figures.toml`` (the committed results, docs/results/README.md):
+
+        [[figure]]
+        summary = "ka_fig4_5.h5"           # a summary (or sweep) file in the folder
+        only = ["fig4", "fig5", "fig6"]    # which of its figures (FIGURES); default all
+        prefix = "control_"                # optional: put before the PNG names
+
+    Returns the written paths; ParameterError naming the manifest entry on bad input."""
+    from .sweep.config import tomllib
+
+    folder = Path(folder)
+    manifest = folder / MANIFEST
+    if not manifest.is_file():
+        raise ParameterError("sweep_file", f"is a folder without a {MANIFEST} manifest (docs/results/README.md)", str(folder))
+    try:
+        doc = tomllib.loads(manifest.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ParameterError(str(manifest), f"is not valid TOML ({exc})") from None
+    entries = doc.get("figure")
+    if not isinstance(entries, list) or not entries:
+        raise ParameterError(f"{MANIFEST}.figure", "must be a nonempty array of tables [[figure]]")
+    written: list[Path] = []
+    for k, e in enumerate(entries):
+        where = f"{MANIFEST}.figure[{k}]"
+        if not isinstance(e, dict) or not isinstance(e.get("summary"), str):
+            raise ParameterError(f"{where}.summary", "is required: a file name in the folder")
+        only = e.get("only")
+        if only is not None and (not isinstance(only, list) or any(x not in FIGURES for x in only)):
+            raise ParameterError(f"{where}.only", f"must be a list of figure names from {list(FIGURES)}", only)
+        prefix = e.get("prefix", "")
+        if not isinstance(prefix, str) or "/" in prefix or "\\" in prefix:
+            raise ParameterError(f"{where}.prefix", "must be a file-name prefix (no path separators)", prefix)
+        written += make_figures(folder / e["summary"], outdir, dpi=dpi, only=None if only is None else tuple(only), prefix=prefix)
+    return written

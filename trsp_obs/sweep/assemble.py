@@ -22,7 +22,7 @@ from .store import FORMAT, MemberStore
 
 __all__ = ["assemble", "FORMAT_VERSION"]
 
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"  # 1.1: the softness memory (C_SS, tau_S), optional
 
 
 @dataclass
@@ -41,6 +41,10 @@ class _EquilibriumMembers:
     done: np.ndarray
     n_origins: np.ndarray  # (variant, temperature, lag)
     radii: np.ndarray  # (variant, temperature, 2): kick and precision radius
+    css_product: np.ndarray  # (variant, temperature, replica, lag): softness memory, NaN where absent
+    css_equal_time: np.ndarray
+    css_variance: np.ndarray
+    initial_digest: np.ndarray = None  # (variant, temperature, replica) str: fingerprint of the initial field
 
     @classmethod
     def gather(cls, cfg: SweepConfig, store: MemberStore, n_lags: int, n_shells: int, n_blocks: int) -> "_EquilibriumMembers":
@@ -52,7 +56,9 @@ class _EquilibriumMembers:
             n_events=np.zeros((V, NT, R), dtype=np.int64), wall_s=np.full((V, NT, R), nan),
             cpu_s=np.full((V, NT, R), nan), sim_wall_s=np.full((V, NT, R), nan), mean_S=np.full((V, NT, R), nan),
             done=np.zeros((V, NT, R), dtype=np.int8), n_origins=np.zeros((V, NT, n_lags), dtype=np.int64),
-            radii=np.full((V, NT, 2), nan),
+            radii=np.full((V, NT, 2), nan), css_product=np.full((V, NT, R, n_lags), nan),
+            css_equal_time=np.full((V, NT, R), nan), css_variance=np.full((V, NT, R), nan),
+            initial_digest=np.full((V, NT, R), "", dtype=object),
         )  # fmt: skip
         for v in range(V):
             for i in range(NT):
@@ -66,6 +72,10 @@ class _EquilibriumMembers:
                     m.cpu_s[v, i, r], m.mean_S[v, i, r], m.done[v, i, r] = res.cpu_s, res.mean_S, 1
                     m.n_origins[v, i] = res.n_origins
                     m.radii[v, i] = res.kick_radius, res.precision_radius
+                    if res.css_product is not None:
+                        m.css_product[v, i, r] = res.css_product
+                        m.css_equal_time[v, i, r], m.css_variance[v, i, r] = res.css_equal_time, res.css_variance
+                    m.initial_digest[v, i, r] = str(getattr(res, "initial_digest", ""))
         return m
 
 
@@ -96,6 +106,7 @@ def assemble(cfg: SweepConfig, store: MemberStore, out: Path) -> dict:
     s4 = {k: np.full((V, NT, NQ), nan) for k in ("S4", "S4_err")}
     block_peak = {k: np.full((V, NT, NB), nan) for k in ("chi4_block_star", "chi4_block_star_err")}
     chi4_block = np.full((V, NT, J, NB), nan)
+    memory: dict = {}  # (v, i) -> softness-memory results (format 1.1)
     for v in range(V):
         for i, T in enumerate(cfg.temperatures):
             combined["mean_S_expected"][v, i] = mean_softness_at(cfg.params(v, T), T)
@@ -126,6 +137,10 @@ def assemble(cfg: SweepConfig, store: MemberStore, out: Path) -> dict:
             if het.chi4_block_star_err is not None:
                 block_peak["chi4_block_star_err"][v, i] = het.chi4_block_star_err
             chi4_block[v, i] = het.chi4_block
+            has_css = np.all(np.isfinite(members.css_variance[v, i, ok]))
+            if has_css:
+                memory[(v, i)] = _softness_memory(stacked, members.css_product[v, i, ok], members.css_variance[v, i, ok],
+                                                  members.css_equal_time[v, i, ok], boot_rng, cfg.n_bootstrap)  # fmt: skip
 
     settings = dict(
         oz_qmax=1.75 / a if cfg.oz_qmax is None else cfg.oz_qmax,
@@ -173,6 +188,7 @@ def assemble(cfg: SweepConfig, store: MemberStore, out: Path) -> dict:
             _var(h5, "member_sim_wall_s", members.sim_wall_s, md, "worker wall time of the simulation alone, s")
             _var(h5, "member_cpu_s", members.cpu_s, md, "worker CPU time (simulation + statistics), s")
             _var(h5, "member_mean_S", members.mean_S, md, "time average of the site-averaged S (equilibrium check)")
+            _var(h5, "member_initial_digest", members.initial_digest, md, "fingerprint of the initial field's bits (paired sweeps: equal across variants)")
             _var(h5, "member_q_mean", members.q_mean, md + ("lag",), "origin average of Q(t0, t) (Eq. 31)")
             _var(h5, "member_q_sq_mean", members.q_sq_mean, md + ("lag",), "origin average of Q(t0, t)^2")
             _var(h5, "member_shell_power", members.shell_power, md + ("lag", "q"), "origin and shell average of |Q~(q; t0, t)|^2 (Eq. 33)")
@@ -204,6 +220,8 @@ def assemble(cfg: SweepConfig, store: MemberStore, out: Path) -> dict:
             _var(h5, "chi4_block", chi4_block, vtl + ("block",), "block chi_4^B(L_B, t)")
             _var(h5, "chi4_block_star", block_peak["chi4_block_star"], vt + ("block",), "peak over t of chi4_block")
             _var(h5, "chi4_block_star_err", block_peak["chi4_block_star_err"], vt + ("block",), "bootstrap standard error")
+            if memory:
+                _write_memory(h5, memory, members, (V, NT, J))
             if cfg.aging is not None:
                 aging_info = _write_aging(h5, cfg, store, aging_summary)
             else:
@@ -214,6 +232,61 @@ def assemble(cfg: SweepConfig, store: MemberStore, out: Path) -> dict:
         events=int(members.n_events.sum()), member_wall_s=float(np.nansum(members.wall_s)),
         member_cpu_s=float(np.nansum(members.cpu_s)), sim_wall_s=float(np.nansum(members.sim_wall_s)), **aging_info,
     )
+
+
+def _softness_memory(stacked, products, variances, equal_time, rng, n_bootstrap) -> dict:
+    """C_SS, tau_S, C_SS(tau_chi) and tau_S / tau_chi of one (variant, T) (trsp_obs.softness_memory),
+    with tau_chi bootstrapped on the same resamples of the replicas."""
+    from ..heterogeneity import chi4_peak, overlap_and_chi4
+    from ..softness_memory import memory_analysis
+
+    def tau_chi_of(idx):
+        _, chi4 = overlap_and_chi4(stacked.take(idx))
+        return chi4_peak(stacked.lags, chi4)[0]
+
+    res = memory_analysis(stacked.lags, products, float(np.mean(variances)), tau_chi_of=tau_chi_of, rng=rng, n_bootstrap=n_bootstrap)
+    return dict(
+        C_SS=res.css, C_SS_err=res.css_err, tau_S=res.tau_S, tau_S_err=res.tau_S_err, tau_S_resolved=int(res.tau_S_resolved),
+        tau_S_lower=res.tau_S_lower, css_at_tau_chi=res.css_at_tau_chi, css_at_tau_chi_err=res.css_at_tau_chi_err,
+        tau_S_over_tau_chi=res.tau_ratio, tau_S_over_tau_chi_err=res.tau_ratio_err,
+        css_equal_time=float(np.mean(equal_time) / np.mean(variances)), css_variance=float(np.mean(variances)),
+    )  # fmt: skip
+
+
+def _write_memory(h5, memory: dict, members: _EquilibriumMembers, shape: tuple) -> None:
+    """The softness-memory variables (format 1.1, docs/sweep-format.md)."""
+    V, NT, J = shape
+    curves = {k: np.full((V, NT, J), np.nan) for k in ("C_SS", "C_SS_err")}
+    scalars = {k: np.full((V, NT), np.nan) for k in (
+        "tau_S", "tau_S_err", "tau_S_lower", "css_at_tau_chi", "css_at_tau_chi_err", "tau_S_over_tau_chi",
+        "tau_S_over_tau_chi_err", "css_equal_time", "css_variance",
+    )}  # fmt: skip
+    resolved = np.zeros((V, NT), dtype=np.int8)
+    for (v, i), res in memory.items():
+        for k in curves:
+            curves[k][v, i] = res[k]
+        for k in scalars:
+            scalars[k][v, i] = res[k]
+        resolved[v, i] = res["tau_S_resolved"]
+    md, vt, vtl = ("variant", "temperature", "replica"), ("variant", "temperature"), ("variant", "temperature", "lag")
+    table = (  # name, values, dims, long_name
+        ("member_css_product", members.css_product, md + ("lag",), "origin mean of dS(t0).dS(t0 + t) / N, dS = S - <S>"),
+        ("member_css_equal_time", members.css_equal_time, md, "origin mean of |dS(t0)|^2 / N"),
+        ("C_SS", curves["C_SS"], vtl, "softness autocorrelation C_SS(t) = <dS_i(t0) dS_i(t0 + t)> / sigma_t^2"),
+        ("C_SS_err", curves["C_SS_err"], vtl, "bootstrap standard error of C_SS"),
+        ("tau_S", scalars["tau_S"], vt, "first time C_SS = 1/e (log-linear interpolation); NaN if not reached on the lag grid"),
+        ("tau_S_err", scalars["tau_S_err"], vt, "bootstrap standard error of tau_S (inf if some resamples do not reach 1/e)"),
+        ("tau_S_resolved", resolved, vt, "1 if C_SS reaches 1/e on the lag grid"),
+        ("tau_S_lower", scalars["tau_S_lower"], vt, "largest lag: tau_S > tau_S_lower when tau_S_resolved = 0"),
+        ("css_at_tau_chi", scalars["css_at_tau_chi"], vt, "C_SS at tau_chi (memory left at the chi_4 peak)"),
+        ("css_at_tau_chi_err", scalars["css_at_tau_chi_err"], vt, "bootstrap standard error of css_at_tau_chi"),
+        ("tau_S_over_tau_chi", scalars["tau_S_over_tau_chi"], vt, "tau_S / tau_chi"),
+        ("tau_S_over_tau_chi_err", scalars["tau_S_over_tau_chi_err"], vt, "bootstrap standard error (joint resamples)"),
+        ("css_equal_time", scalars["css_equal_time"], vt, "C_SS(0) measured: mean |dS|^2 / N / sigma_t^2 (1 in equilibrium)"),
+        ("css_variance", scalars["css_variance"], vt, "sigma_t^2: equilibrium variance per site of the simulated model"),
+    )
+    for name, values, dims, long_name in table:
+        _var(h5, name, values, dims, long_name)
 
 
 def _write_root_attrs(h5, cfg: SweepConfig, settings: dict, p0: Params) -> None:
@@ -235,6 +308,7 @@ def _write_root_attrs(h5, cfg: SweepConfig, settings: dict, p0: Params) -> None:
     h5.attrs["spacing"] = float(p0.lattice.spacing)
     h5.attrs["tolerance"] = float(cfg.tolerance or 0.0)
     h5.attrs["seed"] = int(cfg.seed)
+    h5.attrs["paired"] = np.int8(cfg.paired)
     h5.attrs["analysis"] = json.dumps(settings)
     h5.attrs["software"] = f"trsp_obs (python {sys.version.split()[0]}, numpy {np.__version__})"
 

@@ -74,6 +74,8 @@ class SweepConfig:
     n_bootstrap: int
     oz_qmax: float | None
     block_fit_max: int | None
+    memory_origins: int = 16  # origins per replica for the softness autocorrelation C_SS (trsp_obs.softness_memory)
+    paired: bool = False
 
     def variant_params(self, variant: int, T: float) -> Params:
         """:meth:`params`, with an error re-aimed at the variant that caused it
@@ -146,10 +148,14 @@ def sweep_config_from_dict(data: dict, *, text: str = "", base_dir: Path | None 
 
     [sweep]   name, params (preset name or parameter-file path relative to the sweep file),
               temperatures (list), replicas (>= 2), seed (>= 0), tolerance (>= 0; default 1e-3;
-              0 = untruncated), overrides ({section = {key = value}}, applied to every member)
+              0 = untruncated), overrides ({section = {key = value}}, applied to every member),
+              paired (bool, default false: every variant's replica r at temperature T starts from
+              the same initial field; the variants must share the static field, i.e. the
+              [softness] and [lattice] sections and <S>(T); see members.initial_field_key)
     [run]     t_max (number or list per temperature), lag_min_fraction (default 1e-4),
               n_lags (default 33), n_origins (default 256), spatial_origins (default 32),
-              blocks (list of block sides; default 1 .. L)
+              blocks (list of block sides; default 1 .. L), memory_origins (origins per replica
+              for C_SS(t), trsp_obs.softness_memory; default 16; 0 = no C_SS)
     [[variants]]  name, t_max_scale (factor on run.t_max, default 1), and overrides: shape
               (cluster.shape), facilitation (kick.facilitation), or full tables
               {section = {key = value}}; default one variant "base"
@@ -162,7 +168,7 @@ def sweep_config_from_dict(data: dict, *, text: str = "", base_dir: Path | None 
         raise ParameterError("<sweep>", "must be a table")
     _check_keys(data, {"sweep", "run", "variants", "aging", "analysis"}, "<sweep file>")
     sw = _get(data, "sweep", "<sweep file>", dict)
-    _check_keys(sw, {"name", "params", "temperatures", "replicas", "seed", "tolerance", "overrides"}, "sweep")
+    _check_keys(sw, {"name", "params", "temperatures", "replicas", "seed", "tolerance", "overrides", "paired"}, "sweep")
     name = _get(sw, "name", "sweep", str, "sweep")
     src = _get(sw, "params", "sweep", str)
     if src in PRESETS:
@@ -195,9 +201,10 @@ def sweep_config_from_dict(data: dict, *, text: str = "", base_dir: Path | None 
     tol = _get(sw, "tolerance", "sweep", float, 1e-3)
     if tol < 0:
         raise ParameterError("sweep.tolerance", "must be >= 0 (0 = no truncation)", tol)
+    paired = _get(sw, "paired", "sweep", bool, False)
 
     run = _get(data, "run", "<sweep file>", dict, {})
-    _check_keys(run, {"t_max", "lag_min_fraction", "n_lags", "n_origins", "spatial_origins", "blocks"}, "run")
+    _check_keys(run, {"t_max", "lag_min_fraction", "n_lags", "n_origins", "spatial_origins", "blocks", "memory_origins"}, "run")
     tm = run.get("t_max")
     if tm is None:
         raise ParameterError("run.t_max", "is required: a run length per temperature (several tau_chi)")
@@ -214,6 +221,9 @@ def sweep_config_from_dict(data: dict, *, text: str = "", base_dir: Path | None 
     spatial = _get(run, "spatial_origins", "run", int, 32)
     if spatial < 0:
         raise ParameterError("run.spatial_origins", "must be >= 0", spatial)
+    memory_origins = _get(run, "memory_origins", "run", int, 16)
+    if not 0 <= memory_origins <= 4096:
+        raise ParameterError("run.memory_origins", "must lie in [0, 4096]", memory_origins)
     blocks = run.get("blocks")
     if blocks is not None:
         if not isinstance(blocks, list) or not blocks or not all(isinstance(b, int) and not isinstance(b, bool) for b in blocks):
@@ -290,7 +300,8 @@ def sweep_config_from_dict(data: dict, *, text: str = "", base_dir: Path | None 
         tolerance=tol if tol > 0 else None, t_max=tuple(t_max),
         lag_fractions=np.geomspace(fmin, 0.5, n_lags), n_origins=n_origins, spatial_origins=spatial,
         blocks=blocks, variants=tuple(variants), aging=aging, n_bootstrap=n_boot, oz_qmax=oz_qmax,
-        block_fit_max=bfm,
+        block_fit_max=bfm, memory_origins=memory_origins,
+        paired=paired,
     )  # fmt: skip
     # validate every parameter set now (scalar conditions); members validate the lattice ones
     Ls = set()
@@ -304,9 +315,30 @@ def sweep_config_from_dict(data: dict, *, text: str = "", base_dir: Path | None 
     if len(Ls) != 1:
         raise ParameterError("variants", "all variants must share one lattice (dim, L, spacing): the sweep file has one q and block axis")
     dim, L, _ = Ls.pop()
+    if paired:
+        _check_shared_static_field(cfg)
     if blocks is not None and blocks[-1] > L:
         raise ParameterError("run.blocks", f"block sides must be <= L = {L}", list(blocks))
     return cfg
+
+
+def _check_shared_static_field(cfg: SweepConfig) -> None:
+    """``paired = true`` shares one initial field between the variants: refuse variants whose
+    equilibrium field differs (softness covariance, lattice, or <S>(T)), since then the same
+    draw would not be an equilibrium sample of both."""
+    from ..runs import mean_softness
+
+    for T in cfg.temperatures:
+        p0 = cfg.params(0, T)
+        for v in range(1, len(cfg.variants)):
+            p = cfg.params(v, T)
+            if p.softness != p0.softness or p.lattice != p0.lattice or mean_softness(p, T) != mean_softness(p0, T):
+                raise ParameterError(
+                    "sweep.paired",
+                    f"variant {cfg.variants[v].name!r} changes the equilibrium softness field ([softness], [lattice] or "
+                    f"<S>(T) at T = {T:g}) of variant {cfg.variants[0].name!r}: paired variants must share it",
+                    True,
+                )
 
 
 def load_sweep_config(path: str | Path) -> SweepConfig:

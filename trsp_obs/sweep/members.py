@@ -7,7 +7,15 @@ runs one on a worker and returns an :class:`EquilibriumResult` or a :class:`Quen
 
 Randomness: member (kind k, variant v, temperature i, replica r) draws from
 ``SeedSequence(seed, spawn_key=(k, v, i, r))`` (what ``spawn`` would hand out), so every
-member has an independent stream that does not depend on which members ran when.
+member has an independent stream that does not depend on which members ran when.  It draws
+its initial field first, then its dynamics, from that one stream.
+
+Paired sweeps (``[sweep] paired = true``): an equilibrium member's initial field is drawn
+instead from ``SeedSequence(seed, spawn_key=(KIND_INITIAL_FIELD, i, r))``, which does not
+depend on the variant, so replica r at temperature i starts from the same field, bit for
+bit, in every variant (the variants share the static field: config checks it); its dynamics
+still draw from the member's own stream.  Comparing variants replica by replica then cancels
+the initial field's contribution (trsp_obs.paired).  Unpaired sweeps are unchanged.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ __all__ = [
     "KIND_EQUILIBRIUM",
     "KIND_AGING",
     "KIND_TRAP",
+    "KIND_INITIAL_FIELD",
     "MemberSpec",
     "EquilibriumSpec",
     "QuenchSpec",
@@ -34,11 +43,14 @@ __all__ = [
     "member_id",
     "member_specs",
     "member_rng",
+    "initial_field_rng",
     "run_member",
     "mean_softness_at",
 ]
 
 KIND_EQUILIBRIUM, KIND_AGING, KIND_TRAP = 0, 1, 2
+#: first spawn-key entry of the shared initial-field streams of paired sweeps (no member kind)
+KIND_INITIAL_FIELD = 3
 _KIND_NAMES = {KIND_EQUILIBRIUM: "eq", KIND_AGING: "aging", KIND_TRAP: "trap"}
 
 
@@ -74,6 +86,8 @@ class EquilibriumSpec(MemberSpec):
     origin_spacing: float = 0.0
     spatial_origins: int = 0
     blocks: np.ndarray | None = None
+    memory_origins: int = 0  # origins for C_SS(t) (trsp_obs.softness_memory); 0 = none
+    initial_key: tuple | None = None  # paired sweeps: spawn key of the shared initial field
 
 
 @dataclass(frozen=True)
@@ -105,6 +119,11 @@ class EquilibriumResult:
     kick_radius: float
     precision_radius: float
     cpu_s: float = math.nan
+    # softness memory (trsp_obs.softness_memory); absent (None) in members run before format 1.1
+    css_product: np.ndarray | None = None  # (J,) origin mean of dS(t0).dS(t0+t)/N
+    css_equal_time: float = math.nan  # origin mean of |dS(t0)|^2 / N
+    css_variance: float = math.nan  # sigma_t^2, the simulated model's equilibrium variance per site
+    initial_digest: str = ""  # trsp_obs.runs.field_digest of the initial field (paired sweeps share it)
 
 
 @dataclass
@@ -151,7 +170,9 @@ def member_specs(cfg: SweepConfig) -> list[MemberSpec]:
                     id=member_id(KIND_EQUILIBRIUM, v, i, r), kind=KIND_EQUILIBRIUM, spawn_key=(KIND_EQUILIBRIUM, v, i, r),
                     params_toml=dumps_toml(p), cost=t_max / p.m, t_max=t_max, lags=cfg.lags(v, i),
                     origin_spacing=t_max / cfg.n_origins, spatial_origins=cfg.spatial_origins,
-                    blocks=None if cfg.blocks is None else np.array(cfg.blocks), **common,
+                    blocks=None if cfg.blocks is None else np.array(cfg.blocks),
+                    memory_origins=cfg.memory_origins,
+                    initial_key=(KIND_INITIAL_FIELD, i, r) if cfg.paired else None, **common,
                 ))  # fmt: skip
     ag = cfg.aging
     if ag is not None:
@@ -183,6 +204,14 @@ def member_rng(spec: MemberSpec) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(ss))
 
 
+def initial_field_rng(spec: MemberSpec) -> np.random.Generator | None:
+    """The stream of a paired member's initial field (shared by the variants), else None."""
+    key = getattr(spec, "initial_key", None)
+    if key is None:
+        return None
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(spec.seed, spawn_key=tuple(key))))
+
+
 _MODELS: dict = {}
 
 
@@ -202,13 +231,17 @@ def run_member(spec: MemberSpec) -> EquilibriumResult | QuenchResult:
     """Run one member (on a worker)."""
     from ..overlap import replica_stats
     from ..runs import equilibrium_log, quench_mean_softness
+    from ..softness_memory import MemoryAccumulator, memory_origins
 
     wall0, cpu0 = _time.perf_counter(), _time.process_time()
     rng = member_rng(spec)
     p = spec.params
     if isinstance(spec, EquilibriumSpec):
         model = _model(spec.params_toml, spec.tolerance)
-        log, info = equilibrium_log(model, rng, spec.t_max)
+        memory = None
+        if spec.memory_origins > 0:
+            memory = MemoryAccumulator(memory_origins(0.0, spec.t_max, spec.memory_origins), spec.lags, model.mean, spec.t_max)
+        log, info = equilibrium_log(model, rng, spec.t_max, memory=memory, initial_rng=initial_field_rng(spec))
         sim_wall = _time.perf_counter() - wall0
         st = replica_stats(
             log, dim=p.lattice.dim, L=p.lattice.L, shape=p.cluster.shape, spacing=p.lattice.spacing,
@@ -221,6 +254,11 @@ def run_member(spec: MemberSpec) -> EquilibriumResult | QuenchResult:
             n_events=info["n_events"], mean_S=info["mean_S"], sim_wall_s=sim_wall,
             wall_s=_time.perf_counter() - wall0, cpu_s=_time.process_time() - cpu0,
             kick_radius=float(model.kick_radius), precision_radius=float(model.precision_radius),
+            **({} if memory is None else dict(
+                css_product=memory.product_mean, css_equal_time=memory.equal_time,
+                css_variance=float(model.covariance_row[0]),
+            )),
+            initial_digest=info["initial_digest"],
         )  # fmt: skip
     if spec.kind == KIND_AGING:
         model = _model(spec.params_toml, spec.tolerance)
