@@ -426,8 +426,9 @@ def fig_memory(sd: SweepData, out: Path) -> Path | None:
         if not ok.any():
             continue
         res = sd.d["tau_S_resolved"][v].astype(bool) & ok
-        _errbar(axs[1], sd.T[res], sd.d["tau_S_over_tau_chi"][v, res], sd.d["tau_S_over_tau_chi_err"][v, res],
-                fmt="o--", color=col, label=sd.variants[v])  # fmt: skip
+        if res.any():
+            _errbar(axs[1], sd.T[res], sd.d["tau_S_over_tau_chi"][v, res], sd.d["tau_S_over_tau_chi_err"][v, res],
+                    fmt="o--", color=col, label=sd.variants[v])  # fmt: skip
         low = ~res & ok
         if low.any():
             axs[1].plot(sd.T[low], sd.d["tau_S_lower"][v, low] / sd.d["tau_chi"][v, low], "^", color=col, ms=7,
