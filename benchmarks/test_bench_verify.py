@@ -69,3 +69,50 @@ def test_dense_and_periodic_side_on_one_run(benchmark):
     benchmark.extra_info.update({f"cpu_s_per_event_{k}": v for k, v in out.items()})
     print(f"\nreplay CPU per event, 2D L=12: dense side {out['dense'] * 1e3:.2f} ms, periodic {out['periodic'] * 1e3:.2f} ms")
     assert np.isfinite(list(out.values())).all()
+
+
+#: the three workloads whose replay cost issue 8 tracks: (a) the paper's system at trsp_fast's
+#: tolerance 1e-4 (periodic side), (b) the default example at the default tolerance (dense side,
+#: kick window = the lattice), (c) the 2D L = 5 catalog lattice the CI mutant tests replay
+REPLAY_CASES = {
+    "a_3d_L20_tol1e-4": ({"lattice": {"dim": 3, "L": 20}}, 1e-4, 1, 2000),
+    "b_default_example": ({}, None, 1, 4000),
+    "c_2d_L5_catalog": ({"lattice": {"dim": 2, "L": 5}}, None, 4, 2000),
+}
+
+
+@pytest.mark.benchmark(group="verify")
+@pytest.mark.parametrize("case", list(REPLAY_CASES))
+def test_replay_cpu_per_event(benchmark, case):
+    """Replay CPU microseconds per event (events simulated first and held in memory, so only the
+    replay is timed). Measured values for this change: docs/verification.md, "Speed and memory"."""
+    from trsp_runfile.events import EventRecord  # noqa: F401 (the chunks' type)
+    from trsp_verify.data import Replica
+    from trsp_verify.model_side import model_side_for
+    from trsp_verify.simulate import DEFAULT_TOLERANCE
+
+    spec, tol, replicas, events = REPLAY_CASES[case]
+    p = params_from_dict(spec)
+    sims, _ = simulate_replicas(p, replicas, events, seed=5, tolerance=DEFAULT_TOLERANCE if tol is None else tol)
+
+    class Held(Replica):
+        def __init__(self, r):
+            self.__dict__.update({k: getattr(r, k) for k in ("params", "kick_radius", "precision_radius", "scheme",
+                                                              "n_events", "name", "full", "t0")})
+            self.S0 = r.S0.copy()
+            self.records = list(r.chunks())
+            self.t_end = r.t_end
+
+        def chunks(self):
+            yield from self.records
+
+    runs = [Held(r) for r in sims]
+    side = model_side_for(p, runs[0].kick_radius, runs[0].precision_radius, scheme=runs[0].scheme)
+    out = {}
+
+    def run():
+        out["us"] = _per_event(side, runs) * 1e6
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    benchmark.extra_info["cpu_us_per_event"] = out["us"]
+    print(f"\nreplay CPU per event, {case}: {out['us']:.0f} us")

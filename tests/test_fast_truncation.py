@@ -211,3 +211,19 @@ def test_run_file_declares_the_scheme(tmp_path):
     with pytest.raises(TrspFileError) as err:
         RunFile.open(path)
     assert "/truncation/@scheme" in str(err.value)
+
+
+def test_default_tolerance_is_stated_once_per_package_and_covers_the_replay_check():
+    """trsp_verify keeps its own copy of the default tolerance (it must not import trsp_fast): the
+    two agree.  And the reason the default is what it is (docs/fast.md, "The default tolerance"):
+    for the default parameters its kick window holds every site the battery's replay check whitens
+    (up to DEFAULT_MAX_CHECK_SITES nearest the cluster), so a run cannot be told from the
+    untruncated model by the window's edge; 1e-4's window is smaller than that set."""
+    from trsp_fast.model import DEFAULT_TOLERANCE
+    from trsp_verify.model_side import DEFAULT_MAX_CHECK_SITES
+    from trsp_verify.simulate import DEFAULT_TOLERANCE as VERIFY_DEFAULT
+
+    assert VERIFY_DEFAULT == DEFAULT_TOLERANCE
+    p = params_from_dict({"lattice": {"dim": 3, "L": 10}})
+    assert FastModel(p).active_size >= DEFAULT_MAX_CHECK_SITES
+    assert FastModel(p, tolerance=1e-4).active_size < DEFAULT_MAX_CHECK_SITES

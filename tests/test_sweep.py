@@ -24,6 +24,7 @@ params = "ka_illustrative"
 temperatures = [0.55, 0.70]
 replicas = 2
 seed = 7
+tolerance = 1e-3
 overrides = { lattice = { L = 6 } }
 
 [run]

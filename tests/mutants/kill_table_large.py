@@ -4,9 +4,10 @@
 
 Each mutation of :data:`mutants.simulator.LOCAL_MUTATIONS` (and the correct truncated
 implementation, which must pass) is rebuilt as a truncated implementation
-(:class:`mutants.simulator.LocalTRSP`: kick window and truncated precision of trsp_fast at
-tolerance 1e-4, declared in the run files' /truncation), simulated on 3D L = 20 (N = 8000)
-and verified with ``trsp verify`` (2 worker processes).  Prints one row per mutant: rejected
+(:class:`mutants.simulator.LocalTRSP`: a kick window and a cut precision, RADII, declared in
+the run files' /truncation), simulated on 3D L = 20 (N = 8000) and verified with
+``trsp verify`` (2 worker processes).  One process per mutant (``--only NAME``) runs the
+table in parallel.  Prints one row per mutant: rejected
 or not, the failing checks (stable keys), and the CPU seconds of simulation and verification.
 docs/verification.md ("Verifying an L = 20 implementation") holds the output.
 """
@@ -29,7 +30,8 @@ from mutants.simulator import LOCAL_MUTATIONS, large_params, write_local_replica
 
 from trsp_verify import VerifyInputError, load_runs, verify  # noqa: E402
 
-#: the radii trsp_fast chooses at tolerance 1e-4 for the built-in example (docs/fast.md)
+#: the radii trsp_fast chose at tolerance 1e-4 for the built-in example under the plain cut of the
+#: precision (LocalTRSP's scheme; trsp_fast's row_sum scheme now needs precision_radius 11.27 there)
 RADII = (3.8708286933869704, 5.567039912272021)
 
 
