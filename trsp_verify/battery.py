@@ -175,6 +175,18 @@ def verify(
     )
 
 
+def _one_blas_thread() -> None:
+    """Worker initializer: one BLAS thread per worker process.
+
+    The workers already use every core; each forked worker otherwise inherits a BLAS pool of one
+    thread per core, and on 2 cores the 4 spinning threads doubled the CPU time and the wall time
+    of an L = 20 verify (measured: 276 CPU s / 151 s wall against 128 CPU s / 77 s wall).
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+
+
 def _run_replicas(runs, side, plan, workers, progress):
     if workers <= 1 or len(runs) <= 1:
         out = []
@@ -186,7 +198,7 @@ def _run_replicas(runs, side, plan, workers, progress):
 
     with multiprocessing.Manager() if progress else _Null() as manager:
         queue = manager.Queue() if progress else None
-        with ProcessPoolExecutor(max_workers=min(workers, len(runs))) as pool:
+        with ProcessPoolExecutor(max_workers=min(workers, len(runs)), initializer=_one_blas_thread) as pool:
             futures = [pool.submit(_analyse, (r, side, plan, i, queue)) for i, r in enumerate(runs)]
             pending = set(futures)
             while pending:
