@@ -61,6 +61,16 @@ __all__ = [
 ]
 
 
+
+def bootstrap_error(draws) -> np.ndarray:
+    """Standard error from bootstrap resamples (stacked along axis 0): half the central 68% range,
+    NaNs ignored.  For a normal spread it is the standard deviation, and unlike it, it is robust
+    to the occasional wild fit in a resample."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo, hi = np.nanpercentile(np.asarray(draws, dtype=np.float64), [15.865, 84.135], axis=0)
+    return 0.5 * (hi - lo)
+
 @dataclass(eq=False)
 class StackedStats:
     """Replica statistics stacked along a leading replica axis (R, ...); see ReplicaStats."""
@@ -341,13 +351,7 @@ def analyse(
             for k in keys:
                 draws[k].append(b[k])
         def sd(k):
-            # half the central 68% range of the resamples: the standard error for a normal
-            # spread, and robust to the occasional wild fit in a resample
-            a = np.asarray(draws[k], dtype=np.float64)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                lo, hi = np.nanpercentile(a, [15.865, 84.135], axis=0)
-            return 0.5 * (hi - lo)
+            return bootstrap_error(draws[k])
 
         out.Q_err, out.chi4_err = sd("Q"), sd("chi4")
         out.tau_chi_err, out.chi4_star_err = float(sd("tau_chi")), float(sd("chi4_star"))

@@ -51,7 +51,7 @@ import numpy as np
 
 from trsp_ref.params import ParameterError
 
-from .heterogeneity import StackedStats, point_estimates
+from .heterogeneity import StackedStats, bootstrap_error, point_estimates
 
 __all__ = [
     "OBSERVABLES",
@@ -210,13 +210,12 @@ def _finite(obj):
 
 
 def _half_68(a: np.ndarray) -> float:
-    """Half the central 68% range (the standard error for a normal spread; robust to a wild resample)."""
+    """bootstrap_error over the finite resamples only (NaN with fewer than 3)."""
     a = np.asarray(a, dtype=np.float64)
     a = a[np.isfinite(a)]
     if a.size < 3:
         return math.nan
-    lo, hi = np.percentile(a, [15.865, 84.135])
-    return 0.5 * float(hi - lo)
+    return float(bootstrap_error(a))
 
 
 def _log_ratio(x: float, y: float) -> float:

@@ -35,12 +35,13 @@ M = sum_c H_c, and C_SS(t) = tr(exp(-r0 M t) K) / (N sigma^2) exactly, at every 
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from trsp_ref.params import ParameterError
+
+from .heterogeneity import bootstrap_error
 
 __all__ = [
     "MemoryAccumulator",
@@ -178,13 +179,6 @@ class MemoryAnalysis:
     n_replicas: int
 
 
-def _half_range(a: np.ndarray) -> np.ndarray:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        lo, hi = np.nanpercentile(np.asarray(a, dtype=np.float64), [15.865, 84.135], axis=0)
-    return 0.5 * (hi - lo)
-
-
 def memory_analysis(
     lags: np.ndarray,
     products: np.ndarray,
@@ -223,13 +217,13 @@ def memory_analysis(
         if rng is None:
             raise ParameterError("rng", "a numpy Generator is needed for the bootstrap (randomness is passed in)")
         draws = [point(rng.integers(0, R, size=R)) for _ in range(n_bootstrap)]
-        out.css_err = _half_range(np.stack([d[0] for d in draws]))
+        out.css_err = bootstrap_error(np.stack([d[0] for d in draws]))
         # an unresolved tau_S is larger than the grid: +inf keeps the percentiles honest
         taus = np.array([d[1] if math.isfinite(d[1]) else math.inf for d in draws])
-        out.tau_S_err = float(_half_range(taus)) if out.tau_S_resolved else math.nan
-        out.css_at_tau_chi_err = float(_half_range(np.array([d[2] for d in draws])))
+        out.tau_S_err = float(bootstrap_error(taus)) if out.tau_S_resolved else math.nan
+        out.css_at_tau_chi_err = float(bootstrap_error(np.array([d[2] for d in draws])))
         ratios = np.array([d[3] if math.isfinite(d[1]) else math.inf for d in draws])
-        out.tau_ratio_err = float(_half_range(ratios)) if out.tau_S_resolved else math.nan
+        out.tau_ratio_err = float(bootstrap_error(ratios)) if out.tau_S_resolved else math.nan
     return out
 
 
