@@ -198,6 +198,9 @@ def paired(
 from trsp_cli.fit_cmd import register as _register_fit  # noqa: E402  (trsp fit, trsp to-particles)
 
 _register_fit(app, _guarded)
+from trsp_cli.softness_cmd import register as _register_softness  # noqa: E402  (trsp softness train / apply)
+
+_register_softness(app, _guarded)
 
 
 def main(argv: list[str] | None = None) -> int:

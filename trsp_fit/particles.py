@@ -37,7 +37,7 @@ __all__ = [
 
 FORMAT = "trsp-particles"
 #: MAJOR.MINOR; a reader accepts its own MAJOR and any MINOR (minor versions only add optional items)
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"
 #: "instantaneous": rearranging[k, i] = particle i took part in a rearrangement in (t_{k-1}, t_k]
 #: (lattice models; needs a given duration).  "sustained": rearranging[k, i] = particle i is
 #: rearranging at frame k (MD with p_hop; the duration is measured from runs of frames).
@@ -84,7 +84,12 @@ class ParticleData:
     source: str = ""
     name: str = field(default="<memory>")
     n_rearrangements: np.ndarray | None = None  # (K,) separate rearrangements in interval k, when known
-
+    # format 1.1: the name of each type id (e.g. ("A", "B")), when known
+    type_names: tuple[str, ...] | None = None
+    # p_hop (K, N) and its threshold, when the indicator comes from p_hop (MD; written instead of
+    # /frames/rearranging, which must then equal p_hop > p_hop_threshold)
+    p_hop: np.ndarray | None = None
+    p_hop_threshold: float | None = None
 
     @property
     def dim(self) -> int:
@@ -156,6 +161,18 @@ class ParticleData:
                 raise fail(f"must have shape ({K},) and hold counts >= 0", "/frames/n_rearrangements")
             if np.any((self.n_rearrangements > 0) != self.rearranging.any(axis=1)):
                 raise fail("must be > 0 exactly in the frames where some particle is rearranging", "/frames/n_rearrangements")
+        if self.type_names is not None:
+            self.type_names = tuple(str(t) for t in self.type_names)
+            if len(self.type_names) == 0 or (N and int(self.types.max()) >= len(self.type_names)) or np.any(self.types < 0):
+                raise fail(f"must name every type id: {len(self.type_names)} names for type ids up to {int(self.types.max())}", "/@type_names")
+        if self.p_hop is not None:
+            thr = DEFAULT_P_HOP_THRESHOLD if self.p_hop_threshold is None else self.p_hop_threshold
+            if self.p_hop.shape != (K, N) or np.any(self.p_hop < 0):  # NaN (undefined) reads as not rearranging
+                raise fail(f"must have shape ({K}, {N}) and hold values >= 0", "/frames/p_hop")
+            if not (math.isfinite(thr) and thr > 0):
+                raise fail("must be finite and > 0", "/@p_hop_threshold")
+            if not np.array_equal(np.asarray(self.rearranging, dtype=bool), self.p_hop > thr):
+                raise fail("must equal p_hop > p_hop_threshold when p_hop is given", "/frames/rearranging")
         self.rearranging = self.rearranging.astype(bool, copy=False)
         return self
 
@@ -204,12 +221,14 @@ def read_particles(path: str | os.PathLike) -> ParticleData:
         time = np.asarray(_dataset(h5, path, "/frames/time"), dtype=np.float64)
         softness = np.asarray(_dataset(h5, path, "/frames/softness"), dtype=np.float64)
         flags = _dataset(h5, path, "/frames/rearranging", required=False)
+        p_hop = threshold = None
         if flags is None:
             p_hop = _dataset(h5, path, "/frames/p_hop", required=False)
             if p_hop is None:
                 raise ParticleFileError(path, "missing the rearrangement indicator: give /frames/rearranging or /frames/p_hop", "/frames")
             threshold = float(_attr(h5, path, "p_hop_threshold", required=False, default=DEFAULT_P_HOP_THRESHOLD))
-            flags = np.asarray(p_hop, dtype=np.float64) > threshold
+            p_hop = np.asarray(p_hop, dtype=np.float64)
+            flags = p_hop > threshold
         pos = _dataset(h5, path, "/frames/position", required=False)
         where = "/frames/position"
         if pos is None:
@@ -229,13 +248,17 @@ def read_particles(path: str | os.PathLike) -> ParticleData:
             }
         shape = _attr(h5, path, "cluster_shape", required=False)
         source = str(_attr(h5, path, "source", required=False, default=""))
+        names = _attr(h5, path, "type_names", required=False)
+        if names is not None:
+            names = tuple(n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in np.atleast_1d(names))
         counts = _dataset(h5, path, "/frames/n_rearrangements", required=False)
     data = ParticleData(
         time=time, box=box, positions=np.asarray(pos, dtype=np.float64), types=types, softness=softness,
         rearranging=np.asarray(flags), temperature=temperature, kind=kind,
         duration=None if duration is None else float(duration), lattice=lattice,
         cluster_shape=None if shape is None else str(shape), source=source, name=str(path),
-        n_rearrangements=None if counts is None else np.asarray(counts, dtype=np.int64),
+        n_rearrangements=None if counts is None else np.asarray(counts, dtype=np.int64), type_names=names,
+        p_hop=p_hop, p_hop_threshold=threshold,
     )
     try:
         return data.validate()
@@ -265,9 +288,15 @@ def write_particles(data: ParticleData, path: str | os.PathLike) -> None:
             if data.cluster_shape is not None:
                 h5.attrs["cluster_shape"] = data.cluster_shape
             h5.attrs["source"] = data.source
+            if data.type_names is not None:
+                h5.attrs["type_names"] = np.array(data.type_names, dtype=h5py.string_dtype("utf-8"))
             h5.create_dataset("/frames/time", data=data.time)
             h5.create_dataset("/frames/softness", data=data.softness, chunks=True)
-            h5.create_dataset("/frames/rearranging", data=data.rearranging.astype(np.uint8), compression="gzip", chunks=True)
+            if data.p_hop is not None:
+                h5.attrs["p_hop_threshold"] = float(DEFAULT_P_HOP_THRESHOLD if data.p_hop_threshold is None else data.p_hop_threshold)
+                h5.create_dataset("/frames/p_hop", data=np.asarray(data.p_hop, dtype=np.float64), chunks=True)
+            else:
+                h5.create_dataset("/frames/rearranging", data=data.rearranging.astype(np.uint8), compression="gzip", chunks=True)
             where = "/particles/position" if data.static else "/frames/position"
             h5.create_dataset(where, data=data.positions)
             h5.create_dataset("/particles/type", data=np.asarray(data.types, dtype=np.int64))
