@@ -38,6 +38,7 @@ from typing import Iterator
 import numpy as np
 
 from trsp_ref.params import ParameterError, Params, load_params, params_from_dict, params_to_dict
+from trsp_runfile.outputs import Output, check_outputs
 
 __all__ = [
     "simulate_to_file",
@@ -122,18 +123,6 @@ def _check_options(events, time, seed, mode, snapshot_every, checkpoint_every, t
     if tolerance is not None and (not _finite(tolerance) or tolerance < 0):
         raise ParameterError("--tolerance", "must be a finite number >= 0", tolerance)
     return int(ce)
-
-
-def _check_out(out: Path) -> None:
-    folder = out.parent if str(out.parent) else Path(".")
-    if not folder.exists():
-        raise ParameterError("--out", f"the folder of the run file does not exist: {folder}")
-    if not folder.is_dir():
-        raise ParameterError("--out", f"{folder} is not a folder")
-    if out.is_dir():
-        raise ParameterError("--out", f"is a folder, not a file: {out}")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ParameterError("--out", f"cannot write in the folder {folder} (permission denied)")
 
 
 def _mismatch(out: Path, what: str, in_file, given, option: str):
@@ -443,7 +432,9 @@ def simulate_to_file(
 
     out = Path(out)
     ce = _check_options(events, time, seed, mode, snapshot_every, checkpoint_every, tolerance)
-    _check_out(out)
+    # the one output policy (trsp_runfile.outputs); an existing run is continued (--resume) or replaced (--force)
+    check_outputs([Output("--out", out)], inputs=[config], force=force or resume,
+                  exists_hint="continue it with --resume, or replace it with --force")
     if resume and not out.exists():
         raise TrspFileError(out, "does not exist: there is no run to resume (check the path, or start a new run without --resume)")
     failure, unclosable = None, False
@@ -531,10 +522,8 @@ def _write_failure(exc: BaseException) -> str:
 
 
 def _new_job(config, out, events, time, seed, mode, snapshot_every, tolerance, force) -> dict:
-    from trsp_runfile.runfile import RunWriter, SeedRecord, Truncation, TrspFileError
+    from trsp_runfile.runfile import RunWriter, SeedRecord, Truncation
 
-    if out.exists() and not force:
-        raise TrspFileError(out, "already exists (continue it with --resume, or replace it with --force)")
     if events is None and time is None:
         raise ParameterError("--events/--time", "give a stopping condition: --events N and/or --time T")
     params = params_from_dict({}) if config is None else load_params(config)
