@@ -39,6 +39,7 @@ import numpy as np
 
 from trsp_ref.params import ParameterError, Params, load_params, params_from_dict, params_to_dict
 from trsp_runfile.outputs import Output, check_outputs
+from trsp_runfile.resources import check_memory, gb
 
 __all__ = [
     "simulate_to_file",
@@ -140,21 +141,6 @@ def _mismatch(out: Path, what: str, in_file, given, option: str):
 # --------------------------------------------------------------------------
 
 
-def _available_memory() -> int | None:
-    """Memory the process can still get (Linux MemAvailable; else total physical memory)."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover
-        return None
-
-
 def estimated_memory_bytes(params: Params) -> int:
     """A lower bound on the memory a trsp_fast simulation of ``params`` needs (bytes)."""
     from trsp_runfile.runfile import n_orientations
@@ -164,18 +150,8 @@ def estimated_memory_bytes(params: Params) -> int:
 
 def check_fits_in_memory(params: Params, available: int | None = None) -> None:
     """ParameterError('lattice.L') when the lattice certainly does not fit in memory."""
-    need = estimated_memory_bytes(params)
-    have = _available_memory() if available is None else available
-    if have is not None and need > have:
-        raise ParameterError(
-            "lattice.L",
-            f"a {params.lattice.dim}D lattice of L = {params.lattice.L} ({params.N:,} sites) needs at least "
-            f"{_gb(need)} of memory, more than the {_gb(have)} available; choose a smaller L",
-        )
-
-
-def _gb(n: float) -> str:
-    return f"{n / 1e9:.3g} GB"
+    check_memory(estimated_memory_bytes(params), "lattice.L",
+                 f"a {params.lattice.dim}D lattice of L = {params.lattice.L} ({params.N:,} sites)", "choose a smaller L", available)
 
 
 def _check_fits_on_disk(out: Path, model, S: np.ndarray, mode: str, interval, left_events, left_time, first_snapshot) -> None:
@@ -206,14 +182,14 @@ def _check_fits_on_disk(out: Path, model, S: np.ndarray, mode: str, interval, le
         if snap_bytes >= event_bytes:
             raise ParameterError(
                 "--snapshot-every",
-                f"about {n_snaps:.3g} snapshots of {S.shape[0]:,} sites ({_gb(snap_bytes)}, twice that while writing) "
-                f"do not fit in the {_gb(free)} free in {folder}; choose a longer interval",
+                f"about {n_snaps:.3g} snapshots of {S.shape[0]:,} sites ({gb(snap_bytes)}, twice that while writing) "
+                f"do not fit in the {gb(free)} free in {folder}; choose a longer interval",
                 interval,
             )
         raise ParameterError(
             "--events/--time",
-            f"about {n_events:.3g} events ({_gb(event_bytes)}, twice that while writing) do not fit in the "
-            f"{_gb(free)} free in {folder}; run shorter, or use --mode light",
+            f"about {n_events:.3g} events ({gb(event_bytes)}, twice that while writing) do not fit in the "
+            f"{gb(free)} free in {folder}; run shorter, or use --mode light",
         )
 
 
