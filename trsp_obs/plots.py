@@ -19,6 +19,8 @@ import numpy as np
 from trsp_ref.params import ParameterError
 from trsp_runfile.outputs import Output, OutputSet
 
+from .results_schema import MEMORY_NAMES, PLOT_ITEMS, RESULT_FORMATS, check_results, open_results  # noqa: F401
+
 __all__ = ["SweepData", "read_sweep", "make_figures"]
 
 
@@ -39,62 +41,11 @@ class SweepData:
     aging: dict | None
 
 
-class _Results:
-    """Context manager: an open sweep or summary file, checked (format, major version 1)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.h5 = None
-
-    def __enter__(self):
-        import h5py
-
-        path = self.path
-        if not path.is_file():
-            raise ParameterError("sweep_file", "does not exist" if not path.exists() else "is not a file", str(path))
-        try:
-            h5 = h5py.File(path, "r")
-        except (OSError, ValueError) as exc:
-            reason = " ".join(str(exc).split("(")[0].split()) or "not HDF5"
-            raise ParameterError("sweep_file", f"cannot be opened as HDF5 ({reason}): not a sweep file, or truncated", str(path)) from None
-        fmt = h5.attrs.get("format")
-        fmt = fmt.decode() if isinstance(fmt, bytes) else fmt
-        if fmt not in RESULT_FORMATS:
-            h5.close()
-            raise ParameterError("sweep_file", "is not a trsp sweep or summary file (root attribute format is not 'trsp-sweep' or 'trsp-summary')", str(path))
-        major = str(h5.attrs.get("format_version", "0")).split(".")[0]
-        if major != "1":
-            version = h5.attrs.get("format_version")
-            h5.close()
-            raise ParameterError("sweep_file", f"has format version {version}; this reader reads 1.x", str(path))
-        self.h5 = h5
-        return h5
-
-    def __exit__(self, *exc):
-        self.h5.close()
-        return False
-
-
-#: the formats trsp plot reads: sweep files (docs/sweep-format.md) and their summaries (trsp_obs.summaries)
-RESULT_FORMATS = ("trsp-sweep", "trsp-summary")
-
-#: softness-memory variables (sweep format 1.1; absent from 1.0 files)
-MEMORY_NAMES = (
-    "C_SS C_SS_err tau_S tau_S_err tau_S_resolved tau_S_lower css_at_tau_chi css_at_tau_chi_err "
-    "tau_S_over_tau_chi tau_S_over_tau_chi_err css_equal_time"
-).split()
-
-
-def open_results(path: str | Path) -> _Results:
-    """``with open_results(path) as h5:`` an h5py.File of a sweep or summary file;
-    ParameterError('sweep_file') if it is neither (or another major version)."""
-    return _Results(Path(path))
-
-
 def read_sweep(path: str | Path) -> SweepData:
     """Read a sweep file or its summary; ParameterError('sweep_file') if it is neither."""
     path = Path(path)
     with open_results(path) as h5:
+        check_results(h5, PLOT_ITEMS)
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in h5.attrs.items()}
         names = (
             "Q Q_err chi4 chi4_err tau_chi tau_chi_err chi4_star chi4_star_err xi4_oz xi4_oz_err xi4_block xi4_block_err "

@@ -34,7 +34,7 @@ def summarize(sweep_file: str | Path, out: str | Path, *, force: bool = False) -
     """Write the summary of ``sweep_file`` to ``out`` atomically; return {out, bytes, source_bytes, dropped}."""
     import h5py
 
-    from .plots import open_results  # the one reader check of sweep / summary files
+    from .results_schema import open_results  # the one reader check of sweep / summary files
 
     src_path, out = Path(sweep_file), Path(out)
     outputs = OutputSet([Output("--out", out)], inputs=[src_path], force=force)
