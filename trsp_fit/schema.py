@@ -12,6 +12,7 @@ checked when they are read (:meth:`trsp_fit.particles.ParticleData.validate`).
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,9 +20,9 @@ import h5py
 import numpy as np
 
 from trsp_ref.params import CLUSTER_SHAPES
-from trsp_runfile.schema import Item, check_items, item_meta
+from trsp_runfile.schema import Item, check_items, item_meta, open_hdf5
 
-__all__ = ["ITEMS", "ParticleHeader", "read_header"]
+__all__ = ["ITEMS", "ParticleHeader", "read_header", "INPUT_FORMATS", "InputInfo", "inspect_input", "check_fit_inputs"]
 
 K, N, D = "K", "N", "d"
 
@@ -159,3 +160,113 @@ def read_header(h5: h5py.File, path: Path, fail) -> ParticleHeader:
         lattice=lattice, cluster_shape=None if shape is None else str(shape), source=str(_value(h5, "source", "")),
         has_types="/particles/type" in present, has_counts="/frames/n_rearrangements" in present,
     )  # fmt: skip
+
+
+# ------------------------------------------------------------------ trsp fit's inputs, at the door
+
+#: the formats ``trsp fit`` reads
+INPUT_FORMATS = {"trsp-particles": "a particle-data file", "trsp-run": "a run file"}
+
+
+@dataclass(frozen=True)
+class InputInfo:
+    """One input of ``trsp fit`` as known before its data are read (particle-data or run file)."""
+
+    path: Path
+    format: str  # "trsp-particles" | "trsp-run"
+    temperature: float
+    n_particles: int
+    dim: int
+    box: np.ndarray
+    n_frames: int  # particle data: K; run file: the frames the converter makes at the frame interval
+    lattice: dict | None  # {"L", "spacing", ...} when the particles sit on (or near) a lattice
+    cluster_shape: str | None
+    kind: str
+
+    @property
+    def spacing(self) -> float:
+        """The lattice spacing, or the mean interparticle spacing (V/N)^(1/d)."""
+        if self.lattice is not None:
+            return float(self.lattice["spacing"])
+        return float(np.prod(self.box) / self.n_particles) ** (1.0 / self.dim)
+
+
+def _input_error(path: Path, parameter: str):
+    from .pipeline import FitInputError
+
+    def fail(problem: str, where: str | None = None):
+        return FitInputError(parameter, f"{path}: {where}: {problem}" if where else f"{path}: {problem}")
+
+    return fail
+
+
+def inspect_input(path: str | os.PathLike, frame_interval: float, parameter: str = "DATA") -> InputInfo:
+    """What ``path`` holds, from its metadata (particle-data file: :func:`read_header`; run file:
+    its header, with the frame count the converter makes at ``frame_interval``).  Raises
+    FitInputError / ParticleFileError / TrspFileError naming the file and the item."""
+    from trsp_runfile import RunFile
+
+    from .particles import ParticleFileError
+
+    path = Path(path)
+    fail = _input_error(path, parameter)
+    with open_hdf5(path, "a particle-data or run file", fail) as h5:
+        fmt = h5.attrs.get("format", "")
+        fmt = fmt.decode("utf-8", errors="replace") if isinstance(fmt, bytes) else str(fmt)
+        if fmt not in INPUT_FORMATS:
+            other = f"a {fmt!r} file" if fmt else "an HDF5 file without a 'format' attribute"
+            raise fail(f"is {other}, not a particle-data or run file (what trsp fit reads: docs/fit.md)")
+        if fmt == "trsp-particles":
+            head = read_header(h5, path, lambda problem, where=None: ParticleFileError(path, problem, where))
+            return InputInfo(path, fmt, head.temperature, head.n_particles, head.dim, head.box, head.n_frames, head.lattice,
+                             head.cluster_shape, head.kind)  # fmt: skip
+    run = RunFile.open(path)
+    lat = run.params.lattice
+    if run.mode == "full":
+        n_frames = int(math.floor((run.checkpoint.observed_until - run.t0) / frame_interval + 1e-9)) + 1
+    else:  # a light run's frames are its snapshots
+        n_frames = int(run.checkpoint.n_snapshots)
+    T = run.params.temperature.T if run.params.temperature is not None else 1.0
+    return InputInfo(path, fmt, float(T), int(run.N), int(lat.dim), np.full(lat.dim, lat.L * lat.spacing), n_frames,
+                     {"L": int(lat.L), "spacing": float(lat.spacing)}, run.params.cluster.shape, "instantaneous")  # fmt: skip
+
+
+def check_fit_inputs(infos: list[InputInfo], neighbour_radius: float, cluster_shape: str | None = None) -> None:
+    """What the inputs must be together before a fit starts (FitInputError naming the file):
+    each input given once, one system (dimension, particles, box), a box wider than the
+    neighbourhood the statistics use (``neighbour_radius`` spacings on either side), one
+    rearranging cluster (``cluster_shape``, --cluster-shape, only where the data do not say),
+    and a lattice and cluster the parameter set can hold."""
+    from trsp_ref.params import ParameterError, params_from_dict
+    from trsp_runfile.outputs import check_distinct_inputs
+
+    from .pipeline import FitInputError
+
+    check_distinct_inputs([i.path for i in infos], "DATA", "each trajectory counts once (given twice it would be pooled as independent data)")
+    a = infos[0]
+    for b in infos[1:]:
+        if (b.dim, b.n_particles) != (a.dim, a.n_particles) or not np.allclose(b.box, a.box, rtol=1e-9):
+            raise FitInputError("DATA", f"{b.path} is not the same system as {a.path}: dimension / particles / box "
+                                f"{b.dim} / {b.n_particles} / {b.box.tolist()} against {a.dim} / {a.n_particles} / {a.box.tolist()}")
+    need = 2 * neighbour_radius
+    sides = float(np.min(a.box)) / a.spacing
+    if sides <= need:
+        raise FitInputError("DATA", f"{a.path}: the box ({' x '.join(f'{x / a.spacing:.3g}' for x in a.box)} spacings) is too small "
+                            f"for the fit: it needs more than {need:g} spacings per side (the {neighbour_radius:g}-spacing "
+                            "neighbourhood on either side of a particle)")
+    shapes = {i.cluster_shape for i in infos if i.cluster_shape is not None}
+    if len(shapes) > 1:
+        raise FitInputError("DATA", f"the inputs disagree on the rearranging cluster: {sorted(shapes)} (/@cluster_shape)")
+    if cluster_shape is not None:
+        if cluster_shape not in CLUSTER_SHAPES:
+            raise ParameterError("--cluster-shape", f"must be one of {list(CLUSTER_SHAPES)}", cluster_shape)
+        if shapes and cluster_shape not in shapes:
+            raise ParameterError("--cluster-shape", f"does not apply: the data say the cluster is {shapes.pop()!r} "
+                                 "(it is for data that do not say)", cluster_shape)
+        shapes = {cluster_shape}
+    L = a.lattice["L"] if a.lattice is not None else int(round(a.n_particles ** (1.0 / a.dim)))
+    try:
+        params_from_dict({"lattice": {"dim": a.dim, "L": L, "spacing": a.spacing},
+                          "cluster": {"shape": shapes.pop() if shapes else "plaquette"}})  # fmt: skip
+    except ParameterError as exc:
+        raise FitInputError("DATA", f"{a.path}: the system cannot be a TRSP lattice ({exc.parameter}: {exc.condition})") from None

@@ -115,11 +115,14 @@ def load_ensemble(paths) -> Ensemble:
     """Read sweep files (docs/sweep-format.md) and pool their replicas.  Pooled files must share
     variants, temperatures, lag grids, lattice, tolerance and pairing, and have distinct seeds
     (the same seed would repeat the same replicas)."""
+    from trsp_runfile.outputs import check_distinct_inputs
+
     from .results_schema import PAIRED_ITEMS, SWEEP_FORMAT, analysis_settings, check_results, open_results
 
     paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
     if not paths:
         raise ParameterError("sweep files", "need at least one")
+    check_distinct_inputs(paths, "sweep files", "its replicas would be pooled with themselves as if independent")
     parts = []
     for path in paths:
         with open_results(path, "sweep files", (SWEEP_FORMAT,)) as h5:

@@ -46,7 +46,7 @@ from trsp_ref.params import ParameterError
 
 from .atomic import current_umask, fsync_dir, replace_from_temp, temp_beside, unwritable_reason
 
-__all__ = ["Output", "OutputSet", "check_outputs", "same_file", "FORCE_HINT"]
+__all__ = ["Output", "OutputSet", "check_outputs", "check_distinct_inputs", "same_file", "FORCE_HINT"]
 
 #: what an error about an existing output tells the user, unless a command says otherwise
 FORCE_HINT = "pass --force to replace it"
@@ -93,6 +93,16 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     except OSError:  # pragma: no cover - unreadable metadata: fall back to the names
         pass
     return a.resolve() == b.resolve()
+
+
+def check_distinct_inputs(paths: Iterable[str | os.PathLike], parameter: str, why: str) -> None:
+    """ParameterError(parameter) when one file is given twice (under two names too: links,
+    ``./a.h5`` and ``a.h5``); ``why`` says what counting it twice would do."""
+    paths = [Path(p) for p in paths]
+    for i, b in enumerate(paths):
+        for a in paths[:i]:
+            if same_file(a, b):
+                raise ParameterError(parameter, f"{b} is the same file as {a}: {why}")
 
 
 def check_outputs(
