@@ -3,15 +3,16 @@
 ``train TRAJ... --out MODEL.h5``: a softness model (docs/formats-softness-model.md) from GSD or
 LAMMPS-dump trajectories at one temperature.  ``apply MODEL.h5 TRAJ... --out OUT``: one
 particle-data file (docs/formats-particles.md) per trajectory, which `trsp fit` reads as is.
-Outputs are checked before any work (a missing or unwritable folder, an output that is one of
-the inputs, an existing file without ``--force``) and written atomically.  With several
+Outputs follow the project's one output policy (:mod:`trsp_runfile.outputs`): checked before
+any work (a missing or unwritable folder, an output that is one of the inputs or another
+trajectory's output, an existing file without ``--force``) and written atomically; `apply`
+moves each trajectory's file into place as soon as it is complete.  With several
 trajectories, ``--out`` is a folder (``FOLDER/<trajectory stem>.h5``) or a pattern containing
 ``{stem}``.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import List, Optional
 
@@ -20,26 +21,6 @@ import typer
 from trsp_ref.params import ParameterError
 
 __all__ = ["run_train", "run_apply", "apply_outputs", "register"]
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
-def _check_output(out: Path, inputs: list[Path], force: bool, option: str = "--out") -> None:
-    from trsp_runfile.atomic import unwritable_reason
-
-    reason = unwritable_reason(out)
-    if reason is not None:
-        raise ParameterError(option, reason)
-    for p in inputs:
-        if _same_file(out, p) or out.resolve() == p.resolve():
-            raise ParameterError(option, f"{out} is one of the inputs; choose another output")
-    if out.exists() and not force:
-        raise ParameterError(option, f"{out} already exists: pass --force to replace it")
 
 
 def apply_outputs(trajectories: list[Path], out: Path) -> list[Path]:
@@ -55,12 +36,6 @@ def apply_outputs(trajectories: list[Path], out: Path) -> list[Path]:
     else:
         raise ParameterError("--out", f"{len(trajectories)} trajectories need one output each: give a folder or a "
                                       "pattern containing {stem} (e.g. 'out/{stem}.h5')")
-    seen = {}
-    for t, o in zip(trajectories, outs):
-        key = o.resolve()
-        if key in seen:
-            raise ParameterError("--out", f"trajectories {seen[key]} and {t} would both write {o} (same stem)")
-        seen[key] = t
     return outs
 
 
@@ -89,9 +64,12 @@ def run_train(trajectories: list[Path], out: Path, *, force: bool = False, dt: f
     from trsp_softness.trajectories import open_all
     from trsp_softness.training_set import TrainingThresholds
 
+    from trsp_runfile.outputs import Output, OutputSet, check_distinct_inputs
+
     if not trajectories:
         raise ParameterError("TRAJ", "give at least one trajectory")
-    _check_output(out, list(trajectories), force)
+    check_distinct_inputs(trajectories, "TRAJ", "each trajectory counts once")
+    outputs = OutputSet([Output("--out", out)], inputs=trajectories, force=force)
     opts = TrainOptions(types=_parse_list(types, "--types"), positions=positions, p_hop_window=p_hop_window,
                         thresholds=TrainingThresholds(rearranging_p_hop, event_p_hop, quiet_p_hop), slow_window=slow_window,
                         q=q, max_per_class=max_examples, min_per_class=min_examples, test_fraction=test_fraction,
@@ -103,7 +81,8 @@ def run_train(trajectories: list[Path], out: Path, *, force: bool = False, dt: f
     finally:
         for t in trajs:
             t.close()
-    write_model(model, out)
+    with outputs.writing() as w:
+        write_model(model, w.path("--out", ".h5"))
     if not quiet:
         s = model.svm
         typer.echo(f"wrote {out}: {model.describe()}; C = {s.C:g}, held-out accuracy {s.test_accuracy:.3f} "
@@ -120,16 +99,22 @@ def run_apply(model_path: Path, trajectories: list[Path], out: Path, *, force: b
     from trsp_softness.model_file import read_model
     from trsp_softness.trajectories import open_all
 
+    from trsp_runfile.outputs import Output, OutputSet, check_distinct_inputs, check_outputs
+
     if not trajectories:
         raise ParameterError("TRAJ", "give at least one trajectory")
+    check_distinct_inputs(trajectories, "TRAJ", "each trajectory gets one output")
     outs = apply_outputs(list(trajectories), out)
-    for o in outs:
-        _check_output(o, [model_path, *trajectories], force)
+    inputs = [model_path, *trajectories]
+    declared = [Output("--out", o, "" if o == out else f"for {t}") for o, t in zip(outs, trajectories)]
+    check_outputs(declared, inputs=inputs, force=force)  # together: two trajectories may not share an output
+    sets = {o: OutputSet([d], inputs=inputs, force=force) for o, d in zip(outs, declared)}
     model = read_model(model_path)
     trajs = open_all(trajectories, dt=dt, temperature=temperature, type_names=_parse_list(type_names, "--type-names"))
 
     def write(data, path):
-        write_particles(data, path)
+        with sets[path].writing() as w:
+            write_particles(data, w.path("--out", ".h5"))
         if not quiet:
             typer.echo(f"wrote {path}: {data.n_frames} frames x {data.n_particles} particles, T = {data.temperature:g}, "
                        f"<S> = {data.softness.mean():.3f}")
