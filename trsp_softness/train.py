@@ -64,6 +64,12 @@ class TrainOptions:
             raise ParameterError("--min-examples", "must be >= 2", self.min_per_class)
         if self.max_per_class < self.min_per_class:
             raise ParameterError("--max-examples", f"must be >= --min-examples ({self.min_per_class})", self.max_per_class)
+        if not 0.0 < self.test_fraction < 1.0:
+            raise ParameterError("--test-fraction", "must be in (0, 1)", self.test_fraction)
+        if self.folds < 2:
+            raise ParameterError("--cv-folds", "must be >= 2", self.folds)
+        if not self.c_grid or any(not (math.isfinite(c) and c > 0) for c in self.c_grid):
+            raise ParameterError("--c-grid", "must list penalties C > 0", self.c_grid)
         return self
 
 
