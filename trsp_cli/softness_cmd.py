@@ -92,7 +92,7 @@ def run_train(trajectories: list[Path], out: Path, *, force: bool = False, dt: f
 
 def run_apply(model_path: Path, trajectories: list[Path], out: Path, *, force: bool = False, dt: float | None = None,
               temperature: float | None = None, type_names: str | None = None, p_hop_window: float | None = None,
-              progress: bool = True, quiet: bool = False) -> list[Path]:
+              p_hop_threshold: float = 0.2, progress: bool = True, quiet: bool = False) -> list[Path]:
     """Apply a model and write one particle-data file per trajectory; returns their paths."""
     from trsp_fit.particles import write_particles
     from trsp_softness.apply import ApplyOptions, apply_all
@@ -103,6 +103,8 @@ def run_apply(model_path: Path, trajectories: list[Path], out: Path, *, force: b
 
     if not trajectories:
         raise ParameterError("TRAJ", "give at least one trajectory")
+    if not (p_hop_threshold > 0 and p_hop_threshold < float("inf")):
+        raise ParameterError("--p-hop-threshold", "must be finite and > 0", p_hop_threshold)
     check_distinct_inputs(trajectories, "TRAJ", "each trajectory gets one output")
     outs = apply_outputs(list(trajectories), out)
     inputs = [model_path, *trajectories]
@@ -120,7 +122,8 @@ def run_apply(model_path: Path, trajectories: list[Path], out: Path, *, force: b
                        f"<S> = {data.softness.mean():.3f}")
 
     try:
-        return apply_all(model, trajs, outs, ApplyOptions(p_hop_window=p_hop_window, progress=progress), write)
+        return apply_all(model, trajs, outs, ApplyOptions(p_hop_window=p_hop_window, p_hop_threshold=p_hop_threshold,
+                                                          progress=progress), write)
     finally:
         for t in trajs:
             t.close()
@@ -176,10 +179,11 @@ def register(app: typer.Typer, guarded) -> None:
         temperature: Optional[float] = typer.Option(None, "--temperature", help=common_t),
         type_names: Optional[str] = typer.Option(None, "--type-names", help=common_names),
         p_hop_window: Optional[float] = typer.Option(None, "--p-hop-window", help="p_hop window t_R (default: the model's)."),
+        p_hop_threshold: float = typer.Option(0.2, "--p-hop-threshold", help="p_c recorded in the files: rearranging where p_hop > p_c (the paper's 0.2)."),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars (stderr)."),
     ) -> None:
         """Apply a softness model: particle-data files (softness, p_hop, positions) that `trsp fit` reads."""
         guarded(run_apply, model, list(trajectories), out, force=force, dt=dt, temperature=temperature,
-                type_names=type_names, p_hop_window=p_hop_window, progress=progress)
+                type_names=type_names, p_hop_window=p_hop_window, p_hop_threshold=p_hop_threshold, progress=progress)
 
     app.add_typer(softness, name="softness")
