@@ -281,3 +281,31 @@ def test_model_file_round_trip_and_errors(tmp_path):
     (tmp_path / "x.h5").write_bytes(b"not hdf5")
     with pytest.raises(ModelFileError, match="not an HDF5 file"):
         read_model(tmp_path / "x.h5")
+
+
+# ------------------------------------------------------------------------------- mutants
+
+
+def test_mutants_are_rejected():
+    """Each mutant of tests/mutants/softness.py gives features (or p_hop) that the tolerance of the
+    oracle tests (1e-10 relative) rejects, on one fixed configuration: the tests can fail."""
+    from mutants.softness import MUTATIONS, mutant_p_hop, mutant_structure_functions
+
+    rng = np.random.default_rng(8)
+    box = np.array([2.3, 2.6, 2.9])
+    pos = rng.uniform(0, 1, (6, 3)) * box
+    typeid = np.array([0, 1, 0, 1, 0, 0])
+    fs = StructureFunctionSet(type_names=("A", "B"), mu=np.linspace(0.3, 1.5, 7), sigma=0.3, sigma_max=1.6,
+                              angular=np.array([(1.2, -1, 1), (2.0, 1, 2), (0.9, 1, 4)]))
+    centres = np.arange(6)
+    fast = structure_functions(pos, box, typeid, centres, fs)
+    assert_agree(fast, oracle_structure_functions(pos, box, typeid, centres, fs))
+    for name in MUTATIONS:
+        if name.startswith("p_hop"):
+            x = rng.normal(size=(14, 5, 3)).cumsum(axis=0)
+            mut = mutant_p_hop(x, 3)
+            assert not np.allclose(mut, p_hop(x, 3)[: len(mut)], rtol=1e-10), name
+            continue
+        mut = mutant_structure_functions(name, pos, box, typeid, centres, fs)
+        big = np.abs(fast) > TINY
+        assert not np.allclose(mut[big], fast[big], rtol=1e-10, atol=0), name
