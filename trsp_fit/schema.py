@@ -95,13 +95,14 @@ def read_header(h5: h5py.File, path: Path, fail) -> ParticleHeader:
     fmt = str(_value(h5, "format"))
     if fmt != FORMAT:
         raise fail(f"is not a particle-data file (format is {fmt!r}, expected {FORMAT!r})", "/@format")
-    dims = check_items(h5, ITEMS[1:], fail)
+    dims = check_items(h5, ITEMS[1:4], fail)  # the version, the temperature and the box: d, before anything is shaped by it
     version = str(_value(h5, "format_version"))
     if version.split(".")[0] != FORMAT_VERSION.split(".")[0]:
         raise fail(f"format version {version} is not supported (this reader: {FORMAT_VERSION})", "/@format_version")
+    if dims[D] not in (2, 3):
+        raise fail(f"must hold 2 or 3 box lengths, got {dims[D]}", "/@box")
+    dims = check_items(h5, ITEMS[4:], fail, dims)
     d, n_frames, n_particles = dims[D], dims[K], dims[N]
-    if d not in (2, 3):
-        raise fail(f"must hold 2 or 3 box lengths, got {d}", "/@box")
     box = np.asarray(h5.attrs["box"], dtype=np.float64).reshape(-1)
     if not np.all(np.isfinite(box)) or np.any(box <= 0):
         raise fail("box lengths must be finite and > 0", "/@box")

@@ -20,7 +20,7 @@ from trsp_ref.params import ParameterError
 from trsp_runfile.schema import Item, check_items, open_hdf5
 
 __all__ = ["SWEEP_FORMAT", "SUMMARY_FORMAT", "RESULT_FORMATS", "MEMORY_NAMES", "PLOT_ITEMS", "PAIRED_ITEMS", "open_results",
-           "check_results", "analysis_settings"]
+           "check_results", "check_member_values", "analysis_settings"]
 
 SWEEP_FORMAT = "trsp-sweep"
 SUMMARY_FORMAT = "trsp-summary"
@@ -120,6 +120,20 @@ def check_results(h5: h5py.File, items, parameter: str = "sweep_file") -> dict:
     if items is PLOT_ITEMS and "aging" in h5:
         dims.update(check_items(h5, AGING_ITEMS, fail))
     return dims
+
+
+def check_member_values(path: str | Path, lag_time, done, arrays: dict, parameter: str = "sweep files") -> None:
+    """The values trsp paired computes with: lags finite and > 0, and the overlap statistics of
+    every finished member finite (the spatial ones may be NaN: a sweep without spatial origins)."""
+    import numpy as np
+
+    fail = _failure(parameter, Path(path))
+    if not np.all(np.isfinite(lag_time)) or np.any(np.asarray(lag_time) <= 0):
+        raise fail("lags must be finite and > 0", "/lag_time")
+    finished = np.asarray(done) > 0
+    for name in ("member_q_mean", "member_q_sq_mean"):
+        if not np.all(np.isfinite(np.asarray(arrays[name])[finished])):
+            raise fail("must be finite for every finished member (member_done = 1)", f"/{name}")
 
 
 def analysis_settings(h5: h5py.File, parameter: str = "sweep_file") -> dict:
