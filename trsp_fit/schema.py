@@ -136,7 +136,7 @@ def read_header(h5: h5py.File, path: Path, fail) -> ParticleHeader:
     lattice = None
     has_L, has_a = "lattice_L" in h5.attrs, "lattice_spacing" in h5.attrs
     if has_L != has_a:
-        raise fail("lattice_L and lattice_spacing go together: give both or neither", "/@lattice_L" if has_a else "/@lattice_spacing")
+        raise fail("/@lattice_L and /@lattice_spacing go together: give both or neither", "/@lattice_L" if has_a else "/@lattice_spacing")
     if has_L:
         L, a = int(_value(h5, "lattice_L")), float(_value(h5, "lattice_spacing"))
         if L < 2:
@@ -147,7 +147,7 @@ def read_header(h5: h5py.File, path: Path, fail) -> ParticleHeader:
             raise fail(f"an L^d lattice of L = {L} has {L**d} sites, but the file holds N = {n_particles} particles "
                        f"(particle index = site index)", "/@lattice_L")
         if not np.allclose(box, L * a, rtol=1e-6):
-            raise fail(f"the lattice side L x spacing = {L * a:g} is not the box {box.tolist()}", "/@lattice_spacing")
+            raise fail(f"the lattice side L x spacing = {L * a:g} is not the box (/@box = {box.tolist()})", "/@lattice_spacing")
         on = int(_value(h5, "on_lattice", 0))
         if on not in (0, 1):
             raise fail(f"must be 0 or 1, got {on}", "/@on_lattice")
@@ -189,7 +189,7 @@ class InputInfo:
         """The lattice spacing, or the mean interparticle spacing (V/N)^(1/d)."""
         if self.lattice is not None:
             return float(self.lattice["spacing"])
-        return float(np.prod(self.box) / self.n_particles) ** (1.0 / self.dim)
+        return float(np.exp((np.sum(np.log(self.box)) - math.log(self.n_particles)) / self.dim))  # (no overflow for any finite box)
 
 
 def _input_error(path: Path, parameter: str):
