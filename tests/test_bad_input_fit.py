@@ -114,6 +114,8 @@ def files(tmp_path_factory) -> dict:
         cfg = d / f"{name}.toml"
         cfg.write_text(f'[lattice]\ndim = 2\nL = {side}\n[softness]\n[rates]\n[kick]\n[cluster]\nshape = "site"\n')
         simulate_to_file(cfg, out[name], events=200, seed=1, progress=False)
+    out["converted"] = d / "converted.h5"  # run.h5 as particle data: the same trajectory
+    write_particles(runfile_to_particles(out["run"], frame_interval=0.5), out["converted"])
     shutil.copy(REPO / "docs" / "results" / "ka_size_L20.h5", out["sweep"])
     with h5py.File(out["sweep"], "r+") as h5:
         h5.attrs["format"] = "trsp-sweep"
@@ -500,6 +502,8 @@ def test_zero_variance_softness_is_one_line_naming_it(work, capsys):
         (["fit", "particles.h5", "--out", "x.toml", "--cluster-shape", "dimer"], ["--cluster-shape", "'site'"]),
         (["fit", "particles.h5", "particles.h5", "--out", "x.toml"], ["DATA", "same file"]),
         (["fit", "particles.h5", "./link.h5", "--out", "x.toml"], ["DATA", "same file"]),
+        (["fit", "particles.h5", "copy.h5", "--out", "x.toml"], ["DATA", "copy.h5 is a copy of particles.h5"]),
+        (["fit", "run.h5", "converted.h5", "--out", "x.toml"], ["DATA", "same trajectory", "run_id"]),
         (["paired", "sweep.h5", "sweep.h5"], ["sweep files", "same file"]),
         (["paired", "sweep.h5", "--sigmas", "0"], ["--sigmas"]),
         (["paired", "sweep.h5", "--sigmas", "-2"], ["--sigmas"]),
@@ -511,6 +515,7 @@ def test_zero_variance_softness_is_one_line_naming_it(work, capsys):
 )
 def test_values_once_accepted_silently(work, capsys, args, words):
     (work / "link.h5").symlink_to(work / "particles.h5")
+    shutil.copy(work / "particles.h5", work / "copy.h5")
     os.chdir(work)
     assert_one_line(*cli(capsys, *args), *words)
 
@@ -579,3 +584,23 @@ def test_work_and_memory_are_bounded_before_starting(work, capsys, monkeypatch):
     monkeypatch.setattr(res, "available_memory", lambda: 10**8)
     assert_one_line(*cli(capsys, "fit", "particles.h5", "--out", "x.toml", "--bootstrap", "5000"), "--bootstrap", "memory", "fewer")
     assert not any(work.glob("x*"))
+
+
+# ------------------------------------------------------------------ the same promise in trsp plot
+
+
+def test_plot_draws_a_manifest_whole_or_not_at_all(tmp_path, capsys):
+    """A bad entry after a good one (a summary whose tau_chi is negative: a log axis would fail
+    deep inside matplotlib) is one line naming the file and the item; nothing is drawn, and
+    figures already in the folder stay as they were."""
+    for name in ("ka_aging.h5", "ka_fig12.h5"):
+        shutil.copy(REPO / "docs" / "results" / name, tmp_path / name)
+    with h5py.File(tmp_path / "ka_fig12.h5", "r+") as h5:
+        h5["tau_chi"][0, 0] = -1.0
+    (tmp_path / "figures.toml").write_text('[[figure]]\nsummary = "ka_aging.h5"\nonly = ["fig8"]\n'
+                                           '[[figure]]\nsummary = "ka_fig12.h5"\nonly = ["fig12"]\n')
+    (tmp_path / "figs").mkdir()
+    (tmp_path / "figs" / "fig8_aging.png").write_text("an earlier figure")
+    assert_one_line(*cli(capsys, "plot", tmp_path, "--outdir", tmp_path / "figs"), "ka_fig12.h5", "/tau_chi", "> 0")
+    assert snapshot(tmp_path / "figs") == {Path("fig8_aging.png"): b"an earlier figure"}
+    assert not [p for p in tmp_path.rglob(".*")]

@@ -11,8 +11,10 @@ checked when they are read (:meth:`trsp_fit.particles.ParticleData.validate`).
 
 from __future__ import annotations
 
+import filecmp
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -183,6 +185,7 @@ class InputInfo:
     lattice: dict | None  # {"L", "spacing", ...} when the particles sit on (or near) a lattice
     cluster_shape: str | None
     kind: str
+    run_id: str | None = None  # the trajectory's run (a run file's run_id; a converted file's source names it)
 
     @property
     def spacing(self) -> float:
@@ -219,8 +222,9 @@ def inspect_input(path: str | os.PathLike, frame_interval: float, parameter: str
             raise fail(f"is {other}, not a particle-data or run file (what trsp fit reads: docs/fit.md)")
         if fmt == "trsp-particles":
             head = read_header(h5, path, lambda problem, where=None: ParticleFileError(path, problem, where))
+            found = re.search(r"\(run_id ([^)\s]+)\)", head.source)  # what trsp to-particles records
             return InputInfo(path, fmt, head.temperature, head.n_particles, head.dim, head.box, head.n_frames, head.lattice,
-                             head.cluster_shape, head.kind)  # fmt: skip
+                             head.cluster_shape, head.kind, found.group(1) if found else None)  # fmt: skip
     run = RunFile.open(path)
     lat = run.params.lattice
     if run.mode == "full":
@@ -229,12 +233,13 @@ def inspect_input(path: str | os.PathLike, frame_interval: float, parameter: str
         n_frames = int(run.checkpoint.n_snapshots)
     T = run.params.temperature.T if run.params.temperature is not None else 1.0
     return InputInfo(path, fmt, float(T), int(run.N), int(lat.dim), np.full(lat.dim, lat.L * lat.spacing), n_frames,
-                     {"L": int(lat.L), "spacing": float(lat.spacing)}, run.params.cluster.shape, "instantaneous")  # fmt: skip
+                     {"L": int(lat.L), "spacing": float(lat.spacing)}, run.params.cluster.shape, "instantaneous", run.run_id or None)  # fmt: skip
 
 
 def check_fit_inputs(infos: list[InputInfo], neighbour_radius: float, cluster_shape: str | None = None) -> None:
     """What the inputs must be together before a fit starts (FitInputError naming the file):
-    each input given once, one system (dimension, particles, box), a box wider than the
+    each trajectory given once (not the same file twice, nor a copy, nor a run file and its
+    conversion: the run's ``run_id``), one system (dimension, particles, box), a box wider than the
     neighbourhood the statistics use (``neighbour_radius`` spacings on either side), one
     rearranging cluster (``cluster_shape``, --cluster-shape, only where the data do not say),
     and a lattice and cluster the parameter set can hold."""
@@ -243,7 +248,14 @@ def check_fit_inputs(infos: list[InputInfo], neighbour_radius: float, cluster_sh
 
     from .pipeline import FitInputError
 
-    check_distinct_inputs([i.path for i in infos], "DATA", "each trajectory counts once (given twice it would be pooled as independent data)")
+    once = "each trajectory counts once (given twice it would be pooled as independent data)"
+    check_distinct_inputs([i.path for i in infos], "DATA", once)
+    for i, b in enumerate(infos):
+        for a in infos[:i]:
+            if b.run_id is not None and b.run_id == a.run_id:
+                raise FitInputError("DATA", f"{b.path} holds the same trajectory as {a.path} (run_id {b.run_id}): {once}")
+            if a.path.stat().st_size == b.path.stat().st_size and filecmp.cmp(a.path, b.path, shallow=False):
+                raise FitInputError("DATA", f"{b.path} is a copy of {a.path} (the same bytes): {once}")
     a = infos[0]
     for b in infos[1:]:
         if (b.dim, b.n_particles) != (a.dim, a.n_particles) or not np.allclose(b.box, a.box, rtol=1e-9):
