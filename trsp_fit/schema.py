@@ -42,6 +42,7 @@ ITEMS = (
     Item("/@on_lattice", "flag", required=False),
     Item("/@cluster_shape", "string", required=False),
     Item("/@source", "string", required=False),
+    Item("/@type_names", "strings", (None,), required=False),  # format 1.1: the name of each type id
     Item("/frames/time", "real", (K,)),
     Item("/frames/softness", "real", (K, N)),
     Item("/frames/rearranging", "flag", (K, N), required=False),
