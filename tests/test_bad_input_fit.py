@@ -254,6 +254,12 @@ def test_output_set_is_all_or_nothing(tmp_path):
         w.path("--out").write_text("a")
         (w.path("--plots") / "1.png").write_text("1")
     assert snapshot(tmp_path) == {Path("a.txt"): b"a", Path("p/1.png"): b"1"}
+    # a library's error text that names the temporary file (h5py does) names the output instead
+    with pytest.raises(ParameterError) as info:
+        with OutputSet(outs, force=True).writing() as w:
+            raise OSError(f"Unable to synchronously create file (name = '{w.path('--out')}', errno = 28)")
+    assert info.value.parameter == "--out" and str(tmp_path / "a.txt") in str(info.value) and ".tmp" not in str(info.value)
+    assert snapshot(tmp_path) == {Path("a.txt"): b"a", Path("p/1.png"): b"1"}
 
 
 # ---------------------------------------------------------- 3. late and wrong output errors
