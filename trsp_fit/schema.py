@@ -211,6 +211,7 @@ def inspect_input(path: str | os.PathLike, frame_interval: float, parameter: str
     FitInputError / ParticleFileError / TrspFileError naming the file and the item."""
     from trsp_runfile import RunFile
 
+    from .convert import frame_count
     from .particles import ParticleFileError
 
     path = Path(path)
@@ -228,10 +229,7 @@ def inspect_input(path: str | os.PathLike, frame_interval: float, parameter: str
                              head.cluster_shape, head.kind, found.group(1) if found else None)  # fmt: skip
     run = RunFile.open(path)
     lat = run.params.lattice
-    if run.mode == "full":
-        n_frames = int(math.floor((run.checkpoint.observed_until - run.t0) / frame_interval + 1e-9)) + 1
-    else:  # a light run's frames are its snapshots
-        n_frames = int(run.checkpoint.n_snapshots)
+    n_frames = frame_count(run, frame_interval)
     T = run.params.temperature.T if run.params.temperature is not None else 1.0
     return InputInfo(path, fmt, float(T), int(run.N), int(lat.dim), np.full(lat.dim, lat.L * lat.spacing), n_frames,
                      {"L": int(lat.L), "spacing": float(lat.spacing)}, run.params.cluster.shape, "instantaneous", run.run_id or None)  # fmt: skip
