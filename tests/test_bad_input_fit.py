@@ -114,6 +114,8 @@ def files(tmp_path_factory) -> dict:
         cfg = d / f"{name}.toml"
         cfg.write_text(f'[lattice]\ndim = 2\nL = {side}\n[softness]\n[rates]\n[kick]\n[cluster]\nshape = "site"\n')
         simulate_to_file(cfg, out[name], events=200, seed=1, progress=False)
+    out["light"] = d / "light.h5"  # a 'light' run without snapshots: no frames to convert
+    simulate_to_file(d / "run.toml", out["light"], events=50, seed=2, mode="light", progress=False)
     out["converted"] = d / "converted.h5"  # run.h5 as particle data: the same trajectory
     write_particles(runfile_to_particles(out["run"], frame_interval=0.5), out["converted"])
     shutil.copy(REPO / "docs" / "results" / "ka_size_L20.h5", out["sweep"])
@@ -510,6 +512,9 @@ def test_zero_variance_softness_is_one_line_naming_it(work, capsys):
         (["fit", "particles.h5", "./link.h5", "--out", "x.toml"], ["DATA", "same file"]),
         (["fit", "particles.h5", "copy.h5", "--out", "x.toml"], ["DATA", "copy.h5 is a copy of particles.h5"]),
         (["fit", "run.h5", "converted.h5", "--out", "x.toml"], ["DATA", "same trajectory", "run_id"]),
+        (["to-particles", "light.h5", "--out", "x.h5", "--frame-interval", "2"], ["--frame-interval", "does not apply", "light"]),
+        (["fit", "light.h5", "--out", "x.toml", "--frame-interval", "2"], ["--frame-interval", "does not apply", "light"]),
+        (["to-particles", "light.h5", "--out", "x.h5"], ["light.h5", "/snapshots", "at least 2"]),
         (["paired", "sweep.h5", "sweep.h5"], ["sweep files", "same file"]),
         (["paired", "sweep.h5", "--sigmas", "0"], ["--sigmas"]),
         (["paired", "sweep.h5", "--sigmas", "-2"], ["--sigmas"]),

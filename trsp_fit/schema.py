@@ -187,6 +187,7 @@ class InputInfo:
     cluster_shape: str | None
     kind: str
     run_id: str | None = None  # the trajectory's run (a run file's run_id; a converted file's source names it)
+    light: bool = False  # a "light" run file: its frames are its snapshots (no --frame-interval)
 
     @property
     def spacing(self) -> float:
@@ -232,7 +233,7 @@ def inspect_input(path: str | os.PathLike, frame_interval: float, parameter: str
     n_frames = frame_count(run, frame_interval)
     T = run.params.temperature.T if run.params.temperature is not None else 1.0
     return InputInfo(path, fmt, float(T), int(run.N), int(lat.dim), np.full(lat.dim, lat.L * lat.spacing), n_frames,
-                     {"L": int(lat.L), "spacing": float(lat.spacing)}, run.params.cluster.shape, "instantaneous", run.run_id or None)  # fmt: skip
+                     {"L": int(lat.L), "spacing": float(lat.spacing)}, run.params.cluster.shape, "instantaneous", run.run_id or None, run.mode != "full")  # fmt: skip
 
 
 def check_fit_inputs(infos: list[InputInfo], neighbour_radius: float, cluster_shape: str | None = None) -> None:
