@@ -51,7 +51,7 @@ def test_train_writes_a_model_with_its_provenance(trained):
     assert m.dim == 3 and m.trained_types == ("A",) and m.positions == "inherent" and m.structure.n_features == 266
     assert m.p_hop_window == 2.0 and m.temperature == s.temperature
     t = m.training
-    assert t["sources"] == [str(traj)] and t["rearranging_p_hop"] == 0.3 and t["quiet_p_hop"] == 0.05
+    assert t["sources"] == [str(traj)] and t["rearranging_p_hop"] == 0.5 and t["quiet_p_hop"] == 0.1
     assert t["examples_per_class"] >= 5 and sum(m.svm.n_train) + sum(m.svm.n_test) == 2 * t["examples_per_class"]
     assert 0.0 <= m.svm.test_accuracy <= 1.0 and m.svm.C in (0.1, 1.0)
 
