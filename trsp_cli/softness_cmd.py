@@ -158,7 +158,7 @@ def register(app: typer.Typer, guarded) -> None:
         min_examples: int = typer.Option(20, "--min-examples", help="At least this many examples per class, or an error."),
         test_fraction: float = typer.Option(0.2, "--test-fraction", help="Held-out share of the examples (accuracy)."),
         cv_folds: int = typer.Option(5, "--cv-folds", help="Folds of the cross-validation that picks C."),
-        c_grid: Optional[str] = typer.Option(None, "--c-grid", help="Penalties C to try, comma-separated (default 0.001,0.01,0.1,1,10)."),
+        c_grid: Optional[str] = typer.Option(None, "--c-grid", help="Penalties C to try, comma-separated (default 0.0001,0.001,0.01,0.1,1,10)."),
         seed: int = typer.Option(0, "--seed", min=0, help="Seeds the draw of examples and the splits."),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars (stderr)."),
     ) -> None:

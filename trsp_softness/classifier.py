@@ -24,7 +24,7 @@ from trsp_ref.params import ParameterError
 __all__ = ["DEFAULT_C_GRID", "LinearSoftness", "fit_linear_svm"]
 
 #: penalties tried by cross-validation
-DEFAULT_C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0)
+DEFAULT_C_GRID = (0.0001, 0.001, 0.01, 0.1, 1.0, 10.0)
 
 
 @dataclass
