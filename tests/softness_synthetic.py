@@ -154,7 +154,7 @@ def tiny_training_options() -> dict:
     """Options of `trsp softness train` that let a tiny, short, high-temperature trajectory train:
     a short p_hop window and non-rearranging window, low thresholds, few examples, two CV folds."""
     return {"p_hop_window": 2.0, "rearranging_p_hop": 0.5, "event_p_hop": 0.2, "quiet_p_hop": 0.1,
-            "slow_window": 4.0, "min_examples": 5, "max_examples": 200, "cv_folds": 2, "c_grid": "0.1,1"}
+            "slow_window": 4.0, "min_examples": 5, "max_examples": 200, "cv_folds": 2, "c_grid": "0.1,1", "sigma_max": 2.5}
 
 
 def tiny_training_args() -> list[str]:

@@ -48,7 +48,8 @@ def trained(tmp_path_factory):
 def test_train_writes_a_model_with_its_provenance(trained):
     _, s, traj, model = trained
     m = read_model(model)
-    assert m.dim == 3 and m.trained_types == ("A",) and m.positions == "inherent" and m.structure.n_features == 266
+    assert m.dim == 3 and m.trained_types == ("A",) and m.positions == "inherent"
+    assert m.structure.sigma_max == 2.5 and m.structure.n_features == 2 * 50 + 3 * 22  # --sigma-max 2.5: mu <= 2.5
     assert m.p_hop_window == 2.0 and m.temperature == s.temperature
     t = m.training
     assert t["sources"] == [str(traj)] and t["rearranging_p_hop"] == 0.5 and t["quiet_p_hop"] == 0.1
