@@ -245,7 +245,8 @@ def test_bad_training_options(trained, tmp_path, capsys):
     _, _, traj, _ = trained
     for args, words in [(["--types", "C"], ["--types", "'C'"]), (["--positions", "best"], ["--positions"]),
                         (["--c-grid", "1,x"], ["--c-grid"]), (["--quiet-p-hop", "0.5"], ["quiet < event"]),
-                        (["--cv-folds", "1"], ["--cv-folds"]), (["--test-fraction", "1.5"], ["--test-fraction"])]:
+                        (["--cv-folds", "1"], ["--cv-folds"]), (["--test-fraction", "1.5"], ["--test-fraction"]),
+                        (["--sigma-max", "0.01"], ["--sigma-max", "first radial centre"])]:
         code, _, err = cli(capsys, "softness", "train", traj, "--out", tmp_path / "m.h5", "--no-progress", *args)
         assert_refused(code, err, *words)
     assert not (tmp_path / "m.h5").exists()
