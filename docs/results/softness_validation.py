@@ -8,7 +8,8 @@
 What it measures (each with the trajectories and settings recorded in the JSON):
 
 1. training at the lowest temperature with `trsp softness train`'s defaults (t_R = 10, p_hop > 0.6
-   vs p_hop < 0.02 over 2 tau_alpha, balanced, C by 5-fold CV): the held-out accuracy;
+   vs p_hop < 0.02 over 2 tau_alpha, balanced, C by 5-fold CV): the held-out accuracy (and, with
+   ``--pooled``, that of a model trained on several trajectories at that temperature);
 2. per temperature, on every ``--stride``-th frame where p_hop is defined, for the trained (A)
    particles: P(R|S) with R = p_hop > 0.2 in bins of S, a weighted fit of ln P(R|S) linear in S
    (Poisson weights), and the moments of P(S) (mean, sd, skewness, excess kurtosis);
@@ -54,18 +55,25 @@ S_EDGES = np.arange(-8.0, 8.0 + BIN, BIN)
 MIN_R, MIN_N = 5, 300
 
 
-def _train(path: Path, out: Path, seed: int) -> dict:
+def _train(path, out: Path, seed: int) -> dict:
+    paths = list(path) if isinstance(path, (list, tuple)) else [path]
     if not out.exists():
-        with open_trajectory(path) as t:
+        trajs = [open_trajectory(p) for p in paths]
+        try:
             t0 = time.process_time()
-            model = train_model([t], TrainOptions(types=("A",), progress=False, seed=seed))
+            model = train_model(trajs, TrainOptions(types=("A",), progress=False, seed=seed))
             cpu = time.process_time() - t0
+        finally:
+            for t in trajs:
+                t.close()
         write_model(model, out)
         (out.with_suffix(".cpu")).write_text(str(cpu))
     m = read_model(out)
     cpu = float(out.with_suffix(".cpu").read_text()) if out.with_suffix(".cpu").exists() else float("nan")
     return {"model": m, "summary": {
-        "trajectory": str(path), "temperature": m.temperature, "test_accuracy": m.svm.test_accuracy,
+        "trajectory": [str(p) for p in paths] if len(paths) > 1 else str(paths[0]), "temperature": m.temperature,
+        "test_accuracy": m.svm.test_accuracy,
+        "test_accuracy_se": math.sqrt(m.svm.test_accuracy * (1 - m.svm.test_accuracy) / max(1, sum(m.svm.n_test))),
         "train_accuracy": m.svm.train_accuracy, "C": m.svm.C, "cv_accuracy": {str(k): v for k, v in m.svm.cv_accuracy.items()},
         "n_train": list(m.svm.n_train), "n_test": list(m.svm.n_test), "tau_alpha": m.training.get("tau_alpha"),
         "slow_window": m.training.get("slow_window"), "candidates_rearranging": m.training.get("candidates_rearranging"),
@@ -215,6 +223,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--train", type=Path, required=True)
     ap.add_argument("--transfer", type=Path)
+    ap.add_argument("--pooled", type=Path, nargs="*", default=[],
+                    help="more trajectories at the training temperature: a model trained on all of them gives the accuracy")
     ap.add_argument("--test", type=Path, nargs="*", default=[])
     ap.add_argument("--work", type=Path, default=Path("/work/data/softness/validation"))
     ap.add_argument("--out", type=Path, default=REPO / "docs/results/softness_validation.json")
@@ -228,6 +238,10 @@ def main() -> int:
     tr = _train(a.train, a.work / "model_train.h5", a.seed)
     model = tr["model"]
     res["training"] = tr["summary"]
+    if a.pooled:
+        _log(f"pooled training on {1 + len(a.pooled)} trajectories")
+        tag = "_".join(sorted(p.stem for p in [a.train, *a.pooled]))
+        res["training_pooled"] = _train([a.train, *a.pooled], a.work / f"model_pooled_{tag}.h5", a.seed)["summary"]
     trajs = [a.train] + [p for p in a.test if p != a.train]
     per_T = {}
     for p in trajs:
