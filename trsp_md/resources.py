@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trsp_ref.params import ParameterError
+from trsp_runfile.resources import available_memory, check_memory, gb as _gb
 
 from .params import MdParams
 
@@ -52,17 +53,6 @@ def estimate(p: MdParams, frames_done: int = 0) -> Estimate:
     return Estimate(frames, traj, disk, _MEMORY_BASE + N * _MEMORY_PER_PARTICLE)
 
 
-def _available_memory() -> int | None:
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):  # pragma: no cover
-        return None
-    return None  # pragma: no cover
-
-
 def check_resources(p: MdParams, out: Path, frames_done: int = 0, *, free_disk: int | None = None,
                     free_memory: int | None = None) -> Estimate:
     """The estimate; ParameterError naming the parameter to change when it does not fit."""
@@ -82,16 +72,6 @@ def check_resources(p: MdParams, out: Path, frames_done: int = 0, *, free_disk: 
             "shorten the run or lengthen protocol.frame_interval",
             p.protocol.production_time,
         )
-    have = _available_memory() if free_memory is None else free_memory
-    if have is not None and est.memory_bytes > have:
-        raise ParameterError(
-            "system.n_particles",
-            f"{p.system.n_particles:,} particles need about {_gb(est.memory_bytes)} of memory, more than the "
-            f"{_gb(have)} available",
-            p.system.n_particles,
-        )
+    check_memory(est.memory_bytes, "system.n_particles", f"{p.system.n_particles:,} particles (two LAMMPS instances)",
+                 "choose fewer particles", available=free_memory)
     return est
-
-
-def _gb(n: float) -> str:
-    return f"{n / 1e9:.3g} GB" if n >= 1e8 else f"{n / 1e6:.3g} MB"

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trsp_runfile.atomic import fsync_dir
+from trsp_runfile.atomic import current_umask, fsync_dir
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "wrap_positions", "make_frame", "TrajectoryWriter", "side_files", "frame_count",
            "read_provenance", "copy_frames"]
@@ -184,7 +184,10 @@ class TrajectoryWriter:
         import gsd.hoomd
 
         if self._traj is None:
-            self._traj = gsd.hoomd.open(str(self._work), "a" if self._work.exists() else "w")
+            new = not self._work.exists()
+            self._traj = gsd.hoomd.open(str(self._work), "w" if new else "a")
+            if new:  # gsd creates files private (0640): give the mode a plain open() would
+                os.chmod(self._work, 0o666 & ~current_umask())
         return self._traj
 
     def append(self, frame) -> None:
