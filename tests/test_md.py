@@ -226,3 +226,133 @@ def test_embedded_default_end_to_end(tmp_path):
     with gsd_hoomd.open(str(out)) as t:
         assert len(t) == 41 and t[0].particles.N == DEFAULT.system.n_particles
     assert json.loads(json.dumps(read_provenance(out)))["params"]["protocol"]["temperature"] == 1.0
+
+
+# ----------------------------------------------------------------------------- bad input (one test per class)
+
+
+def cli(argv, capsys):
+    """(exit status, stderr) of ``trsp`` in this process."""
+    from trsp_cli.main import main
+
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # typer.Exit raised through standalone_mode=False
+        code = exc.code
+    return code, capsys.readouterr().err
+
+
+def assert_one_line_error(code, err, *words):
+    assert code == 2, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("trsp: error:"), err
+    assert "Traceback" not in err
+    for w in words:
+        assert w in err, f"{w!r} not in {err!r}"
+
+
+BAD_FILES = {
+    "unknown_section": ("[sytem]\nn_particles = 10\n", ["sytem", "unknown section"]),
+    "unknown_key": ("[system]\nparticles = 10\n", ["system.particles", "unknown key"]),
+    "wrong_type": ('[protocol]\ntemperature = "hot"\n', ["protocol.temperature", "must be a number"]),
+    "not_finite": ("[protocol]\ntemperature = nan\n", ["protocol.temperature", "finite"]),
+    "not_positive": ("[protocol]\ntemperature = -0.5\n", ["protocol.temperature", "> 0"]),
+    "not_whole_number": ("[system]\nn_particles = 100.5\n", ["system.n_particles", "whole number"]),
+    "fraction_out_of_range": ("[system]\nfraction_a = 1.5\n", ["system.fraction_a", "(0, 1]"]),
+    "frame_interval_not_whole_steps": ("[protocol]\nframe_interval = 0.0123\n", ["protocol.frame_interval", "multiple of protocol.timestep"]),
+    "production_not_whole_frames": ("[protocol]\nproduction_time = 10.5\n", ["protocol.production_time", "multiple of protocol.frame_interval"]),
+    "equilibration_not_whole_blocks": ("[protocol]\nequilibration_time = 2.5\n", ["protocol.equilibration_time", "thermostat_interval"]),
+    "timestep_too_large": ("[protocol]\ntimestep = 0.5\n", ["protocol.timestep", "(0, 0.05]"]),
+    "tolerance_not_positive": ("[minimize]\nforce_tolerance = 0\n", ["minimize.force_tolerance", "> 0"]),
+    "too_many_particles_for_memory": ("[system]\nn_particles = 10000000\n", ["system.n_particles", "memory"]),
+    "empty_file": ("", ["is empty"]),
+    "not_toml": ("[system\nn_particles = \n", ["not valid TOML"]),
+    "section_not_a_table": ("system = 3\n", ["system", "must be a table"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_bad_parameter_file(case, tmp_path, capsys):
+    text, words = BAD_FILES[case]
+    toml = tmp_path / "p.toml"
+    toml.write_text(text)
+    out = tmp_path / "t.gsd"
+    code, err = cli(["md", str(toml), "--out", str(out), "--no-progress"], capsys)
+    assert_one_line_error(code, err, *words)
+    assert not out.exists() and not (tmp_path / "t.gsd.checkpoint").exists()
+
+
+def test_bad_binary_parameter_file(tmp_path, capsys):
+    toml = tmp_path / "p.toml"
+    toml.write_bytes(b"\x00\xff\x10binary")
+    assert_one_line_error(*cli(["md", str(toml), "--out", str(tmp_path / "t.gsd")], capsys), "not a text file")
+
+
+def test_missing_parameter_file(tmp_path, capsys):
+    assert_one_line_error(*cli(["md", str(tmp_path / "nope.toml"), "--out", str(tmp_path / "t.gsd")], capsys), "nope.toml")
+
+
+def test_output_exists_without_force(small_run, capsys):
+    toml, out = small_run
+    before = out.read_bytes()
+    assert_one_line_error(*cli(["md", str(toml), "--out", str(out)], capsys), "--out", "--force")
+    assert out.read_bytes() == before
+
+
+def test_output_is_the_parameter_file(tmp_path, capsys):
+    toml = tmp_path / "p.gsd"
+    toml.write_text("[system]\nn_particles = 200\n")
+    assert_one_line_error(*cli(["md", str(toml), "--out", str(toml), "--force"], capsys), "--out", "input")
+    assert toml.read_text() == "[system]\nn_particles = 200\n"
+
+
+def test_output_not_gsd(tmp_path, capsys):
+    assert_one_line_error(*cli(["md", "--out", str(tmp_path / "t.h5")], capsys), "--out", ".gsd")
+
+
+def test_output_folder_missing(tmp_path, capsys):
+    assert_one_line_error(*cli(["md", "--out", str(tmp_path / "no" / "t.gsd")], capsys), "--out", "does not exist")
+
+
+def test_resume_without_a_run(tmp_path, capsys):
+    assert_one_line_error(*cli(["md", "--out", str(tmp_path / "t.gsd"), "--resume"], capsys), "--resume", "no run to resume")
+
+
+def test_resume_and_force_together(tmp_path, capsys):
+    assert_one_line_error(*cli(["md", "--out", str(tmp_path / "t.gsd"), "--resume", "--force"], capsys), "--resume", "--force")
+
+
+def test_resume_with_changed_parameters(small_run, tmp_path, capsys):
+    _, out = small_run
+    changed = dict(SMALL, protocol=dict(SMALL["protocol"], temperature=0.9))
+    toml = tmp_path / "changed.toml"
+    write_toml(toml, changed)
+    assert_one_line_error(*cli(["md", str(toml), "--out", str(out), "--resume"], capsys), "protocol.temperature", "cannot resume")
+
+
+def test_resume_with_another_seed(small_run, capsys):
+    _, out = small_run
+    assert_one_line_error(*cli(["md", "--out", str(out), "--resume", "--seed", "8"], capsys), "--seed", "7")
+
+
+def test_negative_seed(tmp_path, capsys):
+    assert_one_line_error(*cli(["md", "--out", str(tmp_path / "t.gsd"), "--seed", "-1"], capsys), "--seed")
+
+
+def test_unfinished_checkpoint_needs_resume_or_force(small_run, tmp_path, capsys):
+    _, out = small_run
+    ck = tmp_path / "t.gsd.checkpoint"
+    ck.write_bytes((out.parent / "traj.gsd.checkpoint").read_bytes())
+    assert_one_line_error(*cli(["md", "--out", str(tmp_path / "t.gsd")], capsys), "--out", "--resume")
+
+
+def test_disk_estimate_refuses_a_run_that_cannot_fit(tmp_path):
+    from trsp_md.resources import check_resources
+    from trsp_ref.params import ParameterError
+
+    p = params_from_dict({"system": {"n_particles": 1000}, "protocol": {"production_time": 1000.0}})
+    with pytest.raises(ParameterError) as e:
+        check_resources(p, tmp_path / "t.gsd", free_disk=10**6)
+    assert e.value.parameter == "protocol.production_time" and "on disk" in str(e.value)
+    est = check_resources(p, tmp_path / "t.gsd", free_disk=10**12)
+    assert est.frames == 1001 and est.trajectory_bytes > 1001 * 1000 * 48
