@@ -356,3 +356,12 @@ def test_disk_estimate_refuses_a_run_that_cannot_fit(tmp_path):
     assert e.value.parameter == "protocol.production_time" and "on disk" in str(e.value)
     est = check_resources(p, tmp_path / "t.gsd", free_disk=10**12)
     assert est.frames == 1001 and est.trajectory_bytes > 1001 * 1000 * 48
+
+
+def test_second_job_on_the_same_output_is_refused(tmp_path, capsys):
+    from trsp_md.trajectory import run_lock
+
+    out = tmp_path / "t.gsd"
+    with run_lock(out):
+        assert_one_line_error(*cli(["md", "--out", str(out), "--no-progress"], capsys), "--out", "another process")
+    assert not (tmp_path / "t.gsd.lock").exists()

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from trsp_ref.params import ParameterError
+from trsp_runfile.atomic import unwritable_reason
 from trsp_runfile.outputs import Output, check_outputs
 
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
@@ -46,7 +47,7 @@ from .engine import Engine, MdState, engine_version
 from .initial import kinetic_temperature, lattice_start, maxwell_boltzmann
 from .params import MdParams, load_md_params, md_params_to_dict, params_from_dict, steps
 from .resources import check_resources, total_frames
-from .trajectory import FORMAT, FORMAT_VERSION, TrajectoryWriter, make_frame, side_files
+from .trajectory import FORMAT, FORMAT_VERSION, TrajectoryWriter, make_frame, run_lock, side_files
 
 __all__ = ["run_md", "MdInterrupted"]
 
@@ -116,13 +117,8 @@ def _resume_params(ck: Checkpoint, given: MdParams | None, ck_path: Path) -> MdP
     return given
 
 
-def run_md(params: str | os.PathLike | None, out: str | os.PathLike, *, seed: int | None = None, resume: bool = False,
-           force: bool = False, progress: bool = True, echo=print) -> dict:
-    """Run the KA protocol into the GSD trajectory ``out`` (module docstring); returns a summary dict.
-
-    ``params``: a TOML file (docs/md.md), None = the embedded default (new run) or the run's own
-    (resume).  ``seed``: SeedSequence entropy (>= 0), None = fresh.  Raises ParameterError for
-    every input a user can fix, MdInterrupted after a checkpoint on SIGINT/SIGTERM."""
+def _run_md(params: str | os.PathLike | None, out: str | os.PathLike, *, seed: int | None = None, resume: bool = False,
+            force: bool = False, progress: bool = True, echo=print) -> dict:
     out = Path(out)
     params_path = Path(params) if params is not None else None
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
@@ -169,6 +165,26 @@ def run_md(params: str | os.PathLike | None, out: str | os.PathLike, *, seed: in
     }  # fmt: skip
     job = _Job(p, plan, out, ck_path, rng, seed_value, engine_name, provenance)
     return job.drive(state, phase, blocks_done, frames_done, progress)
+
+
+def run_md(params: str | os.PathLike | None, out: str | os.PathLike, **kwargs) -> dict:
+    """Run the KA protocol into the GSD trajectory ``out`` (module docstring); returns a summary dict.
+
+    ``params``: a TOML file (docs/md.md), None = the embedded default (new run) or the run's own
+    (resume).  ``seed``: SeedSequence entropy (>= 0), None = fresh.  ``resume``, ``force``,
+    ``progress``, ``echo`` as the CLI's options.  Raises ParameterError for every input a user can
+    fix (another job on the same output included), MdInterrupted after a checkpoint on
+    SIGINT/SIGTERM."""
+    with run_lock(_lock_target(out)):
+        return _run_md(params, out, **kwargs)
+
+
+def _lock_target(out) -> Path:
+    out = Path(out)
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():  # let the output checks name the problem
+        raise ParameterError("--out", unwritable_reason(out) or f"the folder {folder} does not exist")
+    return out
 
 
 class _Job:

@@ -22,11 +22,12 @@ replaced, never modified, so it is at every moment a complete GSD file up to the
 checkpoint.  Frames are appended to a sibling *work file* ``OUT.work``; at a checkpoint the work
 file is closed, fsync'ed and renamed over ``OUT``, and the version it displaced (kept alive by a
 hard link ``OUT.prev``) becomes the next work file, brought up to date by copying the frames it
-lacks.  ``OUT.lock`` (an ``flock``) keeps two writers off one file.
+lacks.  ``OUT.lock`` (an ``flock``, :func:`run_lock`) keeps two jobs off one output.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -37,7 +38,7 @@ import numpy as np
 from trsp_runfile.atomic import current_umask, fsync_dir
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "wrap_positions", "make_frame", "TrajectoryWriter", "side_files", "frame_count",
-           "read_provenance", "copy_frames"]
+           "read_provenance", "copy_frames", "run_lock"]
 
 FORMAT = "trsp-md-trajectory"
 FORMAT_VERSION = "1.0"
@@ -144,9 +145,7 @@ class TrajectoryWriter:
     def __init__(self, out: str | os.PathLike, n_committed: int):
         self.out = Path(out)
         side = side_files(self.out)
-        self._work, self._prev, self._lock_path = side["work"], side["prev"], side["lock"]
-        self._lock_fd = None
-        self._lock()
+        self._work, self._prev = side["work"], side["prev"]
         self.n_committed = n_committed
         self._traj = None
         self._prev.unlink(missing_ok=True)
@@ -160,19 +159,6 @@ class TrajectoryWriter:
             else:
                 self._rebuild_work(n_committed)
         self.n_frames = n_committed
-
-    def _lock(self) -> None:
-        if fcntl is None:  # pragma: no cover
-            return
-        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            from trsp_ref.params import ParameterError
-
-            raise ParameterError("--out", f"another process is writing {self.out} (locked: {self._lock_path})") from None
-        self._lock_fd = fd
 
     def _rebuild_work(self, n: int) -> None:
         import gsd.fl
@@ -225,7 +211,26 @@ class TrajectoryWriter:
         if remove_work:
             self._work.unlink(missing_ok=True)
             self._prev.unlink(missing_ok=True)
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
-            self._lock_path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def run_lock(out: str | os.PathLike):
+    """Hold ``OUT.lock`` (an exclusive ``flock``) for the whole job: a second ``trsp md`` on the same
+    output (a new run, a resume) is refused at once, before it could touch the checkpoint."""
+    path = side_files(out)["lock"]
+    if fcntl is None:  # pragma: no cover
+        yield
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        from trsp_ref.params import ParameterError
+
+        raise ParameterError("--out", f"another process is running on {out} (locked: {path})") from None
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        os.close(fd)
