@@ -242,13 +242,7 @@ def cli(argv, capsys):
     return code, capsys.readouterr().err
 
 
-def assert_one_line_error(code, err, *words):
-    assert code == 2, err
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("trsp: error:"), err
-    assert "Traceback" not in err
-    for w in words:
-        assert w in err, f"{w!r} not in {err!r}"
+from test_bad_input import assert_one_line as assert_one_line_error  # noqa: E402  (one definition of "one line, exit 2")
 
 
 BAD_FILES = {

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trsp_runfile.atomic import current_umask, fsync_dir
+from trsp_runfile.atomic import current_umask, fsync_dir, fsync_file
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "wrap_positions", "make_frame", "TrajectoryWriter", "side_files", "frame_count",
            "read_provenance", "copy_frames", "run_lock"]
@@ -127,14 +127,6 @@ def copy_frames(src: str | os.PathLike, dst, start: int, stop: int) -> None:
             dst.end_frame()
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class TrajectoryWriter:
     """Appends frames to ``OUT.work``; :meth:`commit` makes them ``OUT`` atomically (module docstring).
 
@@ -187,7 +179,7 @@ class TrajectoryWriter:
             self._traj = None
         if not self._work.exists():
             return
-        _fsync(self._work)
+        fsync_file(self._work)
         had_out = self.n_committed > 0  # an OUT of an earlier run (--force) is replaced, never caught up from
         if had_out:
             os.link(self.out, self._prev)
