@@ -150,12 +150,12 @@ def _run_md(params: str | os.PathLike | None, out: str | os.PathLike, *, seed: i
         state, phase, blocks_done, frames_done = lattice_start(p, rng), "melt", 0, 0
     plan = _plan(p)
     est = check_resources(p, out, frames_done)
-    if progress:
+    if echo is not None:  # the estimates, always (with or without the progress bar)
         echo(f"trsp md: N = {p.system.n_particles}, T = {p.protocol.temperature:g}, {plan['frames']} frames: "
              f"about {est.trajectory_bytes / 1e6:.3g} MB trajectory ({est.disk_bytes / 1e6:.3g} MB on disk while writing), "
              f"{est.memory_bytes / 1e6:.3g} MB memory; engine {engine_name}; seed {seed_value}")
     if frames_done >= plan["frames"] and phase == "produce":
-        if progress:
+        if echo is not None:
             echo(f"trsp md: {out} is complete ({frames_done} frames); nothing to do")
         return {"frames": frames_done, "complete": True, "seed": seed_value}
     provenance = {
