@@ -157,7 +157,7 @@ def _run_md(params: str | os.PathLike | None, out: str | os.PathLike, *, seed: i
     if frames_done >= plan["frames"] and phase == "produce":
         if echo is not None:
             echo(f"trsp md: {out} is complete ({frames_done} frames); nothing to do")
-        return {"frames": frames_done, "complete": True, "seed": seed_value}
+        return {"frames": frames_done, "complete": True, "seed": seed_value, "nothing": True}
     provenance = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "params": md_params_to_dict(p), "seed": str(seed_value),
         "engine": engine_name, "trsp": _trsp_version(), "model": "Kob-Andersen 80:20 (PRE 51, 4626 (1995))",
