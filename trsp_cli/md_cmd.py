@@ -35,8 +35,6 @@ def register(app: typer.Typer, guarded) -> None:
             summary = guarded(run_md, params, out, seed=seed, resume=resume, force=force, progress=progress)
         except MdInterrupted as exc:
             typer.echo(f"trsp md: {exc}", err=True)
-            import signal
-
             raise typer.Exit(128 + exc.signum) from None
         if summary and not summary.get("nothing"):
             typer.echo(f"wrote {out} ({summary['frames']} frames)")
