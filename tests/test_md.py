@@ -375,3 +375,13 @@ def test_read_by_freud_and_mdanalysis(small_run):
         assert np.allclose(u.atoms.positions, f.particles.position)
         rdf = freud.density.RDF(bins=60, r_max=2.5).compute((box, f.particles.position))
         assert 0.9 < rdf.bin_centers[np.argmax(rdf.rdf)] < 1.2  # the A-A / A-B shell
+
+
+def test_force_replaces_a_finished_run(small_run, tmp_path):
+    toml, reference = small_run
+    out = tmp_path / "traj.gsd"
+    out.write_bytes(reference.read_bytes())
+    (tmp_path / "traj.gsd.checkpoint").write_bytes((reference.parent / "traj.gsd.checkpoint").read_bytes())
+    run_md(toml, out, seed=8, force=True, progress=False)
+    assert read_provenance(out)["seed"] == "8"
+    assert len(frames_of(out)) == 7 and not np.array_equal(frames_of(out)[-1][0], frames_of(reference)[-1][0])

@@ -140,16 +140,18 @@ def _run_md(params: str | os.PathLike | None, out: str | os.PathLike, *, seed: i
         rng.bit_generator.state = ck.rng_state
     else:
         p = given if given is not None else load_md_params(None)
-        if force:
-            for f in side_files(out).values():
-                if f.name.endswith((".checkpoint", ".work", ".prev")):
-                    f.unlink(missing_ok=True)
         ss = np.random.SeedSequence(seed)
         seed_value = int(ss.entropy)
         rng = np.random.Generator(np.random.PCG64(ss))
-        state, phase, blocks_done, frames_done = lattice_start(p, rng), "melt", 0, 0
+        state, phase, blocks_done, frames_done = None, "melt", 0, 0
     plan = _plan(p)
-    est = check_resources(p, out, frames_done)
+    est = check_resources(p, out, frames_done)  # before anything large is allocated
+    if state is None:
+        if force:  # the earlier run's checkpoint and work files go; its trajectory stays until replaced
+            for f in side_files(out).values():
+                if f.name.endswith((".checkpoint", ".work", ".prev")):
+                    f.unlink(missing_ok=True)
+        state = lattice_start(p, rng)
     if echo is not None:  # the estimates, always (with or without the progress bar)
         echo(f"trsp md: N = {p.system.n_particles}, T = {p.protocol.temperature:g}, {plan['frames']} frames: "
              f"about {est.trajectory_bytes / 1e6:.3g} MB trajectory ({est.disk_bytes / 1e6:.3g} MB on disk while writing), "
