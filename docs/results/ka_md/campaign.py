@@ -51,9 +51,11 @@ def status(root: Path) -> list[dict]:
         row = {"T": T, "run": r, "out": str(out), "seed": seed, "state": "not started"}
         if ck.exists():
             c = load_checkpoint(ck)
-            n = total_frames(params_from_dict(c.params))
-            row.update(state="done" if c.phase == "produce" and c.frames >= n else f"{c.phase}: {c.frames}/{n} frames",
-                       frames=c.frames)
+            p = params_from_dict(c.params)
+            n = total_frames(p)
+            blocks = round((p.protocol.melt_time + p.protocol.equilibration_time) / p.protocol.thermostat_interval)
+            row.update(state="done" if c.phase == "produce" and c.frames >= n else
+                       f"{c.phase}: block {c.blocks_done}/{blocks}, frame {c.frames}/{n}", frames=c.frames)
         rows.append(row)
     return rows
 
@@ -69,7 +71,7 @@ def main() -> int:
     if a.status:
         for row in status(a.root):
             cpu = ledger.get(row["out"], {}).get("cpu_s", 0.0)
-            print(f"T = {row['T']:.2f} run {row['run']}: {row['state']} (CPU {cpu:.0f} s)")
+            print(f"T = {row['T']:.2f} run {row['run']}: {row['state']} (CPU of finished invocations {cpu:.0f} s)")
         print(f"total CPU so far: {sum(v.get('cpu_s', 0.0) for v in ledger.values()):.0f} s")
         return 0
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
