@@ -42,7 +42,7 @@ def runs(root: Path):
 def status(root: Path) -> list[dict]:
     sys.path.insert(0, str(REPO))
     from trsp_md.checkpoint import load_checkpoint
-    from trsp_md.params import params_from_dict
+    from trsp_md.params import load_md_params, params_from_dict
     from trsp_md.resources import total_frames
 
     rows = []
@@ -52,7 +52,9 @@ def status(root: Path) -> list[dict]:
         if ck.exists():
             c = load_checkpoint(ck)
             p = params_from_dict(c.params)
-            n = total_frames(p)
+            # the run's length is the TOML's: a longer production_time there extends a finished
+            # run (trsp md --resume), as the T = 0.55 runs were extended to 20 tau_alpha of Q
+            n = total_frames(load_md_params(toml))
             blocks = round((p.protocol.melt_time + p.protocol.equilibration_time) / p.protocol.thermostat_interval)
             row.update(state="done" if c.phase == "produce" and c.frames >= n else
                        f"{c.phase}: block {c.blocks_done}/{blocks}, frame {c.frames}/{n}", frames=c.frames)
