@@ -234,7 +234,58 @@ def _log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')} cpu {time.process_time():.0f} s] {msg}", file=sys.stderr, flush=True)
 
 
+def _f(x, fmt=".3g"):
+    return "n/a" if x is None else format(x, fmt)
+
+
+def markdown(res: dict) -> str:
+    """The tables of docs/softness.md's validation section, from a summary JSON."""
+    tr = res["training"]
+    out = [f"Training ({', '.join(Path(p).parent.name + '/' + Path(p).name for p in (tr['trajectory'] if isinstance(tr['trajectory'], list) else [tr['trajectory']]))}, "
+           f"T = {_f(tr['temperature'])}): held-out accuracy **{_f(tr['test_accuracy'])} +- {_f(tr['test_accuracy_se'], '.2f')}** "
+           f"({sum(tr['n_test'])} examples; training {_f(tr['train_accuracy'])}, C = {_f(tr['C'])}, "
+           f"{tr['n_train'][0]} + {tr['n_train'][1]} training examples of {_f(tr['candidates_rearranging'], '.0f')} rearranging / "
+           f"{_f(tr['candidates_non_rearranging'], '.0f')} non-rearranging candidates; {tr['features_used']} of {tr['features']} "
+           f"features used, max |w| = {_f(tr['max_abs_weight'])}; tau_alpha (F_s) = {', '.join(_f(x) for x in tr['tau_alpha'])}; "
+           f"{_f(tr['cpu_s'], '.0f')} CPU s).", "",
+           "| T | trajectory | frames | P(R) | <S> | sd(S) | skewness | excess kurtosis | ln P(R\\|S) slope | chi2/dof | S bins | CPU s |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for e in res.get("temperatures", []):
+        m, lin = e["moments"], e.get("lnP_linear_in_S", {})
+        name = Path(e["trajectory"]).name + ("" if e.get("held_out", True) else " (trained on)")
+        out.append(f"| {_f(e['temperature'])} | {name} | {e['frames_used']} | {_f(e['P_R'])} | {_f(m['mean'])} | {_f(m['sd'])} | "
+                   f"{_f(m['skewness'])} | {_f(m['excess_kurtosis'])} | {_f(lin.get('slope'))} | {_f(lin.get('chi2_per_dof'))} | "
+                   f"{lin.get('bins', 0)} | {_f(e['cpu_s_apply'], '.0f')} |")
+    ar = res.get("arrhenius", {})
+    out += ["", "Eq. 3 (bins with >= 3 temperatures): " + (
+        "; ".join(f"S = {_f(S)}: Delta E = {_f(E)}, Sigma = {_f(Sg)}, chi2/dof = {_f(c)}"
+                  for S, E, Sg, c in zip(ar.get("S", []), ar.get("DeltaE", []), ar.get("Sigma", []), ar.get("chi2_per_dof", [])))
+        or "no S bin had enough rearrangements at 3 temperatures")]
+    if "T0" in ar:
+        out.append(f"Delta E(S) = {_f(ar['DeltaE_linear']['intercept'])} + {_f(ar['DeltaE_linear']['slope'])} S, "
+                   f"Sigma(S) = {_f(ar['Sigma_linear']['intercept'])} + {_f(ar['Sigma_linear']['slope'])} S, T0 = {_f(ar['T0'])}.")
+    cs = res.get("C_S")
+    if cs:
+        out += ["", f"C_S(r): decay length {_f(cs['decay_length'])} sigma_AA (fit range {cs['fit_range']}, amplitude {_f(cs['amplitude'])})."]
+    iq = res.get("inference_quality", {})
+    if "sufficiency" in iq:
+        su = iq["sufficiency"]
+        out.append(f"Sufficiency ({su['examples']} particles, {su['frames']} frames): mean z^2 per S bin = {_f(su['chi2_per_bin'])} over "
+                   f"{len(su['bins'])} bins (1 if P(R) depends on structure only through S); z per bin: "
+                   + ", ".join(f"{_f(b['z'], '.2f')}" for b in su["bins"]) + ".")
+    if "transfer" in iq:
+        t = iq["transfer"]
+        tt = res.get("training_transfer", {})
+        out.append(f"Transfer (model trained at T = {_f(tt.get('temperature'))}, held-out accuracy {_f(tt.get('test_accuracy'))}): "
+                   f"cosine of the normals {_f(t['cosine_of_normals'])}, correlation of the two softnesses on the same particles "
+                   f"{_f(t['softness_correlation'])}.")
+    return "\n".join(out)
+
+
 def main() -> int:
+    if len(sys.argv) == 3 and sys.argv[1] == "--table":
+        print(markdown(json.loads(Path(sys.argv[2]).read_text())))
+        return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--train", type=Path, nargs="+", required=True, help="trajectories at the training temperature (one model)")
     ap.add_argument("--transfer", type=Path, nargs="*", default=[], help="trajectories at another temperature: a second model")
