@@ -19,8 +19,10 @@ writes docs/results/ka_md_validation.json:
 
 Every quantity comes from trsp_md.analysis (the same code issue 19 uses). The frame interval is
 0.1 tau at T >= 0.8 (tau_alpha ~ 1-3 tau there: frames 1 tau apart put only one or two points
-before F_s reaches 1/e) and 0.5 tau at T = 0.6; seed r of a temperature is the same trajectory
-whatever the frame interval (frames do not touch the random stream).
+before F_s reaches 1/e) and 0.5 tau at T = 0.6. The first seed of each T starts production from
+the very state of the first version's run (frames do not touch the random stream); its production
+then departs from that run by round-off grown chaotically (LAMMPS is stepped in other segments), so
+it is an equivalent, not an identical, trajectory.
 """
 
 from __future__ import annotations
