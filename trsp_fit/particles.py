@@ -37,7 +37,7 @@ __all__ = [
 
 FORMAT = "trsp-particles"
 #: MAJOR.MINOR; a reader accepts its own MAJOR and any MINOR (minor versions only add optional items)
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"
 #: "instantaneous": rearranging[k, i] = particle i took part in a rearrangement in (t_{k-1}, t_k]
 #: (lattice models; needs a given duration).  "sustained": rearranging[k, i] = particle i is
 #: rearranging at frame k (MD with p_hop; the duration is measured from runs of frames).
@@ -67,7 +67,10 @@ class ParticleData:
     ({"L", "spacing", "on_lattice"} when the particles sit on, or were jittered off, a lattice);
     cluster_shape (the lattice model's rearranging cluster, when known); source (free text);
     n_rearrangements (K,) (optional: how many separate rearrangements interval k holds, when the
-    producer knows; lets the fit keep only single-rearrangement intervals for the kick).
+    producer knows; lets the fit keep only single-rearrangement intervals for the kick);
+    type_names (format 1.1, optional: the name of each type id); p_hop (K, N) with
+    p_hop_threshold (optional: the indicator is p_hop > threshold; written instead of
+    /frames/rearranging).
     """
 
     time: np.ndarray
@@ -84,7 +87,12 @@ class ParticleData:
     source: str = ""
     name: str = field(default="<memory>")
     n_rearrangements: np.ndarray | None = None  # (K,) separate rearrangements in interval k, when known
-
+    # format 1.1: the name of each type id (e.g. ("A", "B")), when known
+    type_names: tuple[str, ...] | None = None
+    # p_hop (K, N) and its threshold, when the indicator comes from p_hop (MD): written instead of
+    # /frames/rearranging, which must then equal p_hop > p_hop_threshold
+    p_hop: np.ndarray | None = None
+    p_hop_threshold: float | None = None
 
     @property
     def dim(self) -> int:
@@ -158,6 +166,18 @@ class ParticleData:
                 raise fail(f"must have shape ({K},) and hold counts >= 0", "/frames/n_rearrangements")
             if np.any((self.n_rearrangements > 0) != self.rearranging.any(axis=1)):
                 raise fail("must be > 0 exactly in the frames where some particle is rearranging", "/frames/n_rearrangements")
+        if self.type_names is not None:
+            self.type_names = tuple(str(t) for t in self.type_names)
+            if not self.type_names or np.any(self.types < 0) or int(self.types.max()) >= len(self.type_names):
+                raise fail(f"must name every type id: {len(self.type_names)} names for type ids up to {int(self.types.max())}", "/@type_names")
+        if self.p_hop is not None:
+            thr = DEFAULT_P_HOP_THRESHOLD if self.p_hop_threshold is None else float(self.p_hop_threshold)
+            if self.p_hop.shape != (K, N) or not np.all(np.isfinite(self.p_hop)) or np.any(self.p_hop < 0):
+                raise fail(f"must have shape ({K}, {N}) and hold finite values >= 0", "/frames/p_hop")
+            if not (math.isfinite(thr) and thr > 0):
+                raise fail("must be finite and > 0", "/@p_hop_threshold")
+            if not np.array_equal(np.asarray(self.rearranging, dtype=bool), self.p_hop > thr):
+                raise fail("must equal p_hop > p_hop_threshold when p_hop is given", "/frames/rearranging")
         self.rearranging = self.rearranging.astype(bool, copy=False)
         return self
 
@@ -177,6 +197,7 @@ def read_particles(path: str | os.PathLike) -> ParticleData:
         try:
             time = np.asarray(h5["/frames/time"][()], dtype=np.float64)
             softness = np.asarray(h5["/frames/softness"][()], dtype=np.float64)
+            p_hop = None
             if head.indicator == "/frames/rearranging":
                 flags = np.asarray(h5["/frames/rearranging"][()])
                 if flags.dtype != bool and np.any((flags != 0) & (flags != 1)):
@@ -196,6 +217,7 @@ def read_particles(path: str | os.PathLike) -> ParticleData:
         time=time, box=head.box, positions=pos, types=types, softness=softness, rearranging=flags.astype(bool),
         temperature=head.temperature, kind=head.kind, duration=head.duration, lattice=head.lattice,
         cluster_shape=head.cluster_shape, source=head.source, name=str(path), n_rearrangements=counts,
+        type_names=head.type_names, p_hop=p_hop, p_hop_threshold=None if p_hop is None else head.p_hop_threshold,
     )  # fmt: skip
     try:
         return data.validate()
@@ -225,9 +247,15 @@ def write_particles(data: ParticleData, path: str | os.PathLike) -> None:
             if data.cluster_shape is not None:
                 h5.attrs["cluster_shape"] = data.cluster_shape
             h5.attrs["source"] = data.source
+            if data.type_names is not None:
+                h5.attrs["type_names"] = np.array(data.type_names, dtype=h5py.string_dtype("utf-8"))
             h5.create_dataset("/frames/time", data=data.time)
             h5.create_dataset("/frames/softness", data=data.softness, chunks=True)
-            h5.create_dataset("/frames/rearranging", data=data.rearranging.astype(np.uint8), compression="gzip", chunks=True)
+            if data.p_hop is not None:
+                h5.attrs["p_hop_threshold"] = float(DEFAULT_P_HOP_THRESHOLD if data.p_hop_threshold is None else data.p_hop_threshold)
+                h5.create_dataset("/frames/p_hop", data=np.asarray(data.p_hop, dtype=np.float64), chunks=True)
+            else:
+                h5.create_dataset("/frames/rearranging", data=data.rearranging.astype(np.uint8), compression="gzip", chunks=True)
             where = "/particles/position" if data.static else "/frames/position"
             h5.create_dataset(where, data=data.positions)
             h5.create_dataset("/particles/type", data=np.asarray(data.types, dtype=np.int64))
