@@ -105,22 +105,14 @@ def _large_positions(traj, large: np.ndarray, inherent: bool, n_frames: int) -> 
 
 
 def run_overlap(path: str | Path, *, a: float = 0.3, n_frames: int | None = None, n_lags: int = 40,
-                species: str = "A", rdf_frames: int = 20, r_max: float = 4.0, temperature: float | None = None) -> RunOverlap:
+                species: str = "A", rdf_frames: int = 20, r_max: float = 4.0) -> RunOverlap:
     """Q statistics of one trajectory (module docstring), its first ``n_frames`` frames (default all)."""
     from trsp_md.analysis import overlap_origin_means, radial_distribution
     from trsp_softness.apply import file_digest
     from trsp_traj import open_trajectory
 
-    with open_trajectory(path, temperature=temperature) as traj:
-        if traj.temperature is None:
-            raise ParameterError("TRAJ", f"{path}: records no temperature")
-        if species not in traj.type_names:
-            raise ParameterError("--species", f"{path} has types {list(traj.type_names)}", species)
-        if not traj.has_inherent:
-            raise ParameterError("TRAJ", f"{path}: has no inherent-state positions (the comparison uses inherent-state Q; "
-                                         "trsp md writes them)")
-        if np.ptp(traj.box) > 1e-9 * traj.box[0]:
-            raise ParameterError("TRAJ", f"{path}: the box is not cubic ({traj.box.tolist()})")
+    _head(Path(path), species)  # the same checks as the door's
+    with open_trajectory(path) as traj:
         F = traj.n_frames if n_frames is None else min(int(n_frames), traj.n_frames)
         large = np.flatnonzero(traj.typeid == traj.type_names.index(species))
         lags = frame_lags(F, n_lags)
@@ -197,19 +189,44 @@ class LiquidData:
         return POSITIONS.index(kind)
 
 
+def _head(path: Path, species: str) -> dict:
+    """What the door checks of one trajectory, from its metadata and first frame."""
+    from trsp_traj import open_trajectory
+
+    with open_trajectory(path) as t:
+        if t.temperature is None:
+            raise ParameterError("TRAJ", f"{path}: records no temperature")
+        if species not in t.type_names:
+            raise ParameterError("--species", f"{path} has types {list(t.type_names)}", species)
+        if not t.has_inherent:
+            raise ParameterError("TRAJ", f"{path}: has no inherent-state positions (the comparison uses inherent-state Q; "
+                                         "trsp md writes them)")
+        if np.ptp(t.box) > 1e-9 * t.box[0]:
+            raise ParameterError("TRAJ", f"{path}: the box is not cubic ({t.box.tolist()})")
+        n = int(np.sum(t.typeid == t.type_names.index(species)))
+        return {"path": path, "T": float(t.temperature), "key": round(float(t.temperature), 9), "n_frames": t.n_frames,
+                "frame_interval": t.frame_interval, "n_large": n}
+
+
+def _check_groups(heads: list[dict]) -> None:
+    """>= 2 runs per temperature, each temperature one system (N_A, frame interval)."""
+    groups: dict[float, list[dict]] = {}
+    for h in heads:
+        groups.setdefault(h["key"], []).append(h)
+    for T, hs in groups.items():
+        if len(hs) < 2:
+            raise ParameterError("TRAJ", f"T = {T:g} has {len(hs)} run; chi_4 needs >= 2 independent runs per temperature "
+                                         f"({hs[0]['path']})")
+        for h in hs[1:]:
+            if h["n_large"] != hs[0]["n_large"] or abs(h["frame_interval"] - hs[0]["frame_interval"]) > 1e-9 * hs[0]["frame_interval"]:
+                raise ParameterError("TRAJ", f"{h['path']} is not the system of {hs[0]['path']} at T = {T:g} (number of "
+                                             "large particles or frame interval differ)")
+
+
 def _group_runs(runs: list[RunOverlap]) -> dict[float, list[RunOverlap]]:
     groups: dict[float, list[RunOverlap]] = {}
     for run in runs:
-        key = round(run.temperature, 9)
-        groups.setdefault(key, []).append(run)
-    for T, rs in groups.items():
-        if len(rs) < 2:
-            raise ParameterError("TRAJ", f"T = {T:g} has {len(rs)} run; chi_4 needs >= 2 independent runs per temperature "
-                                         f"({rs[0].path})")
-        for r in rs[1:]:
-            if r.n_large != rs[0].n_large or abs(r.frame_interval - rs[0].frame_interval) > 1e-9 * rs[0].frame_interval:
-                raise ParameterError("TRAJ", f"{r.path} is not the system of {rs[0].path} at T = {T:g} (number of large "
-                                             "particles or frame interval differ)")
+        groups.setdefault(round(run.temperature, 9), []).append(run)
     return dict(sorted(groups.items()))
 
 
@@ -235,26 +252,20 @@ def summarize_liquid(trajectories: list[str | Path], out: str | Path, *, a: floa
     outputs = OutputSet([Output("--out", Path(out))], inputs=paths, force=force)
     cpu0 = _time.process_time()
 
-    # first pass: frame counts and temperatures, so that runs at one T share one origin grid
-    from trsp_traj import open_trajectory
-
-    heads = []
-    for p in paths:
-        with open_trajectory(p) as t:
-            heads.append((p, t.temperature, t.n_frames))
+    # the door: every file opened and checked (temperature, species, inherent states, runs per T)
+    # before any trajectory is read in full
+    heads = [_head(p, species) for p in paths]
     frames_at: dict[float, int] = {}
-    for p, T, F in heads:
-        if T is None:
-            raise ParameterError("TRAJ", f"{p}: records no temperature")
-        key = round(T, 9)
-        frames_at[key] = min(F, frames_at.get(key, F))
+    for h in heads:
+        frames_at[h["key"]] = min(h["n_frames"], frames_at.get(h["key"], h["n_frames"]))
+    _check_groups(heads)
     runs = []
-    for p, T, F in heads:
+    for h in heads:
+        F = frames_at[h["key"]]
         if progress:
-            progress(f"{p} (T = {T:g}, {frames_at[round(T, 9)]} of {F} frames)")
-        runs.append(run_overlap(p, a=a, n_frames=frames_at[round(T, 9)], n_lags=n_lags, species=species))
+            progress(f"{h['path']} (T = {h['T']:g}, {F} of {h['n_frames']} frames)")
+        runs.append(run_overlap(h["path"], a=a, n_frames=F, n_lags=n_lags, species=species))
     groups = _group_runs(runs)
-
     temps = np.array(list(groups))
     NT, R = temps.size, max(len(v) for v in groups.values())
     J = max(v[0].lags.size for v in groups.values())
@@ -285,7 +296,7 @@ def summarize_liquid(trajectories: list[str | Path], out: str | Path, *, a: floa
             qm[:, i, k, :j], qs[:, i, k, :j] = run.q_mean, run.q_sq_mean
             done[i, k] = 1
             source[i, k] = f"{Path(run.path).name} sha256:{run.digest}"
-            n_frames[i, k] = next(F0 for p0, _, F0 in heads if str(p0) == run.path)
+            n_frames[i, k] = next(h["n_frames"] for h in heads if str(h["path"]) == run.path)
         g[i] = np.mean([run.g_aa for run in rs], axis=0)
         peak[i], height[i] = first_peak(r, g[i])
         for p in range(P):

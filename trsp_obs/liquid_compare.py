@@ -113,12 +113,18 @@ def read_trsp(path: str | Path, variant: str | None = None, rng: np.random.Gener
                         h5["temperature"][()], lags, get("Q"), get("Q_err"), get("chi4"), get("chi4_err"), sc)
 
 
-def log_ratio(num: float, num_err: float, den: float, den_err: float) -> dict:
-    """r = num / den with se of ln r, z = ln r / se and the factor-2 test (module docstring)."""
+def log_ratio(num: float, num_err: float, den: float, den_err: float, resolved: tuple = (True, True)) -> dict:
+    """r = num / den with se of ln r, z = ln r / se and the factor-2 test (module docstring).
+    ``resolved``: whether each side's chi_4 peak is inside its lag grid; if not, the ratio is
+    given but not judged (``within_factor2`` None)."""
     ok = all(math.isfinite(x) for x in (num, den)) and num > 0 and den > 0
     if not ok:
         return {"ratio": math.nan, "se_ln": math.nan, "z": math.nan, "z_factor2": math.nan, "within_factor2": None,
                 "verdict": "not measured"}
+    if not all(resolved):
+        side = " and ".join(n for n, ok_ in zip(("TRSP", "MD"), resolved) if not ok_)
+        return {"ratio": num / den, "se_ln": math.nan, "z": math.nan, "z_factor2": math.nan, "within_factor2": None,
+                "verdict": f"not judged: {side} chi_4 peak at an end of the lag grid"}
     lr = math.log(num / den)
     se = math.hypot(num_err / num, den_err / den) if math.isfinite(num_err) and math.isfinite(den_err) else math.inf
     z = lr / se if se > 0 else math.copysign(math.inf, lr)
@@ -203,15 +209,16 @@ def compare(md_path: str | Path, trsp_paths: list[str | Path], *, positions: str
             common.append((i, k))
             g = side.scalars
             mdv = {n: float(getattr(md, n)[p, i]) for n in ("tau_alpha", "tau_alpha_err", "tau_chi", "tau_chi_err", "chi4_star",
-                                                           "chi4_star_err")}
+                                                           "chi4_star_err", "peak_resolved")}
             tv = {n: float(g[n][k]) for n in ("tau_alpha", "tau_alpha_err", "tau_chi", "tau_chi_err", "chi4_star", "chi4_star_err",
                                               "xi4_oz", "xi4_oz_err", "xi4_block", "xi4_block_err", "n_replicas", "peak_resolved")}
+            peaks = (bool(tv["peak_resolved"]), bool(mdv["peak_resolved"]))
             rows.append({
                 "T": float(T), "md": mdv, "trsp": tv,
-                "tau": log_ratio(tv["tau_chi"], tv["tau_chi_err"], mdv["tau_alpha"], mdv["tau_alpha_err"]),
-                "tau_chi": log_ratio(tv["tau_chi"], tv["tau_chi_err"], mdv["tau_chi"], mdv["tau_chi_err"]),
+                "tau": log_ratio(tv["tau_chi"], tv["tau_chi_err"], mdv["tau_alpha"], mdv["tau_alpha_err"], (peaks[0], True)),
+                "tau_chi": log_ratio(tv["tau_chi"], tv["tau_chi_err"], mdv["tau_chi"], mdv["tau_chi_err"], peaks),
                 "tau_alpha": log_ratio(tv["tau_alpha"], tv["tau_alpha_err"], mdv["tau_alpha"], mdv["tau_alpha_err"]),
-                "chi4_star": log_ratio(tv["chi4_star"], tv["chi4_star_err"], mdv["chi4_star"], mdv["chi4_star_err"]),
+                "chi4_star": log_ratio(tv["chi4_star"], tv["chi4_star_err"], mdv["chi4_star"], mdv["chi4_star_err"], peaks),
             })  # fmt: skip
         if not rows:
             raise ParameterError("TRSP", f"{path} shares no temperature with {md_path} (MD: {md.temperatures.tolist()}, "
@@ -231,7 +238,7 @@ def compare(md_path: str | Path, trsp_paths: list[str | Path], *, positions: str
             },
             "chi4_growth": _slope_comparison(Ts, (col("md", "chi4_star"), col("md", "chi4_star_err")),
                                              (col("trsp", "chi4_star"), col("trsp", "chi4_star_err"))),
-            "met": {q: all(r[q]["within_factor2"] for r in rows) for q in ("tau", "tau_chi", "tau_alpha", "chi4_star")},
+            "met": {q: all(r[q]["within_factor2"] is True for r in rows) for q in ("tau", "tau_chi", "tau_alpha", "chi4_star")},
         }  # fmt: skip
         out["trsp"].append(entry)
     return json.loads(json.dumps(out, default=float, allow_nan=True))
@@ -248,6 +255,8 @@ def _fmt(v: float, e: float) -> str:
 def _ratio(d: dict) -> str:
     if not math.isfinite(d["ratio"]):
         return "n/a"
+    if d["within_factor2"] is None:
+        return f"{d['ratio']:.2f} ({d['verdict']})"
     return f"{d['ratio']:.2f} (se_ln {d['se_ln']:.2f}; z {d['z']:+.1f}; {d['verdict']})"
 
 
