@@ -1,0 +1,281 @@
+"""Issue 19 end to end: a TRSP model measured from the Kob-Andersen liquid, and its dynamics against the liquid's.
+
+    python3 docs/results/ka_liquid.py --status            # what is done, CPU seconds per stage
+    python3 docs/results/ka_liquid.py                     # run (or resume) every stage not yet done, in order
+    python3 docs/results/ka_liquid.py --only compare plot # the comparison from the committed summaries (seconds)
+    python3 docs/results/ka_liquid.py --redo fit          # force a stage (and nothing else) to run again
+
+Stages (docs/liquid.md), each a ``trsp`` command (or a few) whose outputs say whether it is done:
+
+  md          the MD campaign itself (docs/results/ka_md/campaign.py, the md stream's; checked, not run here)
+  md_summary  trsp liquid summarize: the liquid's Q, chi_4, tau_alpha, chi_4*, g_AA -> docs/results/ka_liquid_md.h5
+  train       trsp softness train on the lowest temperature's runs -> WORK/softness_T0.55.h5
+  cut         the first FIT_FRAMES frames of every run (GSD copies; the fit's frames, see docs/liquid.md)
+  apply       trsp softness apply to every cut run -> WORK/particles/T<T>_run<r>.h5 (one per run, resumable)
+  fit         trsp fit over all temperatures -> WORK/fit/ka_fit.toml (+ .json report, plots)
+  preset      examples/ka_measured.toml (the fit + the lattice: L = 20, spacing = g_AA's first peak) and
+              docs/results/ka_measured_fit.json (the fit report)
+  sweep_L9 / sweep_L20
+              trsp sweep of the preset on the matched lattice / the paper's L = 20 -> WORK/*.h5, then
+              trsp summarize -> docs/results/ka_measured_L9.h5, ka_measured_L20.h5
+  verify      trsp simulate (4 replicas) + trsp verify of the preset -> WORK/verify/verify.json
+  compare     trsp liquid compare -> docs/results/ka_liquid_verdict.json, .md
+  plot        trsp plot docs/results --outdir docs/figures
+
+Run it in the background, one process at a time, niced:
+
+    OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 nohup nice -n 10 python3 docs/results/ka_liquid.py > ka_liquid.log 2>&1 &
+
+Every stage can be interrupted and the script started again: finished stages are skipped, the
+per-run steps (apply) resume run by run, the sweeps with ``--resume``.  ``WORK/pipeline.json``
+records the CPU seconds of every stage (children's user + system time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+CAMPAIGN = Path(os.environ.get("TRSP_MD_CAMPAIGN", "/work/data/md/campaign"))
+WORK = Path(os.environ.get("TRSP_LIQUID_WORK", "/work/data/liquid"))
+TEMPERATURES = (0.55, 0.60, 0.65, 0.70)
+RUNS = 4
+TRAIN_T = 0.55
+#: frames of each run the softness is applied to (the structure functions cost ~2 CPU s per N = 1000 frame)
+FIT_FRAMES = 160
+RESULTS = REPO / "docs" / "results"
+PRESET = REPO / "examples" / "ka_measured.toml"
+SWEEPS = {"sweep_L9": REPO / "examples" / "sweeps" / "ka_measured_L9.toml",
+          "sweep_L20": REPO / "examples" / "sweeps" / "ka_measured_L20.toml"}
+
+
+def trajectories(T: float | None = None) -> list[Path]:
+    temps = TEMPERATURES if T is None else (T,)
+    return [CAMPAIGN / f"T{t:.2f}" / f"run{r}.gsd" for t in temps for r in range(RUNS)]
+
+
+def campaign_done() -> bool:
+    """Every run finished (the md stream's campaign ledger of checkpoints)."""
+    out = subprocess.run([sys.executable, str(REPO / "docs" / "results" / "ka_md" / "campaign.py"), "--status", "--root",
+                          str(CAMPAIGN)], capture_output=True, text=True, env=_env(), cwd=REPO)
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("T = ")]
+    return bool(lines) and all(": done" in ln for ln in lines)
+
+
+def _env() -> dict:
+    return dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", PYTHONPATH=str(REPO))
+
+
+def trsp(*args) -> list[str]:
+    return [sys.executable, "-m", "trsp_cli.main", *map(str, args)]
+
+
+def particles(T: float, r: int) -> Path:
+    return WORK / "particles" / f"T{T:.2f}_run{r}.h5"
+
+
+def cut_path(T: float, r: int) -> Path:
+    return WORK / "cut" / f"T{T:.2f}_run{r}.gsd"
+
+
+# -- stages: (outputs, commands) -------------------------------------------------------------------
+def stage_md_summary():
+    out = RESULTS / "ka_liquid_md.h5"
+    return [out], [trsp("liquid", "summarize", *trajectories(), "--out", out, "--force", "--no-progress")]
+
+
+def stage_train():
+    out = WORK / f"softness_T{TRAIN_T:.2f}.h5"
+    return [out], [trsp("softness", "train", *trajectories(TRAIN_T), "--out", out, "--force", "--no-progress")]
+
+
+def stage_cut():
+    outs = [cut_path(T, r) for T in TEMPERATURES for r in range(RUNS)]
+    cmds = [[sys.executable, __file__, "--cut", str(src), str(dst), str(FIT_FRAMES)]
+            for src, dst in zip(trajectories(), outs) if not dst.exists()]
+    return outs, cmds
+
+
+def stage_apply():
+    model = WORK / f"softness_T{TRAIN_T:.2f}.h5"
+    outs = [particles(T, r) for T in TEMPERATURES for r in range(RUNS)]
+    cmds = [trsp("softness", "apply", model, cut_path(T, r), "--out", particles(T, r), "--no-progress")
+            for T in TEMPERATURES for r in range(RUNS) if not particles(T, r).exists()]
+    return outs, cmds
+
+
+def stage_fit():
+    out = WORK / "fit" / "ka_fit.toml"
+    files = [particles(T, r) for T in TEMPERATURES for r in range(RUNS)]
+    return [out], [trsp("fit", *files, "--out", out, "--force", "--no-progress")]
+
+
+def stage_preset():
+    return [PRESET, RESULTS / "ka_measured_fit.json"], [[sys.executable, __file__, "--write-preset"]]
+
+
+def _sweep(name: str):
+    toml = SWEEPS[name]
+    stem = toml.stem
+    full, summary = WORK / f"{stem}.h5", RESULTS / f"{stem}.h5"
+    resume = ["--resume"] if Path(str(full) + ".members").exists() else []
+    cmds = [] if full.exists() else [trsp("sweep", toml, "--out", full, "--workers", "1", "--no-progress", *resume)]
+    return [summary], cmds + [trsp("summarize", full, "-o", summary, "--force")]
+
+
+def stage_verify():
+    folder = WORK / "verify"
+    runs = [folder / f"run_{k}.h5" for k in range(4)]
+    cmds = [trsp("simulate", folder / "ka_measured_T0.55.toml", "--out", p, "--events", 20000, "--seed", 1900 + k, "--no-progress")
+            for k, p in enumerate(runs) if not p.exists()]
+    return [folder / "verify.json"], ([[sys.executable, __file__, "--verify-params"]] + cmds
+                                      + [[sys.executable, __file__, "--verify", *map(str, runs)]])
+
+
+def stage_compare():
+    return [RESULTS / "ka_liquid_verdict.json", RESULTS / "ka_liquid_verdict.md"], [trsp(
+        "liquid", "compare", RESULTS / "ka_liquid_md.h5", RESULTS / "ka_measured_L9.h5", RESULTS / "ka_measured_L20.h5",
+        "--json", RESULTS / "ka_liquid_verdict.json", "--markdown", RESULTS / "ka_liquid_verdict.md", "--force")]
+
+
+def stage_plot():
+    return [REPO / "docs" / "figures" / "fig_liquid_vs_trsp.png"], [trsp("plot", RESULTS, "--outdir", REPO / "docs" / "figures")]
+
+
+STAGES = {"md_summary": stage_md_summary, "train": stage_train, "cut": stage_cut, "apply": stage_apply, "fit": stage_fit,
+          "preset": stage_preset, "sweep_L9": lambda: _sweep("sweep_L9"), "sweep_L20": lambda: _sweep("sweep_L20"),
+          "verify": stage_verify, "compare": stage_compare, "plot": stage_plot}
+
+
+# -- helpers run as their own processes (so the ledger counts them) ----------------------------------
+def cut_frames(src: Path, dst: Path, n: int) -> None:
+    """Copy the first ``n`` frames of a trsp md trajectory (every logged quantity kept) atomically."""
+    import gsd.hoomd
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(dst.name + ".tmp")
+    with gsd.hoomd.open(str(src), "r") as f, gsd.hoomd.open(str(tmp), "w") as g:
+        if len(f) < n:
+            raise SystemExit(f"{src} has {len(f)} frames, fewer than {n}")
+        for k in range(n):
+            g.append(f[k])
+    os.replace(tmp, dst)
+
+
+def write_preset() -> None:
+    """examples/ka_measured.toml: the fitted set with the lattice of the paper's calculation (L = 20,
+    spacing = g_AA's first peak, mean over the MD temperatures) and docs/results/ka_measured_fit.json."""
+    import shutil
+
+    import h5py
+    import numpy as np
+
+    from trsp_ref.params import dumps_toml, params_from_dict
+
+    fit = WORK / "fit" / "ka_fit.toml"
+    with h5py.File(RESULTS / "ka_liquid_md.h5") as h5:
+        spacing = float(np.nanmean(h5["gAA_peak"][()]))
+    import tomllib
+
+    d = tomllib.loads(fit.read_text())
+    d.setdefault("lattice", {}).update(dim=3, L=20, spacing=round(spacing, 4))
+    head = ("# ka_measured: a TRSP model MEASURED from Kob-Andersen MD (issue 19; docs/liquid.md).\n"
+            "# Made by docs/results/ka_liquid.py: trsp md campaign (N = 1000, T = 0.55-0.70, 4 runs each) ->\n"
+            "# trsp softness train (T = 0.55) / apply -> trsp fit (report: docs/results/ka_measured_fit.json);\n"
+            f"# [lattice] set here: L = 20 (the paper's), spacing = g_AA's first peak {spacing:.4f} (docs/results/ka_liquid_md.h5).\n")
+    PRESET.write_text(head + dumps_toml(params_from_dict(d)))
+    shutil.copyfile(fit.with_suffix(".json"), RESULTS / "ka_measured_fit.json")
+
+
+def verify_params() -> None:
+    """The preset at T = 0.55 on the matched lattice (L = 9), the run files trsp verify checks."""
+    import tomllib
+
+    from trsp_ref.params import dumps_toml, params_from_dict
+
+    d = tomllib.loads(PRESET.read_text())
+    d["temperature"]["T"] = 0.55
+    d["lattice"]["L"] = 9
+    (WORK / "verify").mkdir(parents=True, exist_ok=True)
+    (WORK / "verify" / "ka_measured_T0.55.toml").write_text(dumps_toml(params_from_dict(d)))
+
+
+def verify(runs: list[str]) -> None:
+    out = subprocess.run(trsp("verify", "--json", *runs), capture_output=True, text=True, env=_env(), cwd=REPO)
+    (WORK / "verify" / "verify.json").write_text(out.stdout)
+    print(f"trsp verify exit status {out.returncode}")
+
+
+# -- the driver ----------------------------------------------------------------------------------------
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--status", action="store_true")
+    ap.add_argument("--only", nargs="+", choices=list(STAGES))
+    ap.add_argument("--redo", nargs="+", choices=list(STAGES), default=[])
+    ap.add_argument("--cut", nargs=3, metavar=("SRC", "DST", "N"))
+    ap.add_argument("--write-preset", action="store_true")
+    ap.add_argument("--verify-params", action="store_true")
+    ap.add_argument("--verify", nargs="+")
+    a = ap.parse_args()
+    if a.cut:
+        return cut_frames(Path(a.cut[0]), Path(a.cut[1]), int(a.cut[2])) or 0
+    if a.write_preset:
+        return write_preset() or 0
+    if a.verify_params:
+        return verify_params() or 0
+    if a.verify:
+        return verify(a.verify) or 0
+    WORK.mkdir(parents=True, exist_ok=True)
+    ledger_path = WORK / "pipeline.json"
+    ledger = json.loads(ledger_path.read_text()) if ledger_path.exists() else {}
+    if a.status:
+        print(f"md campaign: {'done' if campaign_done() else 'not finished'} ({CAMPAIGN})")
+        for name, stage in STAGES.items():
+            outs, _ = stage()
+            e = ledger.get(name, {})
+            state = "done" if all(Path(o).exists() for o in outs) else "to do"
+            print(f"{name:11s} {state:6s} CPU {e.get('cpu_s', 0.0):8.0f} s")
+        print(f"total CPU {sum(e.get('cpu_s', 0.0) for e in ledger.values()):.0f} s")
+        return 0
+    names = a.only or list(STAGES)
+    needs_md = {"md_summary", "train", "cut", "apply"}
+    if any(n in needs_md for n in names) and not campaign_done():
+        print("the MD campaign is not finished: python3 docs/results/ka_md/campaign.py --status", file=sys.stderr)
+        return 1
+    for name in names:
+        outs, cmds = STAGES[name]()
+        if all(Path(o).exists() for o in outs) and name not in a.redo and not (name in ("compare", "plot") and a.only):
+            continue
+        for o in outs:
+            Path(o).parent.mkdir(parents=True, exist_ok=True)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.time()
+        rc = 0
+        for cmd in cmds:
+            print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} [{name}] {' '.join(map(str, cmd[2:] if cmd[1] == '-m' else cmd[1:]))}",
+                  flush=True)
+            rc = subprocess.call(cmd, env=_env(), cwd=REPO)
+            if rc != 0:
+                break
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        e = ledger.setdefault(name, {"cpu_s": 0.0, "wall_s": 0.0})
+        e["cpu_s"] += cpu
+        e["wall_s"] += time.time() - t0
+        ledger_path.write_text(json.dumps(ledger, indent=1))
+        print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} [{name}] exit {rc}, CPU {cpu:.0f} s", flush=True)
+        if rc != 0:
+            return rc
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
