@@ -54,9 +54,12 @@ def oracle_structure_functions(positions, box, typeid, centres, fs):
                 rij = math.sqrt(float(np.dot(u, u)))
                 rik = math.sqrt(float(np.dot(w, w)))
                 rjk = math.sqrt(float(np.dot(u - w, u - w)))
-                cos = float(np.dot(u, w)) / (rij * rik)
                 p = pairs.index(tuple(sorted((int(typeid[j]), int(typeid[k])))))
                 for t, (xi, lam, zeta) in enumerate(fs.angular):
-                    val = math.exp(-(rij ** 2 + rik ** 2 + rjk ** 2) / xi ** 2) * max(1.0 + lam * cos, 0.0) ** zeta
+                    # 1 + lambda cos(theta_jik), as |u/|u| + lambda w/|w||^2 / 2 (lambda = +-1): the
+                    # same number without the cancellation of 1 - cos near 0 degrees
+                    e = u / rij + lam * w / rik
+                    base = 0.5 * float(np.dot(e, e))
+                    val = math.exp(-(rij ** 2 + rik ** 2 + rjk ** 2) / xi ** 2) * base ** zeta
                     out[row, fs.n_radial + p * A + t] += val
     return out

@@ -3,14 +3,16 @@
 :func:`hopping_system` makes particles that vibrate around fixed sites and now and then hop to a
 new site (a sharp p_hop peak of height ~ hop^2); particles sitting in loose local environments
 (a random subset, their sites pushed apart from their neighbours') hop more often, so the
-structure functions carry a signal the SVM can learn.  :func:`write_gsd` writes it as `trsp md`
+structure functions carry a signal the SVM can learn.  ``one_per_frame`` makes exactly one hop
+per frame interval (isolated rearrangements, which `trsp fit`'s kick statistics need).  :func:`write_gsd` writes it as `trsp md`
 does (docs/formats-trajectory.md: HOOMD schema, ``log/trsp/time``, ``log/trsp/temperature``,
 inherent positions and images), or as a plain HOOMD file (no trsp logs, time = step x dt);
 :func:`write_lammps_dump` as a LAMMPS text dump.  Pure NumPy, seeded, fast.
 
 ``tiny_training_options()`` are the training options that let a tiny, short, high-temperature
 run train (thresholds and windows scaled down), for the CI end-to-end case:
-``trsp softness train TRAJ --out M.h5 $(tiny_training_args())``.
+``trsp softness train TRAJ --out M.h5 $(tiny_training_args())``.  Checked on `trsp md`'s
+embedded default (300 particles, T = 1, 41 frames): 33 + 33 training examples.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ class HoppingSystem:
 
 def hopping_system(n: int = 64, dim: int = 3, frames: int = 80, frame_interval: float = 1.0, density: float = 1.0,
                    hop: float = 0.9, rate_soft: float = 0.08, rate_hard: float = 0.002, soft_fraction: float = 0.3,
-                   jitter: float = 0.05, temperature: float = 1.0, seed: int = 0, md_dt: float = 0.005) -> HoppingSystem:
+                   jitter: float = 0.05, temperature: float = 1.0, seed: int = 0, md_dt: float = 0.005,
+                   one_per_frame: bool = False) -> HoppingSystem:
     rng = np.random.default_rng(seed)
     L = (n / density) ** (1.0 / dim)
     box = np.full(dim, L)
@@ -56,9 +59,14 @@ def hopping_system(n: int = 64, dim: int = 3, frames: int = 80, frame_interval: 
     sites %= L
     inherent = np.empty((frames, n, dim))
     cur = sites.copy()
+    rate = np.where(soft, rate_soft, rate_hard)
     for k in range(frames):
-        rate = np.where(soft, rate_soft, rate_hard)
-        hopping = rng.random(n) < rate
+        if one_per_frame:  # exactly one hop per frame interval, by a particle drawn with weight = rate
+            hopping = np.zeros(n, bool)
+            if k > 0:
+                hopping[rng.choice(n, p=rate / rate.sum())] = True
+        else:
+            hopping = rng.random(n) < rate
         direction = rng.normal(size=(n, dim))
         direction /= np.linalg.norm(direction, axis=1, keepdims=True)
         cur = cur + hopping[:, None] * hop * direction
@@ -72,7 +80,7 @@ def hopping_system(n: int = 64, dim: int = 3, frames: int = 80, frame_interval: 
 def _hoomd(pos_unwrapped: np.ndarray, box: np.ndarray):
     """HOOMD convention: wrapped into [-L/2, L/2) with image flags; 3 columns."""
     dim = box.shape[0]
-    img = np.floor(pos_unwrapped / box).astype(np.int32)
+    img = np.floor(np.nan_to_num(pos_unwrapped / box, nan=0.0, posinf=0.0, neginf=0.0)).astype(np.int32)  # NaN stays NaN
     wrapped = pos_unwrapped - img * box - 0.5 * box
     out = np.zeros((pos_unwrapped.shape[0], 3), np.float32)
     out[:, :dim] = wrapped
@@ -145,8 +153,8 @@ def write_lammps_dump(sys: HoppingSystem, path: Path, *, images: bool = True, un
 def tiny_training_options() -> dict:
     """Options of `trsp softness train` that let a tiny, short, high-temperature trajectory train:
     a short p_hop window and non-rearranging window, low thresholds, few examples, two CV folds."""
-    return {"p_hop_window": 2.0, "rearranging_p_hop": 0.3, "event_p_hop": 0.1, "quiet_p_hop": 0.05,
-            "slow_window": 6.0, "min_examples": 5, "max_examples": 200, "cv_folds": 2, "c_grid": "0.1,1"}
+    return {"p_hop_window": 2.0, "rearranging_p_hop": 0.5, "event_p_hop": 0.2, "quiet_p_hop": 0.1,
+            "slow_window": 4.0, "min_examples": 5, "max_examples": 200, "cv_folds": 2, "c_grid": "0.1,1", "sigma_max": 2.5}
 
 
 def tiny_training_args() -> list[str]:

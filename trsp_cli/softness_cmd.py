@@ -3,15 +3,16 @@
 ``train TRAJ... --out MODEL.h5``: a softness model (docs/formats-softness-model.md) from GSD or
 LAMMPS-dump trajectories at one temperature.  ``apply MODEL.h5 TRAJ... --out OUT``: one
 particle-data file (docs/formats-particles.md) per trajectory, which `trsp fit` reads as is.
-Outputs are checked before any work (a missing or unwritable folder, an output that is one of
-the inputs, an existing file without ``--force``) and written atomically.  With several
+Outputs follow the project's one output policy (:mod:`trsp_runfile.outputs`): checked before
+any work (a missing or unwritable folder, an output that is one of the inputs or another
+trajectory's output, an existing file without ``--force``) and written atomically; `apply`
+moves each trajectory's file into place as soon as it is complete.  With several
 trajectories, ``--out`` is a folder (``FOLDER/<trajectory stem>.h5``) or a pattern containing
 ``{stem}``.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import List, Optional
 
@@ -20,26 +21,6 @@ import typer
 from trsp_ref.params import ParameterError
 
 __all__ = ["run_train", "run_apply", "apply_outputs", "register"]
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
-def _check_output(out: Path, inputs: list[Path], force: bool, option: str = "--out") -> None:
-    from trsp_runfile.atomic import unwritable_reason
-
-    reason = unwritable_reason(out)
-    if reason is not None:
-        raise ParameterError(option, reason)
-    for p in inputs:
-        if _same_file(out, p) or out.resolve() == p.resolve():
-            raise ParameterError(option, f"{out} is one of the inputs; choose another output")
-    if out.exists() and not force:
-        raise ParameterError(option, f"{out} already exists: pass --force to replace it")
 
 
 def apply_outputs(trajectories: list[Path], out: Path) -> list[Path]:
@@ -55,12 +36,6 @@ def apply_outputs(trajectories: list[Path], out: Path) -> list[Path]:
     else:
         raise ParameterError("--out", f"{len(trajectories)} trajectories need one output each: give a folder or a "
                                       "pattern containing {stem} (e.g. 'out/{stem}.h5')")
-    seen = {}
-    for t, o in zip(trajectories, outs):
-        key = o.resolve()
-        if key in seen:
-            raise ParameterError("--out", f"trajectories {seen[key]} and {t} would both write {o} (same stem)")
-        seen[key] = t
     return outs
 
 
@@ -81,7 +56,7 @@ def run_train(trajectories: list[Path], out: Path, *, force: bool = False, dt: f
               positions: str = "auto", p_hop_window: float = 10.0, rearranging_p_hop: float = 0.6,
               event_p_hop: float = 0.2, quiet_p_hop: float = 0.02, slow_window: float | None = None, q: float = 7.25,
               max_examples: int = 2000, min_examples: int = 20, test_fraction: float = 0.2, cv_folds: int = 5,
-              c_grid: str | None = None, seed: int = 0, progress: bool = True, quiet: bool = False):
+              c_grid: str | None = None, sigma_max: float = 5.0, seed: int = 0, progress: bool = True, quiet: bool = False):
     """Train and write a model; returns it."""
     from trsp_softness.classifier import DEFAULT_C_GRID
     from trsp_softness.model_file import write_model
@@ -89,21 +64,25 @@ def run_train(trajectories: list[Path], out: Path, *, force: bool = False, dt: f
     from trsp_softness.trajectories import open_all
     from trsp_softness.training_set import TrainingThresholds
 
+    from trsp_runfile.outputs import Output, OutputSet, check_distinct_inputs
+
     if not trajectories:
         raise ParameterError("TRAJ", "give at least one trajectory")
-    _check_output(out, list(trajectories), force)
+    check_distinct_inputs(trajectories, "TRAJ", "each trajectory counts once")
+    outputs = OutputSet([Output("--out", out)], inputs=trajectories, force=force)
     opts = TrainOptions(types=_parse_list(types, "--types"), positions=positions, p_hop_window=p_hop_window,
                         thresholds=TrainingThresholds(rearranging_p_hop, event_p_hop, quiet_p_hop), slow_window=slow_window,
                         q=q, max_per_class=max_examples, min_per_class=min_examples, test_fraction=test_fraction,
-                        folds=cv_folds, c_grid=_parse_list(c_grid, "--c-grid", float) or DEFAULT_C_GRID, seed=seed,
-                        progress=progress).check()
+                        folds=cv_folds, c_grid=_parse_list(c_grid, "--c-grid", float) or DEFAULT_C_GRID,
+                        sigma_max=sigma_max, seed=seed, progress=progress).check()
     trajs = open_all(trajectories, dt=dt, temperature=temperature, type_names=_parse_list(type_names, "--type-names"))
     try:
         model = train_model(trajs, opts)
     finally:
         for t in trajs:
             t.close()
-    write_model(model, out)
+    with outputs.writing() as w:
+        write_model(model, w.path("--out", ".h5"))
     if not quiet:
         s = model.svm
         typer.echo(f"wrote {out}: {model.describe()}; C = {s.C:g}, held-out accuracy {s.test_accuracy:.3f} "
@@ -113,29 +92,38 @@ def run_train(trajectories: list[Path], out: Path, *, force: bool = False, dt: f
 
 def run_apply(model_path: Path, trajectories: list[Path], out: Path, *, force: bool = False, dt: float | None = None,
               temperature: float | None = None, type_names: str | None = None, p_hop_window: float | None = None,
-              progress: bool = True, quiet: bool = False) -> list[Path]:
+              p_hop_threshold: float = 0.2, progress: bool = True, quiet: bool = False) -> list[Path]:
     """Apply a model and write one particle-data file per trajectory; returns their paths."""
     from trsp_fit.particles import write_particles
     from trsp_softness.apply import ApplyOptions, apply_all
     from trsp_softness.model_file import read_model
     from trsp_softness.trajectories import open_all
 
+    from trsp_runfile.outputs import Output, OutputSet, check_distinct_inputs, check_outputs
+
     if not trajectories:
         raise ParameterError("TRAJ", "give at least one trajectory")
+    if not (p_hop_threshold > 0 and p_hop_threshold < float("inf")):
+        raise ParameterError("--p-hop-threshold", "must be finite and > 0", p_hop_threshold)
+    check_distinct_inputs(trajectories, "TRAJ", "each trajectory gets one output")
     outs = apply_outputs(list(trajectories), out)
-    for o in outs:
-        _check_output(o, [model_path, *trajectories], force)
+    inputs = [model_path, *trajectories]
+    declared = [Output("--out", o, "" if o == out else f"for {t}") for o, t in zip(outs, trajectories)]
+    check_outputs(declared, inputs=inputs, force=force)  # together: two trajectories may not share an output
+    sets = {o: OutputSet([d], inputs=inputs, force=force) for o, d in zip(outs, declared)}
     model = read_model(model_path)
     trajs = open_all(trajectories, dt=dt, temperature=temperature, type_names=_parse_list(type_names, "--type-names"))
 
     def write(data, path):
-        write_particles(data, path)
+        with sets[path].writing() as w:
+            write_particles(data, w.path("--out", ".h5"))
         if not quiet:
             typer.echo(f"wrote {path}: {data.n_frames} frames x {data.n_particles} particles, T = {data.temperature:g}, "
                        f"<S> = {data.softness.mean():.3f}")
 
     try:
-        return apply_all(model, trajs, outs, ApplyOptions(p_hop_window=p_hop_window, progress=progress), write)
+        return apply_all(model, trajs, outs, ApplyOptions(p_hop_window=p_hop_window, p_hop_threshold=p_hop_threshold,
+                                                          progress=progress), write)
     finally:
         for t in trajs:
             t.close()
@@ -170,7 +158,8 @@ def register(app: typer.Typer, guarded) -> None:
         min_examples: int = typer.Option(20, "--min-examples", help="At least this many examples per class, or an error."),
         test_fraction: float = typer.Option(0.2, "--test-fraction", help="Held-out share of the examples (accuracy)."),
         cv_folds: int = typer.Option(5, "--cv-folds", help="Folds of the cross-validation that picks C."),
-        c_grid: Optional[str] = typer.Option(None, "--c-grid", help="Penalties C to try, comma-separated (default 0.001,0.01,0.1,1,10)."),
+        c_grid: Optional[str] = typer.Option(None, "--c-grid", help="Penalties C to try, comma-separated (default 0.0001,0.001,0.01,0.1,1,10)."),
+        sigma_max: float = typer.Option(5.0, "--sigma-max", help="Cut-off of the structure functions (Appendix A: 5); smaller is cheaper (quick runs)."),
         seed: int = typer.Option(0, "--seed", min=0, help="Seeds the draw of examples and the splits."),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars (stderr)."),
     ) -> None:
@@ -178,8 +167,8 @@ def register(app: typer.Typer, guarded) -> None:
         guarded(run_train, list(trajectories), out, force=force, dt=dt, temperature=temperature, type_names=type_names,
                 types=types, positions=positions, p_hop_window=p_hop_window, rearranging_p_hop=rearranging_p_hop,
                 event_p_hop=event_p_hop, quiet_p_hop=quiet_p_hop, slow_window=slow_window, q=q, max_examples=max_examples,
-                min_examples=min_examples, test_fraction=test_fraction, cv_folds=cv_folds, c_grid=c_grid, seed=seed,
-                progress=progress)
+                min_examples=min_examples, test_fraction=test_fraction, cv_folds=cv_folds, c_grid=c_grid,
+                sigma_max=sigma_max, seed=seed, progress=progress)
 
     @softness.command("apply")
     def apply(
@@ -191,10 +180,11 @@ def register(app: typer.Typer, guarded) -> None:
         temperature: Optional[float] = typer.Option(None, "--temperature", help=common_t),
         type_names: Optional[str] = typer.Option(None, "--type-names", help=common_names),
         p_hop_window: Optional[float] = typer.Option(None, "--p-hop-window", help="p_hop window t_R (default: the model's)."),
+        p_hop_threshold: float = typer.Option(0.2, "--p-hop-threshold", help="p_c recorded in the files: rearranging where p_hop > p_c (the paper's 0.2)."),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars (stderr)."),
     ) -> None:
         """Apply a softness model: particle-data files (softness, p_hop, positions) that `trsp fit` reads."""
         guarded(run_apply, model, list(trajectories), out, force=force, dt=dt, temperature=temperature,
-                type_names=type_names, p_hop_window=p_hop_window, progress=progress)
+                type_names=type_names, p_hop_window=p_hop_window, p_hop_threshold=p_hop_threshold, progress=progress)
 
     app.add_typer(softness, name="softness")

@@ -21,7 +21,7 @@ import numpy as np
 
 from trsp_ref.params import CLUSTER_SHAPES
 from trsp_runfile.atomic import atomic_path
-from trsp_runfile.runfile import TrspFileError
+from trsp_runfile.runfile import LabelledFileError
 from trsp_runfile.schema import open_hdf5
 
 __all__ = [
@@ -46,15 +46,10 @@ KINDS = ("instantaneous", "sustained")
 DEFAULT_P_HOP_THRESHOLD = 0.2
 
 
-class ParticleFileError(TrspFileError):
+class ParticleFileError(LabelledFileError):
     """A particle-data file that cannot be used, with what is wrong and where (HDF5 object)."""
 
-    def __init__(self, path: str | os.PathLike, problem: str, where: str | None = None):
-        self.path = str(path)
-        self.where = where
-        self.problem = problem
-        loc = f"{self.path}: {where}" if where else self.path
-        ValueError.__init__(self, f"particle-data file {loc}: {problem}")
+    label = "particle-data file"
 
 
 @dataclass

@@ -22,7 +22,7 @@ from trsp_softness.structure import structure_functions
 from trsp_softness.trajectories import check_frames, note, progress_bar, select_types, trajectory_p_hop
 from trsp_traj import Trajectory, TrajectoryError
 
-__all__ = ["ApplyOptions", "apply_model", "check_compatible", "file_digest"]
+__all__ = ["ApplyOptions", "apply_model", "apply_all", "check_compatible", "file_digest", "score_frames"]
 
 
 @dataclass
@@ -53,6 +53,20 @@ def check_compatible(model: SoftnessModel, traj: Trajectory) -> None:
         raise TrajectoryError(traj.path, f"has fewer than 2 particles of the trained types {list(model.trained_types)}")
 
 
+def score_frames(model: SoftnessModel, traj: Trajectory, frames: np.ndarray, particles: np.ndarray, inherent: bool,
+                 progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Softness (len(frames), n) of ``particles`` at ``frames`` and their positions (len(frames), n, dim)."""
+    soft = np.empty((len(frames), particles.size))
+    pos = np.empty((len(frames), particles.size, traj.dim))
+    with progress_bar(progress, len(frames), f"softness {traj.path.name}") as advance:
+        for row, k in enumerate(frames):
+            p = traj.positions(int(k), inherent=inherent)
+            soft[row] = model.softness(structure_functions(p, traj.box, traj.typeid, particles, model.structure))
+            pos[row] = p[particles]
+            advance()
+    return soft, pos
+
+
 def apply_model(model: SoftnessModel, traj: Trajectory, opts: ApplyOptions) -> ParticleData:
     """Softness and p_hop of the trained types on every frame with p_hop defined."""
     check_compatible(model, traj)
@@ -71,14 +85,7 @@ def apply_model(model: SoftnessModel, traj: Trajectory, opts: ApplyOptions) -> P
     if frames.size < 2:
         raise TrajectoryError(traj.path, f"p_hop is defined on {frames.size} frame(s); a particle-data file needs at least 2 "
                                          f"(more than {2 * h} frames, or a shorter --p-hop-window)")
-    soft = np.empty(ph.shape)
-    pos = np.empty((frames.size, particles.size, traj.dim))
-    with progress_bar(opts.progress, frames.size, f"softness {traj.path.name}") as advance:
-        for row, k in enumerate(frames):
-            p = traj.positions(int(k), inherent=inherent)
-            soft[row] = model.softness(structure_functions(p, traj.box, traj.typeid, particles, model.structure))
-            pos[row] = p[particles]
-            advance()
+    soft, pos = score_frames(model, traj, frames, particles, inherent, opts.progress)
     kind = "inherent" if inherent else "thermal"
     source = (f"trsp softness apply: model {model.path} (sha256 {file_digest(Path(model.path))}, trained on "
               f"{list(model.trained_types)} at T = {model.temperature:g}); trajectory {traj.path} ({traj.format}, "

@@ -24,7 +24,7 @@ from trsp_ref.params import ParameterError
 __all__ = ["DEFAULT_C_GRID", "LinearSoftness", "fit_linear_svm"]
 
 #: penalties tried by cross-validation
-DEFAULT_C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0)
+DEFAULT_C_GRID = (0.0001, 0.001, 0.01, 0.1, 1.0, 10.0)
 
 
 @dataclass
@@ -57,10 +57,16 @@ class LinearSoftness:
         return self.b + ((np.asarray(g, dtype=np.float64) - self.mean) / self.scale) @ self.v
 
 
+#: a feature whose spread over the training examples is below this is numerically constant (e.g. a
+#: radial function deep inside the core, ~1e-200): its scale is 1, so that rounding-level
+#: differences between frames cannot be blown up into softness
+MIN_SCALE = 1e-8
+
+
 def _standardise(X: np.ndarray):
     mean = X.mean(axis=0)
     scale = X.std(axis=0)
-    scale[scale == 0] = 1.0  # a constant feature carries no information; v stays 0 for it
+    scale[scale < MIN_SCALE] = 1.0
     return mean, scale
 
 

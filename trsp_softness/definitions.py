@@ -120,6 +120,14 @@ class StructureFunctionSet:
                 and self.sigma_max == other.sigma_max and np.array_equal(self.angular, other.angular))
 
 
-def paper_set(type_names: Sequence[str]) -> StructureFunctionSet:
-    """Appendix A's set for a system whose types are ``type_names`` (KA: ('A', 'B') -> 266 functions)."""
-    return StructureFunctionSet(type_names=tuple(type_names))
+def paper_set(type_names: Sequence[str], sigma_max: float = PAPER_SIGMA_MAX) -> StructureFunctionSet:
+    """Appendix A's set for a system whose types are ``type_names`` (KA: ('A', 'B') -> 266 functions).
+
+    ``sigma_max`` below the paper's 5 shortens every sum and drops the radial centres beyond it
+    (a cheaper set for quick runs; the model file records the set used)."""
+    if not (np.isfinite(sigma_max) and 0 < sigma_max):
+        raise ParameterError("--sigma-max", "must be finite and > 0", sigma_max)
+    mu = PAPER_MU[PAPER_MU <= sigma_max + 1e-12]
+    if mu.size == 0:
+        raise ParameterError("--sigma-max", f"must be at least the first radial centre {PAPER_MU[0]:g}", sigma_max)
+    return StructureFunctionSet(type_names=tuple(type_names), mu=mu, sigma_max=float(sigma_max))

@@ -4,12 +4,14 @@ Speed comes from three things, none of which changes the value beyond rounding:
 
 * ``neg_exp_scaled``: exp(-x) as (Taylor polynomial at -x / 2^s)^(2^s), branch-free so that LLVM
   vectorises the loops that call it (libm's exp is a scalar call); relative error below 3e-13
-  (``neg_exp``, every x >= 0), and for each xi of the paper's set the cheapest (s, degree) with a
+  (``neg_exp``, every x >= 0 whose exp is not subnormal), and for each xi of the paper's set the cheapest (s, degree) with a
   bound below 1e-13 over its range of arguments;
 * the angular triple sum is a pair sum over the centre's neighbours {j, k} with
-  r_ij^2 + r_ik^2 + r_jk^2 = 2 (r_ij^2 + r_ik^2 - u_j . u_k) (law of cosines, proofs/softness_descriptors.py),
-  one exponential per pair and distinct xi, and the powers (1 +- cos)^zeta for zeta = 1, 2, 4, 8, 16
-  by repeated squaring, accumulated in registers;
+  r_ij^2 + r_ik^2 + r_jk^2 = 2 (r_ij^2 + r_ik^2 - u_j . u_k) (law of cosines) and
+  1 +- cos theta_jik = |e_j +- e_k|^2 / 2 for the unit vectors e (no cancellation for nearly
+  collinear triples; both identities in proofs/softness_descriptors.py), one exponential per pair
+  and distinct xi, and the powers (1 +- cos)^zeta for zeta = 1, 2, 4, 8, 16 by repeated squaring,
+  accumulated in registers;
 * neighbours arrive sorted by type, so each unordered type pair is a contiguous range of k.
 
 Triples whose zeta is not 1, 2, 4, 8 or 16 go through ``angular_generic`` (math.pow per pair).
@@ -87,6 +89,44 @@ def radial_kernel(offsets, distance, ntype, mu, inv_sigma, n_types, out):
 
 
 @njit(fastmath=_FM, cache=True)
+def _centre_arrays(vector, distance, lo, hi):
+    """Neighbour vectors u (x, y, z; z = 0 in 2D), unit vectors e and r^2 of rows lo..hi."""
+    n = hi - lo
+    dim = vector.shape[1]
+    ux = np.zeros(n)
+    uy = np.zeros(n)
+    uz = np.zeros(n)
+    ex = np.zeros(n)
+    ey = np.zeros(n)
+    ez = np.zeros(n)
+    r2 = np.empty(n)
+    for e in range(n):
+        d = distance[lo + e]
+        ux[e] = vector[lo + e, 0]
+        uy[e] = vector[lo + e, 1]
+        ex[e] = ux[e] / d
+        ey[e] = uy[e] / d
+        if dim == 3:
+            uz[e] = vector[lo + e, 2]
+            ez[e] = uz[e] / d
+        r2[e] = d * d
+    return ux, uy, uz, ex, ey, ez, r2
+
+
+@njit(fastmath=_FM, cache=True, inline="always")
+def _one_plus_minus_cos(exj, eyj, ezj, exk, eyk, ezk):
+    """(1 + cos, 1 - cos) of the angle between unit vectors e_j, e_k as |e_j +- e_k|^2 / 2: no
+    cancellation near cos = -1 or +1 (nearly collinear triples), unlike 1 +- e_j . e_k."""
+    sx = exj + exk
+    sy = eyj + eyk
+    sz = ezj + ezk
+    dx = exj - exk
+    dy = eyj - eyk
+    dz = ezj - ezk
+    return 0.5 * (sx * sx + sy * sy + sz * sz), 0.5 * (dx * dx + dy * dy + dz * dz)
+
+
+@njit(fastmath=_FM, cache=True)
 def _type_blocks(ntype, lo, hi, n_types):
     """start[b]..start[b+1]: rows of neighbour type b (rows lo..hi, sorted by type)."""
     start = np.empty(n_types + 1, np.int64)
@@ -108,7 +148,6 @@ def angular_kernel(offsets, vector, distance, ntype, n_types, pair_index, inv_xi
     out[c, p, g, s] += sum over unordered pairs {j, k} of types {b, c} (pair p) of
     exp(-(r_j^2 + r_k^2 + r_jk^2) xi_g^-2) (1 + lambda_s cos theta_jk)^zeta_s.
     """
-    dim = vector.shape[1]
     G = inv_xi2.shape[0]
     for c in range(offsets.shape[0] - 1):
         lo = offsets[c]
@@ -116,31 +155,19 @@ def angular_kernel(offsets, vector, distance, ntype, n_types, pair_index, inv_xi
         n = hi - lo
         if n < 2:
             continue
-        ux = np.zeros(n)
-        uy = np.zeros(n)
-        uz = np.zeros(n)
-        r2 = np.empty(n)
-        inv_r = np.empty(n)
-        for e in range(n):
-            ux[e] = vector[lo + e, 0]
-            uy[e] = vector[lo + e, 1]
-            if dim == 3:
-                uz[e] = vector[lo + e, 2]
-            d = distance[lo + e]
-            r2[e] = d * d
-            inv_r[e] = 1.0 / d
+        ux, uy, uz, ex, ey, ez, r2 = _centre_arrays(vector, distance, lo, hi)
         start = _type_blocks(ntype, lo, hi, n_types) - lo
-        cos = np.empty(n)
+        plus = np.empty(n)
+        minus = np.empty(n)
         tri = np.empty(n)
         for j in range(n - 1):
             xj = ux[j]
             yj = uy[j]
             zj = uz[j]
-            ij = inv_r[j]
             r2j = r2[j]
             for k in range(j + 1, n):
                 d = xj * ux[k] + yj * uy[k] + zj * uz[k]
-                cos[k] = d * ij * inv_r[k]
+                plus[k], minus[k] = _one_plus_minus_cos(ex[j], ey[j], ez[j], ex[k], ey[k], ez[k])
                 tri[k] = 2.0 * (r2j + r2[k] - d)
             b = ntype[lo + j]
             for cc in range(b, n_types):
@@ -164,8 +191,8 @@ def angular_kernel(offsets, vector, distance, ntype, n_types, pair_index, inv_xi
                     if mode[g] == 0:
                         for k in range(k0, k1):
                             w = neg_exp(tri[k] * a)
-                            bp = 1.0 + cos[k]
-                            bm = 1.0 - cos[k]
+                            bp = plus[k]
+                            bm = minus[k]
                             s0 += w * bp
                             s1 += w * bp * bp
                             s5 += w * bm
@@ -173,7 +200,7 @@ def angular_kernel(offsets, vector, distance, ntype, n_types, pair_index, inv_xi
                     elif mode[g] == 1:
                         for k in range(k0, k1):
                             w = neg_exp(tri[k] * a)
-                            bp = 1.0 + cos[k]
+                            bp = plus[k]
                             p2 = bp * bp
                             p4 = p2 * p2
                             p8 = p4 * p4
@@ -185,8 +212,8 @@ def angular_kernel(offsets, vector, distance, ntype, n_types, pair_index, inv_xi
                     else:
                         for k in range(k0, k1):
                             w = neg_exp(tri[k] * a)
-                            bp = 1.0 + cos[k]
-                            bm = 1.0 - cos[k]
+                            bp = plus[k]
+                            bm = minus[k]
                             p2 = bp * bp
                             p4 = p2 * p2
                             p8 = p4 * p4
@@ -230,7 +257,6 @@ PAPER_EXP = ((1, 11), (8, 9), (9, 9), (10, 9), (10, 10), (11, 10))
 def angular_kernel_paper(offsets, vector, distance, ntype, n_types, pair_index, inv_xi2, out):
     """The 22 triples of PAPER_LAYOUT in one pass over the pairs (out[c, p, 0..21] in layout
     order), for six xi whose exponentials are accurate with PAPER_EXP (see exp_error)."""
-    dim = vector.shape[1]
     a0 = inv_xi2[0]
     a1 = inv_xi2[1]
     a2 = inv_xi2[2]
@@ -243,25 +269,15 @@ def angular_kernel_paper(offsets, vector, distance, ntype, n_types, pair_index, 
         n = hi - lo
         if n < 2:
             continue
-        ux = np.zeros(n)
-        uy = np.zeros(n)
-        uz = np.zeros(n)
-        r2 = np.empty(n)
-        inv_r = np.empty(n)
-        for e in range(n):
-            ux[e] = vector[lo + e, 0]
-            uy[e] = vector[lo + e, 1]
-            if dim == 3:
-                uz[e] = vector[lo + e, 2]
-            d = distance[lo + e]
-            r2[e] = d * d
-            inv_r[e] = 1.0 / d
+        ux, uy, uz, ex, ey, ez, r2 = _centre_arrays(vector, distance, lo, hi)
         start = _type_blocks(ntype, lo, hi, n_types) - lo
         for j in range(n - 1):
             xj = ux[j]
             yj = uy[j]
             zj = uz[j]
-            ij = inv_r[j]
+            exj = ex[j]
+            eyj = ey[j]
+            ezj = ez[j]
             r2j = r2[j]
             b = ntype[lo + j]
             for cc in range(b, n_types):
@@ -273,10 +289,8 @@ def angular_kernel_paper(offsets, vector, distance, ntype, n_types, pair_index, 
                 t11 = t12 = t13 = t14 = t15 = t16 = t17 = t18 = t19 = t20 = t21 = 0.0
                 for k in range(k0, k1):
                     d = xj * ux[k] + yj * uy[k] + zj * uz[k]
-                    cs = d * ij * inv_r[k]
                     tr = 2.0 * (r2j + r2[k] - d)
-                    bp = 1.0 + cs
-                    bm = 1.0 - cs
+                    bp, bm = _one_plus_minus_cos(exj, eyj, ezj, ex[k], ey[k], ez[k])
                     p2 = bp * bp
                     m2 = bm * bm
                     p4 = p2 * p2
@@ -347,15 +361,20 @@ def angular_generic(offsets, vector, distance, ntype, n_types, pair_index, xi, l
         for j in range(lo, hi):
             for k in range(j + 1, hi):
                 d = 0.0
-                for a in range(dim):
-                    d += vector[j, a] * vector[k, a]
+                plus = 0.0
+                minus = 0.0
                 rj = distance[j]
                 rk = distance[k]
-                cosv = d / (rj * rk)
+                for a in range(dim):
+                    d += vector[j, a] * vector[k, a]
+                    s_ = vector[j, a] / rj + vector[k, a] / rk
+                    m_ = vector[j, a] / rj - vector[k, a] / rk
+                    plus += 0.5 * s_ * s_
+                    minus += 0.5 * m_ * m_
                 tri = 2.0 * (rj * rj + rk * rk - d)
                 b = min(ntype[j], ntype[k])
                 cc = max(ntype[j], ntype[k])
                 p = pair_index[b, cc]
                 for t in range(T):
-                    base = max(1.0 + lam[t] * cosv, 0.0)
+                    base = plus if lam[t] > 0 else minus
                     out[c, p, t] += np.exp(-tri / (xi[t] * xi[t])) * base ** zeta[t]

@@ -19,7 +19,7 @@ import h5py
 import numpy as np
 
 from trsp_runfile.atomic import atomic_path
-from trsp_runfile.runfile import TrspFileError, hdf5_file_problem
+from trsp_runfile.runfile import LabelledFileError, hdf5_file_problem
 from trsp_softness.classifier import LinearSoftness
 from trsp_softness.definitions import StructureFunctionSet
 
@@ -30,15 +30,10 @@ FORMAT_VERSION = "1.0"
 _STR = h5py.string_dtype("utf-8")
 
 
-class ModelFileError(TrspFileError):
+class ModelFileError(LabelledFileError):
     """A softness model file that cannot be used, with what is wrong and where."""
 
-    def __init__(self, path: str | os.PathLike, problem: str, where: str | None = None):
-        self.path = str(path)
-        self.where = where
-        self.problem = problem
-        loc = f"{self.path}: {where}" if where else self.path
-        ValueError.__init__(self, f"softness model {loc}: {problem}")
+    label = "softness model"
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from trsp_ref.params import ParameterError
 from trsp_softness.definitions import StructureFunctionSet
 from trsp_softness.kernels import (PAPER_EXP, PAPER_LAYOUT, SLOTS, angular_generic, angular_kernel,
                                    angular_kernel_paper, exp_error, radial_kernel)
@@ -66,6 +67,11 @@ def structure_functions(positions: np.ndarray, box: np.ndarray, typeid: np.ndarr
     centres = np.asarray(centres, dtype=np.int64)
     typeid = np.asarray(typeid, dtype=np.int64)
     nl = neighbour_list(positions, box, typeid, centres, fs.sigma_max)
+    if nl.distance.size and nl.distance.min() <= 0.0:
+        e = int(np.argmin(nl.distance))
+        c = int(np.searchsorted(nl.offsets, e, side="right") - 1)
+        raise ParameterError("positions", f"particles {int(centres[c])} and {int(nl.index[e])} are at the same place: "
+                                          "the angles of the structure functions are undefined")
     nc = centres.shape[0]
     T = fs.n_types
     out = np.zeros((nc, fs.n_features))

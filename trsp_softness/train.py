@@ -12,14 +12,13 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from trsp_ref.params import ParameterError
 from trsp_softness.classifier import DEFAULT_C_GRID, fit_linear_svm
-from trsp_softness.definitions import paper_set
+from trsp_softness.definitions import PAPER_SIGMA_MAX, paper_set
 from trsp_softness.model_file import SoftnessModel
 from trsp_softness.p_hop import DEFAULT_T_R
 from trsp_softness.relaxation import DEFAULT_Q, measure_tau_alpha
@@ -51,6 +50,7 @@ class TrainOptions:
     test_fraction: float = 0.2
     folds: int = 5
     c_grid: tuple[float, ...] = DEFAULT_C_GRID
+    sigma_max: float = PAPER_SIGMA_MAX  # the cut-off of the structure functions (Appendix A: 5)
     seed: int = 0
     progress: bool = True
 
@@ -64,6 +64,13 @@ class TrainOptions:
             raise ParameterError("--min-examples", "must be >= 2", self.min_per_class)
         if self.max_per_class < self.min_per_class:
             raise ParameterError("--max-examples", f"must be >= --min-examples ({self.min_per_class})", self.max_per_class)
+        if not 0.0 < self.test_fraction < 1.0:
+            raise ParameterError("--test-fraction", "must be in (0, 1)", self.test_fraction)
+        if self.folds < 2:
+            raise ParameterError("--cv-folds", "must be >= 2", self.folds)
+        if not self.c_grid or any(not (math.isfinite(c) and c > 0) for c in self.c_grid):
+            raise ParameterError("--c-grid", "must list penalties C > 0", self.c_grid)
+        paper_set(("A",), self.sigma_max)  # checks --sigma-max
         return self
 
 
@@ -98,7 +105,7 @@ def train_model(trajs: Sequence[Trajectory], opts: TrainOptions) -> SoftnessMode
         raise ParameterError("--types", f"{missing} are not types of the trajectory (its types: {list(first.type_names)})")
     if not opts.types:
         note(f"training on type {types[0]!r} (the first type; the paper trains on the large A particles; choose with --types)")
-    fs = paper_set(first.type_names)
+    fs = paper_set(first.type_names, opts.sigma_max)
     kinds = [position_kind(t, opts.positions) for t in trajs]
     if len(set(kinds)) > 1:
         raise ParameterError("--positions", f"the trajectories differ in inherent states ({kinds}); choose --positions thermal")

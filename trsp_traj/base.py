@@ -15,14 +15,13 @@ the CLI as one line with exit status 2 (house rule 4).
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
 
-from trsp_runfile.runfile import TrspFileError
+from trsp_runfile.runfile import LabelledFileError
 
 __all__ = [
     "TrajectoryError",
@@ -39,15 +38,10 @@ __all__ = [
 SPACING_RTOL = 1e-5
 
 
-class TrajectoryError(TrspFileError):
+class TrajectoryError(LabelledFileError):
     """A trajectory file that cannot be used, with what is wrong and where."""
 
-    def __init__(self, path: str | os.PathLike, problem: str, where: str | None = None):
-        self.path = str(path)
-        self.where = where
-        self.problem = problem
-        loc = f"{self.path}: {where}" if where else self.path
-        ValueError.__init__(self, f"trajectory {loc}: {problem}")
+    label = "trajectory"
 
 
 @dataclass

@@ -146,6 +146,8 @@ class LammpsDumpTrajectory(Trajectory):
             warnings.simplefilter("ignore")
             ts = self._u.trajectory[k]
         raw = np.asarray(ts.positions, dtype=np.float64)[:, : self.dim]
+        if not np.all(np.isfinite(raw)):
+            return Frame(position=raw, image=None)  # refused by Trajectory.frame, naming the particle
         pos = wrap(raw, self.box)
         img = None
         if self._images or self._unwrapped:

@@ -1,0 +1,269 @@
+"""Validation of `trsp softness` on Kob-Andersen MD (issue 17): the numbers of docs/softness.md.
+
+    OMP_NUM_THREADS=1 nice -n 10 python3 docs/results/softness_validation.py \\
+        --train /work/data/md/campaign/T0.55/run0.gsd --transfer /work/data/softness/md/T0.70.gsd \\
+        --test /work/data/softness/md/T0.60.gsd ... --work /work/data/softness/validation \\
+        --out docs/results/softness_validation.json
+
+What it measures (each with the trajectories and settings recorded in the JSON):
+
+1. training at the lowest temperature with `trsp softness train`'s defaults (t_R = 10, p_hop > 0.6
+   vs p_hop < 0.02 over 2 tau_alpha, balanced, C by 5-fold CV): the held-out accuracy;
+2. per temperature, on every ``--stride``-th frame where p_hop is defined, for the trained (A)
+   particles: P(R|S) with R = p_hop > 0.2 in bins of S, a weighted fit of ln P(R|S) linear in S
+   (Poisson weights), and the moments of P(S) (mean, sd, skewness, excess kurtosis);
+3. Eq. 3: at fixed S, ln P(R|S, T) linear in 1/T: Sigma(S) - Delta E(S) / T per bin (weighted),
+   its chi^2 per degree of freedom, Delta E(S) and Sigma(S) linear in S, and the onset
+   T0 = dDeltaE/dS / dSigma/dS where every line crosses;
+4. C_S(r) = <dS_i dS_j>_r / <dS^2> at the training temperature and an exponential decay length;
+5. two inference-quality checks in the spirit of Swain, Ridout & Nemenman (arXiv:2403.00751;
+   docs/softness.md says what was and was not available of the paper): (a) transfer: the
+   hyperplane trained at another temperature (``--transfer``) against the first (cosine of the
+   normals in the common standardisation, and the correlation of the two softnesses on the same
+   particles); (b) sufficiency: at fixed S, does P(R) still depend on structure?  The particles of
+   each S bin are split at the median of the leading principal component of the standardised
+   features orthogonal to the hyperplane; if S captured the barrier, P(R|S, high) = P(R|S, low).
+
+Per-trajectory softness and p_hop are cached in --work (npz), so a rerun only adds what is new.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from trsp_softness.apply import score_frames  # noqa: E402
+from trsp_softness.model_file import read_model, write_model  # noqa: E402
+from trsp_softness.p_hop import half_window  # noqa: E402
+from trsp_softness.structure import structure_functions  # noqa: E402
+from trsp_softness.train import TrainOptions, train_model  # noqa: E402
+from trsp_softness.trajectories import select_types, trajectory_p_hop  # noqa: E402
+from trsp_traj import open_trajectory  # noqa: E402
+
+BIN = 0.5
+S_EDGES = np.arange(-8.0, 8.0 + BIN, BIN)
+MIN_R, MIN_N = 5, 300
+
+
+def _train(path: Path, out: Path, seed: int) -> dict:
+    if not out.exists():
+        with open_trajectory(path) as t:
+            t0 = time.process_time()
+            model = train_model([t], TrainOptions(types=("A",), progress=False, seed=seed))
+            cpu = time.process_time() - t0
+        write_model(model, out)
+        (out.with_suffix(".cpu")).write_text(str(cpu))
+    m = read_model(out)
+    cpu = float(out.with_suffix(".cpu").read_text()) if out.with_suffix(".cpu").exists() else float("nan")
+    return {"model": m, "summary": {
+        "trajectory": str(path), "temperature": m.temperature, "test_accuracy": m.svm.test_accuracy,
+        "train_accuracy": m.svm.train_accuracy, "C": m.svm.C, "cv_accuracy": {str(k): v for k, v in m.svm.cv_accuracy.items()},
+        "n_train": list(m.svm.n_train), "n_test": list(m.svm.n_test), "tau_alpha": m.training.get("tau_alpha"),
+        "slow_window": m.training.get("slow_window"), "candidates_rearranging": m.training.get("candidates_rearranging"),
+        "candidates_non_rearranging": m.training.get("candidates_non_rearranging"), "cpu_s": cpu}}
+
+
+def _scores(model, path: Path, work: Path, stride: int) -> dict:
+    cache = work / f"{path.stem}_{Path(model.path).stem}_s{stride}.npz"
+    if cache.exists():
+        z = np.load(cache)
+        return {k: z[k] for k in z.files}
+    with open_trajectory(path) as t:
+        h = half_window(model.p_hop_window, t.frame_interval)
+        A = select_types(t, model.trained_types)
+        t0 = time.process_time()
+        ph = trajectory_p_hop(t, h, model.positions == "inherent", A, False)
+        frames = np.arange(h, h + ph.shape[0])[::stride]
+        soft, pos = score_frames(model, t, frames, A, model.positions == "inherent")
+        cpu = time.process_time() - t0
+        out = {"softness": soft, "p_hop": ph[::stride], "positions": pos.astype(np.float32), "frames": frames,
+               "box": t.box, "temperature": np.array(t.temperature), "cpu_s": np.array(cpu)}
+    np.savez_compressed(cache, **out)
+    return out
+
+
+def _p_r_given_s(soft, ph):
+    r = (ph > 0.2).ravel()
+    s = soft.ravel()
+    idx = np.digitize(s, S_EDGES) - 1
+    n = np.bincount(idx, minlength=len(S_EDGES))[: len(S_EDGES) - 1]
+    k = np.bincount(idx, weights=r, minlength=len(S_EDGES))[: len(S_EDGES) - 1]
+    centre = 0.5 * (S_EDGES[1:] + S_EDGES[:-1])
+    ok = (k >= MIN_R) & (n >= MIN_N)
+    return centre, n, k, ok
+
+
+def _wls(x, y, w):
+    """Weighted least squares y = a + b x: (a, b, chi2/dof)."""
+    X = np.c_[np.ones_like(x), x]
+    W = np.diag(w)
+    beta = np.linalg.solve(X.T @ W @ X, X.T @ W @ y)
+    res = y - X @ beta
+    dof = max(len(x) - 2, 1)
+    return float(beta[0]), float(beta[1]), float(res @ W @ res / dof)
+
+
+def _moments(soft):
+    from scipy.stats import kurtosis, skew
+
+    s = soft.ravel()
+    return {"mean": float(s.mean()), "sd": float(s.std()), "skewness": float(skew(s)), "excess_kurtosis": float(kurtosis(s))}
+
+
+def _correlation(soft, pos, box, r_max=None, dr=0.1, max_frames=20):
+    r_max = r_max or float(np.min(box)) / 2
+    edges = np.arange(0.0, r_max + dr, dr)
+    num = np.zeros(len(edges) - 1)
+    cnt = np.zeros(len(edges) - 1)
+    var = []
+    for f in np.linspace(0, soft.shape[0] - 1, min(max_frames, soft.shape[0])).astype(int):
+        d = soft[f] - soft[f].mean()
+        var.append(np.mean(d * d))
+        x = pos[f].astype(np.float64)
+        v = x[:, None, :] - x[None, :, :]
+        v -= box * np.round(v / box)
+        r = np.sqrt(np.sum(v * v, axis=-1))
+        iu = np.triu_indices(len(x), 1)
+        rr, prod = r[iu], (d[:, None] * d[None, :])[iu]
+        b = np.digitize(rr, edges) - 1
+        keep = (b >= 0) & (b < len(num))
+        num += np.bincount(b[keep], weights=prod[keep], minlength=len(num))
+        cnt += np.bincount(b[keep], minlength=len(num))
+    c = np.where(cnt > 0, num / np.maximum(cnt, 1), np.nan) / np.mean(var)
+    centre = 0.5 * (edges[1:] + edges[:-1])
+    # decay length: C_S at its shell maxima (the envelope) fitted to A exp(-r / xi) beyond the first shell
+    fit = (centre > 0.9) & (centre < min(4.0, r_max)) & np.isfinite(c) & (c > 0)
+    peaks = [i for i in np.flatnonzero(fit) if 0 < i < len(c) - 1 and c[i] >= c[i - 1] and c[i] >= c[i + 1]]
+    xi = float("nan")
+    if len(peaks) >= 2:
+        slope = np.polyfit(centre[peaks], np.log(c[peaks]), 1)[0]
+        xi = float(-1.0 / slope) if slope < 0 else float("inf")
+    return {"r": centre[fit].round(3).tolist(), "C_S": c[fit].round(5).tolist(), "envelope_peaks_r": centre[peaks].round(3).tolist(),
+            "decay_length": xi}
+
+
+def _sufficiency(model, path: Path, n_frames=12, seed=0):
+    """P(R|S) in S bins for particles above / below the median of the leading principal component of
+    the standardised features orthogonal to the hyperplane normal."""
+    rng = np.random.default_rng(seed)
+    with open_trajectory(path) as t:
+        h = half_window(model.p_hop_window, t.frame_interval)
+        A = select_types(t, model.trained_types)
+        ph = trajectory_p_hop(t, h, model.positions == "inherent", A, False)
+        frames = np.sort(rng.choice(np.arange(h, h + ph.shape[0]), n_frames, replace=False))
+        G = np.concatenate([structure_functions(t.positions(int(k), inherent=model.positions == "inherent"), t.box, t.typeid, A,
+                                                model.structure) for k in frames])
+    R = np.concatenate([ph[k - h] > 0.2 for k in frames])
+    Z = (G - model.svm.mean) / model.svm.scale
+    v = model.svm.v / np.linalg.norm(model.svm.v)
+    Zp = Z - np.outer(Z @ v, v)
+    Zp -= Zp.mean(axis=0)
+    u = np.linalg.svd(Zp, full_matrices=False)[2][0]
+    proj = Zp @ u
+    S = model.softness(G)
+    rows = []
+    zs = []
+    for lo in np.arange(-4, 4, 1.0):
+        m = (S >= lo) & (S < lo + 1.0)
+        if m.sum() < 200:
+            continue
+        hi_ = m & (proj > np.median(proj[m]))
+        lo_ = m & ~hi_
+        k1, n1, k0, n0 = R[hi_].sum(), hi_.sum(), R[lo_].sum(), lo_.sum()
+        if min(k1, k0) < 5:
+            continue
+        p1, p0 = k1 / n1, k0 / n0
+        lr = math.log(p1 / p0)
+        se = math.sqrt(1 / k1 - 1 / n1 + 1 / k0 - 1 / n0)
+        zs.append(lr / se)
+        rows.append({"S_bin": [float(lo), float(lo + 1)], "P_high": p1, "P_low": p0, "log_ratio": lr, "se": se, "z": lr / se})
+    return {"frames": int(n_frames), "examples": int(len(S)), "bins": rows,
+            "chi2_per_bin": float(np.mean(np.square(zs))) if zs else float("nan"),
+            "note": "chi2_per_bin ~ 1 if P(R) depends on structure only through S; >> 1 if a second direction matters"}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--train", type=Path, required=True)
+    ap.add_argument("--transfer", type=Path)
+    ap.add_argument("--test", type=Path, nargs="*", default=[])
+    ap.add_argument("--work", type=Path, default=Path("/work/data/softness/validation"))
+    ap.add_argument("--out", type=Path, default=REPO / "docs/results/softness_validation.json")
+    ap.add_argument("--stride", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    a.work.mkdir(parents=True, exist_ok=True)
+    res = {"issue": 17, "settings": {"stride": a.stride, "bin": BIN, "min_rearranging_per_bin": MIN_R, "min_per_bin": MIN_N,
+                                     "seed": a.seed}}
+    tr = _train(a.train, a.work / "model_train.h5", a.seed)
+    model = tr["model"]
+    res["training"] = tr["summary"]
+    trajs = [a.train] + [p for p in a.test if p != a.train]
+    per_T = {}
+    for p in trajs:
+        d = _scores(model, p, a.work, a.stride)
+        T = float(d["temperature"])
+        c, n, k, ok = _p_r_given_s(d["softness"], d["p_hop"])
+        P = np.where(n > 0, k / np.maximum(n, 1), np.nan)
+        entry = {"trajectory": str(p), "temperature": T, "frames_used": int(d["frames"].size), "cpu_s_apply": float(d["cpu_s"]),
+                 "P_R": float((d["p_hop"] > 0.2).mean()), "moments": _moments(d["softness"]),
+                 "bins": {"S": c[ok].tolist(), "n": n[ok].astype(int).tolist(), "k": k[ok].astype(int).tolist(), "P": P[ok].tolist()}}
+        if ok.sum() >= 3:
+            a0, b0, chi = _wls(c[ok], np.log(P[ok]), k[ok].astype(float))
+            entry["lnP_linear_in_S"] = {"intercept": a0, "slope": b0, "chi2_per_dof": chi, "bins": int(ok.sum())}
+        per_T[T] = (entry, c, n, k, ok, d)
+    res["temperatures"] = [per_T[T][0] for T in sorted(per_T)]
+    # Eq. 3
+    Ts = np.array(sorted(per_T))
+    arr = {"S": [], "DeltaE": [], "Sigma": [], "chi2_per_dof": [], "n_T": []}
+    centres = per_T[Ts[0]][1]
+    for j, S in enumerate(centres):
+        rows = [(T, per_T[T][3][j], per_T[T][2][j]) for T in Ts if per_T[T][4][j]]
+        if len(rows) < 3:
+            continue
+        T_, k_, n_ = (np.array(x, dtype=float) for x in zip(*rows))
+        sig, slope, chi = _wls(1.0 / T_, np.log(k_ / n_), k_)
+        arr["S"].append(float(S))
+        arr["Sigma"].append(sig)
+        arr["DeltaE"].append(-slope)
+        arr["chi2_per_dof"].append(chi)
+        arr["n_T"].append(len(rows))
+    if len(arr["S"]) >= 2:
+        e = np.polyfit(arr["S"], arr["DeltaE"], 1)
+        s = np.polyfit(arr["S"], arr["Sigma"], 1)
+        arr["DeltaE_linear"] = {"slope": float(e[0]), "intercept": float(e[1])}
+        arr["Sigma_linear"] = {"slope": float(s[0]), "intercept": float(s[1])}
+        arr["T0"] = float(e[0] / s[0]) if s[0] != 0 else float("nan")
+    res["arrhenius"] = arr
+    d_train = per_T[float(model.temperature)][5] if float(model.temperature) in per_T else per_T[Ts[0]][5]
+    res["C_S"] = _correlation(d_train["softness"], d_train["positions"], d_train["box"])
+    checks = {"sufficiency": _sufficiency(model, a.train, seed=a.seed)}
+    if a.transfer is not None:
+        tr2 = _train(a.transfer, a.work / "model_transfer.h5", a.seed)
+        m2 = tr2["model"]
+        # the second hyperplane in the first model's standardisation: v2' = v2 * s1 / s2
+        v1 = model.svm.v
+        v2 = m2.svm.v * model.svm.scale / m2.svm.scale
+        cosine = float(v1 @ v2 / (np.linalg.norm(v1) * np.linalg.norm(v2)))
+        d = _scores(m2, a.train, a.work, a.stride)
+        corr = float(np.corrcoef(d["softness"].ravel(), d_train["softness"].ravel())[0, 1])
+        checks["transfer"] = {"second_training": tr2["summary"], "cosine_of_normals": cosine,
+                              "softness_correlation_on_training_trajectory": corr}
+    res["inference_quality"] = checks
+    a.out.write_text(json.dumps(res, indent=1, default=float) + "\n")
+    print(json.dumps({"accuracy": res["training"]["test_accuracy"], "arrhenius_T0": arr.get("T0"),
+                      "checks": {k: (v.get("chi2_per_bin") if k == "sufficiency" else v.get("cosine_of_normals")) for k, v in checks.items()}}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
