@@ -66,12 +66,20 @@ def trajectories(T: float | None = None) -> list[Path]:
     return [CAMPAIGN / f"T{t:.2f}" / f"run{r}.gsd" for t in temps for r in range(RUNS)]
 
 
-def campaign_done() -> bool:
-    """Every run finished (the md stream's campaign ledger of checkpoints)."""
+def done_runs() -> set[tuple[float, int]]:
+    """The finished MD runs (T, r), from the md stream's campaign status (its checkpoints)."""
     out = subprocess.run([sys.executable, str(REPO / "docs" / "results" / "ka_md" / "campaign.py"), "--status", "--root",
                           str(CAMPAIGN)], capture_output=True, text=True, env=_env(), cwd=REPO)
-    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("T = ")]
-    return bool(lines) and all(": done" in ln for ln in lines)
+    done = set()
+    for ln in out.stdout.splitlines():  # "T = 0.55 run 0: done (...)"
+        if ln.startswith("T = ") and ": done" in ln:
+            head = ln.split(":")[0].split()
+            done.add((round(float(head[2]), 2), int(head[4])))
+    return done
+
+
+def campaign_done() -> bool:
+    return done_runs() >= {(T, r) for T in TEMPERATURES for r in range(RUNS)}
 
 
 def _env() -> dict:
@@ -104,9 +112,11 @@ def stage_train():
 
 
 def stage_cut():
+    """Per finished run (the stage can run while the campaign still goes: it does what is ready)."""
+    ready = done_runs()
     outs = [cut_path(T, r) for T in TEMPERATURES for r in range(RUNS)]
-    cmds = [[sys.executable, __file__, "--cut", str(src), str(dst), str(FIT_FRAMES)]
-            for src, dst in zip(trajectories(), outs) if not dst.exists()]
+    cmds = [[sys.executable, __file__, "--cut", str(CAMPAIGN / f"T{T:.2f}" / f"run{r}.gsd"), str(cut_path(T, r)), str(FIT_FRAMES)]
+            for T in TEMPERATURES for r in range(RUNS) if (T, r) in ready and not cut_path(T, r).exists()]
     return outs, cmds
 
 
@@ -114,7 +124,7 @@ def stage_apply():
     model = WORK / f"softness_T{TRAIN_T:.2f}.h5"
     outs = [particles(T, r) for T in TEMPERATURES for r in range(RUNS)]
     cmds = [trsp("softness", "apply", model, cut_path(T, r), "--out", particles(T, r), "--no-progress")
-            for T in TEMPERATURES for r in range(RUNS) if not particles(T, r).exists()]
+            for T in TEMPERATURES for r in range(RUNS) if cut_path(T, r).exists() and not particles(T, r).exists()]
     return outs, cmds
 
 
@@ -276,12 +286,29 @@ def main() -> int:
         print(f"total CPU {sum(e.get('cpu_s', 0.0) for e in ledger.values()):.0f} s")
         return 0
     names = a.only or list(STAGES)
-    needs_md = {"md_summary", "train", "cut", "apply"}
-    if any(n in needs_md for n in names) and not campaign_done():
-        print("the MD campaign is not finished: python3 docs/results/ka_md/campaign.py --status", file=sys.stderr)
-        return 1
+    ready = done_runs()
+    all_particles = [particles(T, r) for T in TEMPERATURES for r in range(RUNS)]
+    requires = {  # what a stage waits for (cut and apply do what the finished runs allow)
+        "md_summary": (campaign_done, "the MD campaign (python3 docs/results/ka_md/campaign.py --status)"),
+        "train": (lambda: {(TRAIN_T, r) for r in TRAIN_RUNS} <= ready, f"the T = {TRAIN_T} runs {TRAIN_RUNS}"),
+        "fit": (lambda: all(p.exists() for p in all_particles), "every run's particle file (stages cut, apply)"),
+        "preset": (lambda: (WORK / "fit" / "ka_fit.toml").exists() and (RESULTS / "ka_liquid_md.h5").exists(),
+                   "the fit and the MD summary"),
+        "sweep_L9": (PRESET.exists, "examples/ka_measured.toml"), "sweep_L20": (PRESET.exists, "examples/ka_measured.toml"),
+        "verify": (PRESET.exists, "examples/ka_measured.toml"),
+        "compare": (lambda: all((RESULTS / f).exists() for f in ("ka_liquid_md.h5", "ka_measured_L9.h5", "ka_measured_L20.h5")),
+                    "the MD and TRSP summaries"),
+    }
+    waited = 0
     for name in names:
+        ok, why = requires.get(name, (lambda: True, ""))
+        if not ok():
+            print(f"[{name}] waits for {why}", file=sys.stderr)
+            waited += 1
+            continue
         outs, cmds = STAGES[name]()
+        if not cmds:
+            continue
         if all(Path(o).exists() for o in outs) and name not in a.redo and not (name in ("compare", "plot") and a.only):
             continue
         for o in outs:
@@ -304,7 +331,7 @@ def main() -> int:
         print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} [{name}] exit {rc}, CPU {cpu:.0f} s", flush=True)
         if rc != 0:
             return rc
-    return 0
+    return 1 if waited else 0
 
 
 if __name__ == "__main__":
