@@ -11,6 +11,7 @@ aging group.  Every PNG is written atomically.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -189,9 +190,9 @@ def fig6(sd: SweepData, out: Path) -> Path:
     import matplotlib.pyplot as plt
 
     v = _baseline(sd)
-    T0 = float(sd.attrs["T0"])
+    T0 = float(sd.attrs["T0"])  # NaN for a one-temperature set (no [temperature]): plot against 1/T
     ok = sd.d["n_replicas"][v] >= 2
-    x = 1.0 / sd.T[ok] - 1.0 / T0
+    x = 1.0 / sd.T[ok] - (1.0 / T0 if math.isfinite(T0) else 0.0)
     fig, ax = plt.subplots(figsize=(5, 4))
     for key, mk, col, lab in (("xi4_oz", "o", "purple", "OZ fit"), ("xi4_block", "s", "darkorange", "block analysis")):
         y = sd.d[key][v, ok]
