@@ -55,6 +55,10 @@ def test_train_writes_a_model_with_its_provenance(trained):
     assert t["sources"] == [str(traj)] and t["rearranging_p_hop"] == 0.5 and t["quiet_p_hop"] == 0.1
     assert t["examples_per_class"] >= 5 and sum(m.svm.n_train) + sum(m.svm.n_test) == 2 * t["examples_per_class"]
     assert 0.0 <= m.svm.test_accuracy <= 1.0 and m.svm.C in (0.1, 1.0)
+    # the core's radial functions (no training example has a neighbour there) are left out, recorded
+    names = m.structure.names()
+    assert not m.svm.used[names.index("G[A](mu=0.05)")] and m.svm.used.sum() > 20 and m.svm.min_spread == 1e-3
+    assert np.all(np.isfinite(m.svm.weights)) and np.max(np.abs(m.svm.weights)) < 1e3
 
 
 def test_apply_writes_what_trsp_fit_reads(trained, capsys):
@@ -246,7 +250,8 @@ def test_bad_training_options(trained, tmp_path, capsys):
     for args, words in [(["--types", "C"], ["--types", "'C'"]), (["--positions", "best"], ["--positions"]),
                         (["--c-grid", "1,x"], ["--c-grid"]), (["--quiet-p-hop", "0.5"], ["quiet < event"]),
                         (["--cv-folds", "1"], ["--cv-folds"]), (["--test-fraction", "1.5"], ["--test-fraction"]),
-                        (["--sigma-max", "0.01"], ["--sigma-max", "first radial centre"])]:
+                        (["--sigma-max", "0.01"], ["--sigma-max", "first radial centre"]),
+                        (["--min-spread", "-1"], ["--min-spread", ">= 0"]), (["--min-spread", "nan"], ["--min-spread"])]:
         code, _, err = cli(capsys, "softness", "train", traj, "--out", tmp_path / "m.h5", "--no-progress", *args)
         assert_refused(code, err, *words)
     assert not (tmp_path / "m.h5").exists()

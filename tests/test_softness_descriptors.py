@@ -248,14 +248,38 @@ def test_svm_separates_a_separable_set_and_softness_is_the_hyperplane():
     np.testing.assert_allclose(model.softness(g), model.w0 + g @ model.weights, rtol=1e-12, atol=1e-12)  # Eq. 1
 
 
-def test_constant_features_do_not_blow_up():
+def test_features_without_training_spread_are_dropped_and_do_not_blow_up():
+    """A constant feature, a core radial function (~1e-200) and a rarely populated one (spread
+    ~1e-5, the lead's 1e143-weight case) are left out: finite weights of the informative
+    features' size, weight 0 on the dropped ones, and a particle coming closer than every
+    training example (the rare feature = 1, one whole neighbour in its shell) keeps its S."""
     rng = np.random.default_rng(4)
-    X = rng.normal(size=(200, 3))
-    X[:, 2] = 1e-200 * rng.random(200)  # a radial function deep inside the core
-    y = X[:, 0] > 0
-    model = fit_linear_svm(X[y], X[~y], folds=2)
-    far = np.array([[0.0, 0.0, 1e-30]])
-    assert abs(model.softness(far)[0] - model.softness(np.zeros((1, 3)))[0]) < 1e-10
+    n = 300
+    X = rng.normal(size=(n, 5))
+    X[:, 2] = 1e-200 * rng.random(n)  # deep inside the core
+    X[:, 3] = 0.7  # constant
+    X[:, 4] = 1e-6 * rng.random(n) ** 8  # almost never populated: spread ~1e-7
+    X[0, 4] = 1e-4  # ... once a little: spread ~6e-6
+    y = X[:, 0] + 0.3 * X[:, 1] > 0
+    model = fit_linear_svm(X[y], X[~y], folds=2, c_grid=(0.1, 1.0))
+    np.testing.assert_array_equal(model.used, [True, True, False, False, False])
+    assert model.min_spread == 1e-3
+    assert np.all(np.isfinite(model.weights)) and np.all(model.weights[2:] == 0) and np.all(model.v[2:] == 0)
+    assert np.max(np.abs(model.weights)) < 100 and np.all(np.abs(model.scale[2:] - 1) == 0)
+    assert model.test_accuracy > 0.9
+    g = X[:10].copy()
+    closer = g.copy()
+    closer[:, 2:] = [1.0, 0.9, 1.0]
+    np.testing.assert_allclose(model.softness(closer), model.softness(g), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(model.softness(g), model.w0 + g @ model.weights, rtol=1e-12, atol=1e-12)  # Eq. 1
+    # without the rule (--min-spread 0) the rare feature is kept and blows S up: the rule is what helps
+    raw = fit_linear_svm(X[y], X[~y], folds=2, c_grid=(0.1, 1.0), min_spread=0.0)
+    assert raw.used[4]
+    assert np.max(np.abs(raw.softness(closer) - raw.softness(g))) > 1e3 * np.max(np.abs(model.softness(g)))
+    with pytest.raises(ParameterError, match="--min-spread"):
+        fit_linear_svm(X[y], X[~y], folds=2, min_spread=10.0)  # nothing left
+    with pytest.raises(ParameterError, match="--min-spread"):
+        fit_linear_svm(X[y], X[~y], folds=2, min_spread=-1.0)
 
 
 def test_model_file_round_trip_and_errors(tmp_path):
@@ -271,7 +295,23 @@ def test_model_file_round_trip_and_errors(tmp_path):
     assert r.structure.same_as(fs) and r.trained_types == ("A",) and r.dim == 3 and r.positions == "inherent"
     np.testing.assert_array_equal(r.softness(X), m.softness(X))
     assert r.training["sources"] == ["a.gsd"] and r.svm.C == 0.1
+    np.testing.assert_array_equal(r.svm.used, svm.used) and r.svm.min_spread == svm.min_spread
     import h5py
+
+    # format 1.0 (no /standardisation/used): every feature is used
+    with h5py.File(p, "a") as h5:
+        del h5["standardisation/used"]
+        h5.attrs["format_version"] = "1.0"
+    assert read_model(p).svm.used.all()
+    with h5py.File(p, "a") as h5:
+        h5["standardisation/used"] = np.r_[0, np.ones(fs.n_features - 1)].astype(np.int8)  # unused, yet v != 0
+    with pytest.raises(ModelFileError, match="marks unused"):
+        read_model(p)
+    with h5py.File(p, "a") as h5:
+        del h5["standardisation/used"]
+        h5["standardisation/used"] = np.full(fs.n_features, 2, dtype=np.int8)
+    with pytest.raises(ModelFileError, match="flags 0/1"):
+        read_model(p)
 
     with h5py.File(p, "a") as h5:
         del h5["svm/v"]

@@ -56,7 +56,8 @@ def run_train(trajectories: list[Path], out: Path, *, force: bool = False, dt: f
               positions: str = "auto", p_hop_window: float = 10.0, rearranging_p_hop: float = 0.6,
               event_p_hop: float = 0.2, quiet_p_hop: float = 0.02, slow_window: float | None = None, q: float = 7.25,
               max_examples: int = 2000, min_examples: int = 20, test_fraction: float = 0.2, cv_folds: int = 5,
-              c_grid: str | None = None, sigma_max: float = 5.0, seed: int = 0, progress: bool = True, quiet: bool = False):
+              c_grid: str | None = None, sigma_max: float = 5.0, min_spread: float = 1e-3, seed: int = 0, progress: bool = True,
+              quiet: bool = False):
     """Train and write a model; returns it."""
     from trsp_softness.classifier import DEFAULT_C_GRID
     from trsp_softness.model_file import write_model
@@ -74,7 +75,7 @@ def run_train(trajectories: list[Path], out: Path, *, force: bool = False, dt: f
                         thresholds=TrainingThresholds(rearranging_p_hop, event_p_hop, quiet_p_hop), slow_window=slow_window,
                         q=q, max_per_class=max_examples, min_per_class=min_examples, test_fraction=test_fraction,
                         folds=cv_folds, c_grid=_parse_list(c_grid, "--c-grid", float) or DEFAULT_C_GRID,
-                        sigma_max=sigma_max, seed=seed, progress=progress).check()
+                        sigma_max=sigma_max, min_spread=min_spread, seed=seed, progress=progress).check()
     trajs = open_all(trajectories, dt=dt, temperature=temperature, type_names=_parse_list(type_names, "--type-names"))
     try:
         model = train_model(trajs, opts)
@@ -160,6 +161,7 @@ def register(app: typer.Typer, guarded) -> None:
         cv_folds: int = typer.Option(5, "--cv-folds", help="Folds of the cross-validation that picks C."),
         c_grid: Optional[str] = typer.Option(None, "--c-grid", help="Penalties C to try, comma-separated (default 0.0001,0.001,0.01,0.1,1,10)."),
         sigma_max: float = typer.Option(5.0, "--sigma-max", help="Cut-off of the structure functions (Appendix A: 5); smaller is cheaper (quick runs)."),
+        min_spread: float = typer.Option(1e-3, "--min-spread", help="Leave out structure functions whose training spread (standard deviation) is below this (0: keep all with any spread)."),
         seed: int = typer.Option(0, "--seed", min=0, help="Seeds the draw of examples and the splits."),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars (stderr)."),
     ) -> None:
@@ -168,7 +170,7 @@ def register(app: typer.Typer, guarded) -> None:
                 types=types, positions=positions, p_hop_window=p_hop_window, rearranging_p_hop=rearranging_p_hop,
                 event_p_hop=event_p_hop, quiet_p_hop=quiet_p_hop, slow_window=slow_window, q=q, max_examples=max_examples,
                 min_examples=min_examples, test_fraction=test_fraction, cv_folds=cv_folds, c_grid=c_grid,
-                sigma_max=sigma_max, seed=seed, progress=progress)
+                sigma_max=sigma_max, min_spread=min_spread, seed=seed, progress=progress)
 
     @softness.command("apply")
     def apply(

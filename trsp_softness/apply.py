@@ -102,6 +102,10 @@ def apply_model(model: SoftnessModel, traj: Trajectory, opts: ApplyOptions) -> P
 def apply_all(model: SoftnessModel, trajs: Sequence[Trajectory], outputs: Sequence[Path], opts: ApplyOptions,
               write) -> list[Path]:
     """Apply to each trajectory and ``write(data, out)`` each file as soon as it is done."""
+    big = float(np.max(np.abs(model.svm.weights)))
+    if not np.isfinite(model.svm.min_spread) and big > 1e6:
+        note(f"the model {model.path} (format 1.0) has weights up to {big:.3g}: it was trained before features of "
+             "negligible training spread were left out, and its S can be astronomically large; retrain it")
     for t in trajs:
         check_compatible(model, t)
         if t.temperature is None:

@@ -10,6 +10,14 @@ signed score of the hyperplane,
     S = b + v . z = w0 + w . g,   w = v / s,   w0 = b - sum_alpha v_alpha m_alpha / s_alpha,
 
 so S > 0 predicts a rearrangement (Eq. 1; the algebra is in proofs/softness_descriptors.py).
+
+Features whose spread over the training split is below ``min_spread`` (default
+:data:`DEFAULT_MIN_SPREAD`) are dropped before the fit: their scale is 1 and their weight 0, and
+the model records which (``used``).  Why: a radial function centred inside the core (mu < ~0.9
+sigma_AA) is ~0 on every training example (spreads of 1e-146 ... 1e-5 measured at T = 0.55), so
+its standard deviation is no scale at all, v / s reached 1e143, and any particle that came a
+little closer than every training example got an astronomical S.  Such a feature carries no
+information the training set can weigh.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ import numpy as np
 
 from trsp_ref.params import ParameterError
 
-__all__ = ["DEFAULT_C_GRID", "LinearSoftness", "fit_linear_svm"]
+__all__ = ["DEFAULT_C_GRID", "DEFAULT_MIN_SPREAD", "LinearSoftness", "fit_linear_svm", "standardise"]
 
 #: penalties tried by cross-validation
 DEFAULT_C_GRID = (0.0001, 0.001, 0.01, 0.1, 1.0, 10.0)
@@ -37,6 +45,8 @@ class LinearSoftness:
     v: np.ndarray
     b: float
     C: float
+    used: np.ndarray | None = None  # bool (M,): features in the fit; None: all (the others have v = 0, scale = 1)
+    min_spread: float = float("nan")  # the rule that set ``used`` (NaN: unknown, e.g. a format-1.0 file)
     cv_accuracy: dict = field(default_factory=dict)  # C -> mean CV accuracy
     test_accuracy: float = float("nan")
     train_accuracy: float = float("nan")
@@ -44,30 +54,42 @@ class LinearSoftness:
     n_test: tuple = (0, 0)
     converged: bool = True
 
+    def __post_init__(self):
+        if self.used is None:
+            self.used = np.ones(np.shape(self.v), dtype=bool)
+        self.used = np.asarray(self.used, dtype=bool)
+
     @property
     def weights(self) -> np.ndarray:
-        return self.v / self.scale
+        return np.where(self.used, self.v / self.scale, 0.0)
 
     @property
     def w0(self) -> float:
-        return float(self.b - np.sum(self.v * self.mean / self.scale))
+        u = self.used
+        return float(self.b - np.sum(self.v[u] * self.mean[u] / self.scale[u]))
 
     def softness(self, g: np.ndarray) -> np.ndarray:
-        """S = b + v . (g - m) / s for feature rows g (n, M)."""
-        return self.b + ((np.asarray(g, dtype=np.float64) - self.mean) / self.scale) @ self.v
+        """S = b + v . (g - m) / s over the used features, for feature rows g (n, M)."""
+        u = self.used
+        return self.b + ((np.asarray(g, dtype=np.float64)[:, u] - self.mean[u]) / self.scale[u]) @ self.v[u]
 
 
-#: a feature whose spread over the training examples is below this is numerically constant (e.g. a
-#: radial function deep inside the core, ~1e-200): its scale is 1, so that rounding-level
-#: differences between frames cannot be blown up into softness
-MIN_SCALE = 1e-8
+#: features whose standard deviation over the training split is below this are dropped.  The
+#: structure functions are sums of per-neighbour (radial) or per-pair (angular) terms, a radial
+#: term at most 1; a spread below 1e-3 means no training example has more than a few hundredths
+#: of one neighbour in the function's shell.  Measured on KA at T = 0.55 (N = 1000, 249 examples
+#: per class): the spreads jump from 2e-5 (G[B], mu = 0.7) to 1.1e-3 (G[A], mu = 0.9); the 31
+#: below are the core's radial functions, the smallest angular spread was 2.2e-3.
+DEFAULT_MIN_SPREAD = 1e-3
 
 
-def _standardise(X: np.ndarray):
+def standardise(X: np.ndarray, min_spread: float = DEFAULT_MIN_SPREAD):
+    """(mean, scale, used) of feature rows X: used = spread >= min_spread; scale 1 where unused."""
     mean = X.mean(axis=0)
     scale = X.std(axis=0)
-    scale[scale < MIN_SCALE] = 1.0
-    return mean, scale
+    used = (scale >= min_spread) & (scale > 0)
+    scale[~used] = 1.0
+    return mean, scale, used
 
 
 def _svm(C: float, seed: int):
@@ -77,8 +99,9 @@ def _svm(C: float, seed: int):
 
 
 def fit_linear_svm(X_pos: np.ndarray, X_neg: np.ndarray, *, c_grid=DEFAULT_C_GRID, folds: int = 5,
-                   test_fraction: float = 0.2, seed: int = 0) -> LinearSoftness:
-    """Standardise, choose C by stratified ``folds``-fold CV on the training split, fit, test.
+                   test_fraction: float = 0.2, seed: int = 0, min_spread: float = DEFAULT_MIN_SPREAD) -> LinearSoftness:
+    """Standardise, drop features of spread < ``min_spread``, choose C by stratified ``folds``-fold
+    CV on the training split, fit, test.
 
     X_pos: features of rearranging examples (n, M); X_neg: non-rearranging (n', M)."""
     from sklearn.exceptions import ConvergenceWarning
@@ -88,6 +111,8 @@ def fit_linear_svm(X_pos: np.ndarray, X_neg: np.ndarray, *, c_grid=DEFAULT_C_GRI
         raise ParameterError("--test-fraction", "must be in (0, 1)", test_fraction)
     if folds < 2:
         raise ParameterError("--cv-folds", "must be >= 2", folds)
+    if not (np.isfinite(min_spread) and min_spread >= 0):
+        raise ParameterError("--min-spread", "must be finite and >= 0", min_spread)
     c_grid = tuple(float(c) for c in c_grid)
     if not c_grid or any(not (np.isfinite(c) and c > 0) for c in c_grid):
         raise ParameterError("--c-grid", "must list penalties C > 0", c_grid)
@@ -100,9 +125,11 @@ def fit_linear_svm(X_pos: np.ndarray, X_neg: np.ndarray, *, c_grid=DEFAULT_C_GRI
     if n_min < folds:
         raise ParameterError("--cv-folds", f"{folds}-fold cross-validation needs at least {folds} training examples "
                                            f"per class, have {n_min}")
-    mean, scale = _standardise(X_tr)
-    Z_tr = (X_tr - mean) / scale
-    Z_te = (X_te - mean) / scale
+    mean, scale, used = standardise(X_tr, min_spread)
+    if not used.any():
+        raise ParameterError("--min-spread", f"every structure function has a training spread below {min_spread:g} "
+                                             f"(largest {X_tr.std(axis=0).max():.3g}): nothing to train on")
+    Z_tr = (X_tr[:, used] - mean[used]) / scale[used]
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     scores = {}
     converged = True
@@ -112,14 +139,17 @@ def fit_linear_svm(X_pos: np.ndarray, X_neg: np.ndarray, *, c_grid=DEFAULT_C_GRI
             acc = []
             for tr, va in cv.split(Z_tr, y_tr):
                 # each fold standardises with its own training part, as the final fit does
-                m, s = _standardise(X_tr[tr])
-                clf = _svm(C, seed).fit((X_tr[tr] - m) / s, y_tr[tr])
-                acc.append(clf.score((X_tr[va] - m) / s, y_tr[va]))
+                m, s, u = standardise(X_tr[tr], min_spread)
+                u = u if u.any() else used  # a fold too small to populate any feature: the whole split's choice
+                clf = _svm(C, seed).fit((X_tr[tr][:, u] - m[u]) / s[u], y_tr[tr])
+                acc.append(clf.score((X_tr[va][:, u] - m[u]) / s[u], y_tr[va]))
             scores[C] = float(np.mean(acc))
         best = max(c_grid, key=lambda c: (scores[c], -c))  # ties: the smaller C (wider margin)
         clf = _svm(best, seed).fit(Z_tr, y_tr)
         converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
-    model = LinearSoftness(mean=mean, scale=scale, v=clf.coef_.ravel().astype(np.float64), b=float(clf.intercept_[0]),
+    v = np.zeros(X.shape[1])
+    v[used] = clf.coef_.ravel()
+    model = LinearSoftness(mean=mean, scale=scale, v=v, b=float(clf.intercept_[0]), used=used, min_spread=float(min_spread),
                            C=best, cv_accuracy=scores, converged=converged,
                            n_train=(int(np.sum(y_tr == 1)), int(np.sum(y_tr == -1))),
                            n_test=(int(np.sum(y_te == 1)), int(np.sum(y_te == -1))))

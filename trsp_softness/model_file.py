@@ -26,7 +26,7 @@ from trsp_softness.definitions import StructureFunctionSet
 __all__ = ["FORMAT", "FORMAT_VERSION", "ModelFileError", "SoftnessModel", "read_model", "write_model"]
 
 FORMAT = "trsp-softness-model"
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"
 _STR = h5py.string_dtype("utf-8")
 
 
@@ -114,6 +114,8 @@ def write_model(model: SoftnessModel, path: str | os.PathLike) -> None:
             g = h5.create_group("standardisation")
             g.create_dataset("mean", data=svm.mean)
             g.create_dataset("scale", data=svm.scale)
+            g.create_dataset("used", data=svm.used.astype(np.int8))
+            g.attrs["min_spread"] = float(svm.min_spread)
             g = h5.create_group("svm")
             g.create_dataset("v", data=svm.v)
             g.attrs["b"] = float(svm.b)
@@ -172,10 +174,20 @@ def read_model(path: str | os.PathLike) -> SoftnessModel:
             arrays[name] = arr
         if np.any(arrays["/standardisation/scale"] <= 0):
             raise ModelFileError(path, "scales must be > 0", "/standardisation/scale")
+        used = None  # format 1.0: every feature
+        if "used" in h5["standardisation"]:
+            used = np.asarray(_data(h5, path, "/standardisation/used"))
+            if used.shape != (M,) or not np.all((used == 0) | (used == 1)):
+                raise ModelFileError(path, f"must hold {M} flags 0/1 (one per structure function), got shape {used.shape}",
+                                     "/standardisation/used")
+            used = used.astype(bool)
+            if np.any(arrays["/svm/v"][~used] != 0):
+                raise ModelFileError(path, "must be 0 for every feature that /standardisation/used marks unused", "/svm/v")
+        min_spread = float(h5["standardisation"].attrs.get("min_spread", float("nan")))
         svm_attrs = h5["svm"].attrs
         cv = dict(zip(np.atleast_1d(svm_attrs.get("cv_C", [])).tolist(), np.atleast_1d(svm_attrs.get("cv_accuracy", [])).tolist()))
         svm = LinearSoftness(mean=arrays["/standardisation/mean"], scale=arrays["/standardisation/scale"], v=arrays["/svm/v"],
-                             b=float(_attr(h5, path, "b", "/svm")), C=float(svm_attrs.get("C", float("nan"))), cv_accuracy=cv,
+                             b=float(_attr(h5, path, "b", "/svm")), used=used, min_spread=min_spread, C=float(svm_attrs.get("C", float("nan"))), cv_accuracy=cv,
                              test_accuracy=float(svm_attrs.get("test_accuracy", float("nan"))),
                              train_accuracy=float(svm_attrs.get("train_accuracy", float("nan"))),
                              n_train=tuple(int(x) for x in np.atleast_1d(svm_attrs.get("n_train", [0, 0]))),

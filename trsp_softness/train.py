@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from trsp_ref.params import ParameterError
-from trsp_softness.classifier import DEFAULT_C_GRID, fit_linear_svm
+from trsp_softness.classifier import DEFAULT_C_GRID, DEFAULT_MIN_SPREAD, fit_linear_svm
 from trsp_softness.definitions import PAPER_SIGMA_MAX, paper_set
 from trsp_softness.model_file import SoftnessModel
 from trsp_softness.p_hop import DEFAULT_T_R
@@ -51,6 +51,7 @@ class TrainOptions:
     folds: int = 5
     c_grid: tuple[float, ...] = DEFAULT_C_GRID
     sigma_max: float = PAPER_SIGMA_MAX  # the cut-off of the structure functions (Appendix A: 5)
+    min_spread: float = DEFAULT_MIN_SPREAD  # features of smaller training spread are dropped
     seed: int = 0
     progress: bool = True
 
@@ -70,6 +71,8 @@ class TrainOptions:
             raise ParameterError("--cv-folds", "must be >= 2", self.folds)
         if not self.c_grid or any(not (math.isfinite(c) and c > 0) for c in self.c_grid):
             raise ParameterError("--c-grid", "must list penalties C > 0", self.c_grid)
+        if not (math.isfinite(self.min_spread) and self.min_spread >= 0):
+            raise ParameterError("--min-spread", "must be finite and >= 0", self.min_spread)
         paper_set(("A",), self.sigma_max)  # checks --sigma-max
         return self
 
@@ -141,7 +144,13 @@ def train_model(trajs: Sequence[Trajectory], opts: TrainOptions) -> SoftnessMode
                                           np.array([i for _, i in items]), fs)
             advance()
     svm = fit_linear_svm(X[label], X[~label], c_grid=opts.c_grid, folds=opts.folds, test_fraction=opts.test_fraction,
-                         seed=opts.seed)
+                         seed=opts.seed, min_spread=opts.min_spread)
+    dropped = int(np.sum(~svm.used))
+    if dropped:
+        names = fs.names()
+        shown = [names[i] for i in np.flatnonzero(~svm.used)[:4]]
+        note(f"{dropped} of {fs.n_features} structure functions have a training spread below --min-spread "
+             f"{opts.min_spread:g} and are left out (weight 0; e.g. {', '.join(shown)}{', ...' if dropped > 4 else ''})")
     temps = [t.temperature for t in trajs]
     known = [x for x in temps if x is not None]
     if known and max(known) - min(known) > 1e-9 * max(known):

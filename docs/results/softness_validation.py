@@ -8,7 +8,8 @@
 What it measures (each with the trajectories and settings recorded in the JSON):
 
 1. training at the lowest temperature with `trsp softness train`'s defaults (t_R = 10, p_hop > 0.6
-   vs p_hop < 0.02 over 2 tau_alpha, balanced, C by 5-fold CV): the held-out accuracy;
+   vs p_hop < 0.02 over 2 tau_alpha, balanced, C by 5-fold CV): the held-out accuracy (and, with
+   ``--pooled``, that of a model trained on several trajectories at that temperature);
 2. per temperature, on every ``--stride``-th frame where p_hop is defined, for the trained (A)
    particles: P(R|S) with R = p_hop > 0.2 in bins of S, a weighted fit of ln P(R|S) linear in S
    (Poisson weights), and the moments of P(S) (mean, sd, skewness, excess kurtosis);
@@ -54,18 +55,25 @@ S_EDGES = np.arange(-8.0, 8.0 + BIN, BIN)
 MIN_R, MIN_N = 5, 300
 
 
-def _train(path: Path, out: Path, seed: int) -> dict:
+def _train(path, out: Path, seed: int) -> dict:
+    paths = list(path) if isinstance(path, (list, tuple)) else [path]
     if not out.exists():
-        with open_trajectory(path) as t:
+        trajs = [open_trajectory(p) for p in paths]
+        try:
             t0 = time.process_time()
-            model = train_model([t], TrainOptions(types=("A",), progress=False, seed=seed))
+            model = train_model(trajs, TrainOptions(types=("A",), progress=False, seed=seed))
             cpu = time.process_time() - t0
+        finally:
+            for t in trajs:
+                t.close()
         write_model(model, out)
         (out.with_suffix(".cpu")).write_text(str(cpu))
     m = read_model(out)
     cpu = float(out.with_suffix(".cpu").read_text()) if out.with_suffix(".cpu").exists() else float("nan")
     return {"model": m, "summary": {
-        "trajectory": str(path), "temperature": m.temperature, "test_accuracy": m.svm.test_accuracy,
+        "trajectory": [str(p) for p in paths] if len(paths) > 1 else str(paths[0]), "temperature": m.temperature,
+        "test_accuracy": m.svm.test_accuracy,
+        "test_accuracy_se": math.sqrt(m.svm.test_accuracy * (1 - m.svm.test_accuracy) / max(1, sum(m.svm.n_test))),
         "train_accuracy": m.svm.train_accuracy, "C": m.svm.C, "cv_accuracy": {str(k): v for k, v in m.svm.cv_accuracy.items()},
         "n_train": list(m.svm.n_train), "n_test": list(m.svm.n_test), "tau_alpha": m.training.get("tau_alpha"),
         "slow_window": m.training.get("slow_window"), "candidates_rearranging": m.training.get("candidates_rearranging"),
@@ -140,18 +148,19 @@ def _correlation(soft, pos, box, r_max=None, dr=0.1, max_frames=20):
         cnt += np.bincount(b[keep], minlength=len(num))
     c = np.where(cnt > 0, num / np.maximum(cnt, 1), np.nan) / np.mean(var)
     centre = 0.5 * (edges[1:] + edges[:-1])
-    # decay length: C_S at its shell maxima (the envelope) fitted to A exp(-r / xi) beyond the first shell
-    fit = (centre > 0.9) & (centre < min(4.0, r_max)) & np.isfinite(c) & (c > 0)
-    peaks = [i for i in np.flatnonzero(fit) if 0 < i < len(c) - 1 and c[i] >= c[i - 1] and c[i] >= c[i + 1]]
-    xi = float("nan")
-    if len(peaks) >= 2:
-        slope = np.polyfit(centre[peaks], np.log(c[peaks]), 1)[0]
-        xi = float(-1.0 / slope) if slope < 0 else float("inf")
-    return {"r": centre[fit].round(3).tolist(), "C_S": c[fit].round(5).tolist(), "envelope_peaks_r": centre[peaks].round(3).tolist(),
-            "decay_length": xi}
+    # decay length: ln C_S(r) linear in r beyond contact (r >= 0.9) while C_S > 0.02 (farther out the
+    # mean subtracted per frame and the box bias it); C_S(0) = 1 is the nugget, not fitted
+    fit = (centre >= 0.9) & np.isfinite(c) & (c > 0.02)
+    xi, amp = float("nan"), float("nan")
+    if fit.sum() >= 3:
+        slope, icpt = np.polyfit(centre[fit], np.log(c[fit]), 1)
+        xi, amp = (float(-1.0 / slope), float(np.exp(icpt))) if slope < 0 else (float("inf"), float("nan"))
+    return {"r": centre.round(3).tolist(), "C_S": np.round(c, 5).tolist(), "fit_range": [float(centre[fit].min()), float(centre[fit].max())]
+            if fit.any() else None, "decay_length": xi, "amplitude": amp,
+            "model": "C_S(r) = amplitude exp(-r / decay_length) for r >= 0.9 where C_S > 0.02"}
 
 
-def _sufficiency(model, path: Path, n_frames=12, seed=0):
+def _sufficiency(model, path: Path, n_frames=40, seed=0):
     """P(R|S) in S bins for particles above / below the median of the leading principal component of
     the standardised features orthogonal to the hyperplane normal."""
     rng = np.random.default_rng(seed)
@@ -191,10 +200,31 @@ def _sufficiency(model, path: Path, n_frames=12, seed=0):
             "note": "chi2_per_bin ~ 1 if P(R) depends on structure only through S; >> 1 if a second direction matters"}
 
 
+def _clean(x):
+    """JSON-ready: numpy scalars to Python, NaN and infinities to null."""
+    if isinstance(x, dict):
+        return {str(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _clean(x.tolist())
+    if isinstance(x, (np.floating, float)):
+        return float(x) if math.isfinite(float(x)) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
+def _log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')} cpu {time.process_time():.0f} s] {msg}", file=sys.stderr, flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--train", type=Path, required=True)
     ap.add_argument("--transfer", type=Path)
+    ap.add_argument("--pooled", type=Path, nargs="*", default=[],
+                    help="more trajectories at the training temperature: a model trained on all of them gives the accuracy")
     ap.add_argument("--test", type=Path, nargs="*", default=[])
     ap.add_argument("--work", type=Path, default=Path("/work/data/softness/validation"))
     ap.add_argument("--out", type=Path, default=REPO / "docs/results/softness_validation.json")
@@ -204,12 +234,18 @@ def main() -> int:
     a.work.mkdir(parents=True, exist_ok=True)
     res = {"issue": 17, "settings": {"stride": a.stride, "bin": BIN, "min_rearranging_per_bin": MIN_R, "min_per_bin": MIN_N,
                                      "seed": a.seed}}
+    _log(f"training on {a.train}")
     tr = _train(a.train, a.work / "model_train.h5", a.seed)
     model = tr["model"]
     res["training"] = tr["summary"]
+    if a.pooled:
+        _log(f"pooled training on {1 + len(a.pooled)} trajectories")
+        tag = "_".join(sorted(p.stem for p in [a.train, *a.pooled]))
+        res["training_pooled"] = _train([a.train, *a.pooled], a.work / f"model_pooled_{tag}.h5", a.seed)["summary"]
     trajs = [a.train] + [p for p in a.test if p != a.train]
     per_T = {}
     for p in trajs:
+        _log(f"softness and p_hop of {p}")
         d = _scores(model, p, a.work, a.stride)
         T = float(d["temperature"])
         c, n, k, ok = _p_r_given_s(d["softness"], d["p_hop"])
@@ -246,6 +282,7 @@ def main() -> int:
     res["arrhenius"] = arr
     d_train = per_T[float(model.temperature)][5] if float(model.temperature) in per_T else per_T[Ts[0]][5]
     res["C_S"] = _correlation(d_train["softness"], d_train["positions"], d_train["box"])
+    _log("inference-quality checks")
     checks = {"sufficiency": _sufficiency(model, a.train, seed=a.seed)}
     if a.transfer is not None:
         tr2 = _train(a.transfer, a.work / "model_transfer.h5", a.seed)
@@ -259,7 +296,7 @@ def main() -> int:
         checks["transfer"] = {"second_training": tr2["summary"], "cosine_of_normals": cosine,
                               "softness_correlation_on_training_trajectory": corr}
     res["inference_quality"] = checks
-    a.out.write_text(json.dumps(res, indent=1, default=float) + "\n")
+    a.out.write_text(json.dumps(_clean(res), indent=1) + "\n")
     print(json.dumps({"accuracy": res["training"]["test_accuracy"], "arrhenius_T0": arr.get("T0"),
                       "checks": {k: (v.get("chi2_per_bin") if k == "sufficiency" else v.get("cosine_of_normals")) for k, v in checks.items()}}))
     return 0
