@@ -117,3 +117,30 @@ def test_centring_offset_matches_the_oracle():
     jitter = np.random.default_rng(0).normal(0, 0.02, grid.shape)
     rp, wp = all_pair_distances(grid + jitter, box, 1.0, None)
     assert est.centring_offset(rp, wp, s.variance, s.C1, s.xi) == pytest.approx(K.mean(), rel=0.02)
+
+
+def test_one_interval_estimator_is_biased_to_first_order():
+    """proofs/fit_interval.py: -log(1 - Q(dt)) / dt = ell + (E[b] - Var(a)) dt / 2 + O(dt^2) (the bias that
+    grows with the frame interval), from Q(t) = E[a] t + (E[b] - E[a^2]) t^2 / 2 + O(t^3)."""
+    from proofs import fit_interval
+
+    assert fit_interval.survival_expansion()["residual"] == 0
+    d = fit_interval.one_interval_bias()
+    assert d["residual"] == 0 and d["bias"] != 0
+
+
+def test_interval_pseudo_count_is_the_derived_combination():
+    """The weights of Q(dt), Q(2 dt) that cancel the t^2 term are (2, -1/2); trsp_fit's pseudo-count
+    3/2 k1 - 1/2 k2 (k2: rearranged in the second interval only) is that combination, and its
+    remainder is O(dt^2) per unit exposure."""
+    import sympy as sp
+
+    from proofs import fit_interval
+    from trsp_fit import statistics
+
+    assert fit_interval.interval_weights(2) == [2, sp.Rational(-1, 2)]
+    d = fit_interval.interval_estimator_remainder()
+    assert d["weights_match"] == 0
+    dt = sp.Symbol("dt", positive=True)
+    assert sp.limit(d["remainder"] / dt, dt, 0) == 0
+    assert statistics.INTERVAL_WEIGHTS == (1.5, -0.5)

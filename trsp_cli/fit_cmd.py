@@ -26,9 +26,10 @@ def _check_out(path: Path, option: str) -> None:
 
 
 def run_fit(data: list[Path], out: Path, *, report: Path | None = None, plots: Path | None = None, bootstrap: int = 200,
-            seed: int = 0, blocks: int = 4, before: int | None = None, after: int | None = None,
-            at_temperature: float | None = None, cluster_shape: str | None = None, frame_interval: float = 1.0,
-            duration: float = 4.0, quiet: bool = False) -> dict:
+            seed: int = 0, blocks: int = 8, before: int | None = None, after: int | None = None,
+            at_temperature: float | None = None, cluster_shape: str | None = None, frame_interval: float | None = None,
+            duration: float = 4.0, types: list | None = None, isolation_margin: float = 3.0, progress: bool = False,
+            quiet: bool = False) -> dict:
     """Fit, write the parameter TOML, the JSON report and the plots; print the warnings."""
     from trsp_fit import FitOptions, fit, write_outputs
 
@@ -36,7 +37,8 @@ def run_fit(data: list[Path], out: Path, *, report: Path | None = None, plots: P
         raise ParameterError("DATA", "give at least one particle-data or run file")
     _check_out(out, "--out")
     opts = FitOptions(bootstrap=bootstrap, seed=seed, blocks_per_file=blocks, before=before, after=after,
-                      at_temperature=at_temperature, cluster_shape=cluster_shape, frame_interval=frame_interval, duration=duration)
+                      at_temperature=at_temperature, cluster_shape=cluster_shape, frame_interval=frame_interval, duration=duration,
+                      types=types, isolation_margin=isolation_margin, progress=progress)
     result = fit(data, opts)
     paths = write_outputs(result, out, report, plots)
     if not quiet:
@@ -70,12 +72,20 @@ def register(app: typer.Typer, guarded) -> None:
         after: Optional[int] = typer.Option(None, "--after", min=0, help="Frames after it (default 0; sustained data: the duration)."),
         at_temperature: Optional[float] = typer.Option(None, "--at-temperature", help="[temperature] T of the written set (default: lowest)."),
         cluster_shape: Optional[str] = typer.Option(None, "--cluster-shape", help="Cluster shape when the data do not say."),
-        frame_interval: float = typer.Option(1.0, "--frame-interval", help="Run files: time between frames."),
+        frame_interval: Optional[float] = typer.Option(None, "--frame-interval", help="Run files: read them as frames this far apart "
+                                                       "(default: event by event, exact times)."),
         duration: float = typer.Option(4.0, "--duration", help="Run files: the given rearrangement duration."),
+        types: Optional[List[str]] = typer.Option(None, "--types", help="Particle types to use (names from the file's type_names, "
+                                                  "or ids; repeat the option; default: every particle)."),
+        isolation_margin: float = typer.Option(3.0, "--isolation-margin", help="Frames: another rearrangement must be farther than "
+                                               "rt + this (spacings) from a particle used for a kick."),
+        blocks: int = typer.Option(8, "--blocks", min=1, help="Bootstrap units per file (equal stretches of it)."),
+        progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     ) -> None:
         """Measure a TRSP model from softness trajectories (Sec. V, App. E): parameter TOML, JSON report, plots."""
-        guarded(run_fit, list(data), out, bootstrap=bootstrap, seed=seed, before=before, after=after, at_temperature=at_temperature,
-                cluster_shape=cluster_shape, frame_interval=frame_interval, duration=duration)
+        guarded(run_fit, list(data), out, bootstrap=bootstrap, seed=seed, blocks=blocks, before=before, after=after,
+                at_temperature=at_temperature, cluster_shape=cluster_shape, frame_interval=frame_interval, duration=duration,
+                types=types, isolation_margin=isolation_margin, progress=progress)
 
     @app.command("to-particles")
     def to_particles(

@@ -37,7 +37,7 @@ __all__ = [
 
 FORMAT = "trsp-particles"
 #: MAJOR.MINOR; a reader accepts its own MAJOR and any MINOR (minor versions only add optional items)
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"
 #: "instantaneous": rearranging[k, i] = particle i took part in a rearrangement in (t_{k-1}, t_k]
 #: (lattice models; needs a given duration).  "sustained": rearranging[k, i] = particle i is
 #: rearranging at frame k (MD with p_hop; the duration is measured from runs of frames).
@@ -67,7 +67,8 @@ class ParticleData:
     ({"L", "spacing", "on_lattice"} when the particles sit on, or were jittered off, a lattice);
     cluster_shape (the lattice model's rearranging cluster, when known); source (free text);
     n_rearrangements (K,) (optional: how many separate rearrangements interval k holds, when the
-    producer knows; lets the fit keep only single-rearrangement intervals for the kick).
+    producer knows; recorded, not needed by the fit); type_names (optional, format 1.1: the name of
+    each type id, e.g. ("A", "B"), so that ``trsp fit --types A`` can select by name).
     """
 
     time: np.ndarray
@@ -84,7 +85,7 @@ class ParticleData:
     source: str = ""
     name: str = field(default="<memory>")
     n_rearrangements: np.ndarray | None = None  # (K,) separate rearrangements in interval k, when known
-
+    type_names: tuple | None = None  # (format 1.1) the name of each type id
 
     @property
     def dim(self) -> int:
@@ -173,76 +174,13 @@ def _attr(h5: h5py.File, path: Path, key: str, required: bool = True, default: A
     return v
 
 
-def _dataset(h5: h5py.File, path: Path, name: str, required: bool = True) -> np.ndarray | None:
-    if name not in h5:
-        if required:
-            raise ParticleFileError(path, "missing required dataset", name)
-        return None
-    obj = h5[name]
-    if not isinstance(obj, h5py.Dataset):
-        raise ParticleFileError(path, "must be a dataset", name)
-    return obj[()]
-
-
 def read_particles(path: str | os.PathLike) -> ParticleData:
-    """Read and check a particle-data file (docs/formats-particles.md)."""
-    path = Path(path)
-    problem = hdf5_file_problem(path, "a particle-data file")
-    if problem is not None:
-        raise ParticleFileError(path, problem)
-    with h5py.File(path, "r") as h5:
-        fmt = _attr(h5, path, "format")
-        if fmt != FORMAT:
-            raise ParticleFileError(path, f"is not a particle-data file (format is {fmt!r}, expected {FORMAT!r})", "/@format")
-        version = str(_attr(h5, path, "format_version"))
-        if version.split(".")[0] != FORMAT_VERSION.split(".")[0]:
-            raise ParticleFileError(path, f"format version {version} is not supported (this reader: {FORMAT_VERSION})", "/@format_version")
-        temperature = float(_attr(h5, path, "temperature"))
-        box = np.atleast_1d(np.asarray(_attr(h5, path, "box"), dtype=np.float64))
-        kind = str(_attr(h5, path, "rearrangement_kind", required=False, default="sustained"))
-        duration = _attr(h5, path, "duration", required=False)
-        time = np.asarray(_dataset(h5, path, "/frames/time"), dtype=np.float64)
-        softness = np.asarray(_dataset(h5, path, "/frames/softness"), dtype=np.float64)
-        flags = _dataset(h5, path, "/frames/rearranging", required=False)
-        if flags is None:
-            p_hop = _dataset(h5, path, "/frames/p_hop", required=False)
-            if p_hop is None:
-                raise ParticleFileError(path, "missing the rearrangement indicator: give /frames/rearranging or /frames/p_hop", "/frames")
-            threshold = float(_attr(h5, path, "p_hop_threshold", required=False, default=DEFAULT_P_HOP_THRESHOLD))
-            flags = np.asarray(p_hop, dtype=np.float64) > threshold
-        pos = _dataset(h5, path, "/frames/position", required=False)
-        where = "/frames/position"
-        if pos is None:
-            pos = _dataset(h5, path, "/particles/position", required=False)
-            where = "/particles/position"
-        if pos is None:
-            raise ParticleFileError(path, "missing positions: give /particles/position (fixed) or /frames/position", "/particles/position")
-        types = _dataset(h5, path, "/particles/type", required=False)
-        N = softness.shape[1] if softness.ndim == 2 else 0
-        types = np.zeros(N, np.int64) if types is None else np.asarray(types, dtype=np.int64)
-        lattice = None
-        if "lattice_L" in h5.attrs:
-            lattice = {
-                "L": int(_attr(h5, path, "lattice_L")),
-                "spacing": float(_attr(h5, path, "lattice_spacing")),
-                "on_lattice": bool(_attr(h5, path, "on_lattice", required=False, default=False)),
-            }
-        shape = _attr(h5, path, "cluster_shape", required=False)
-        source = str(_attr(h5, path, "source", required=False, default=""))
-        counts = _dataset(h5, path, "/frames/n_rearrangements", required=False)
-    data = ParticleData(
-        time=time, box=box, positions=np.asarray(pos, dtype=np.float64), types=types, softness=softness,
-        rearranging=np.asarray(flags), temperature=temperature, kind=kind,
-        duration=None if duration is None else float(duration), lattice=lattice,
-        cluster_shape=None if shape is None else str(shape), source=source, name=str(path),
-        n_rearrangements=None if counts is None else np.asarray(counts, dtype=np.int64),
-    )
-    try:
-        return data.validate()
-    except ParticleFileError as exc:
-        if exc.where == "position":
-            raise ParticleFileError(path, exc.problem, where) from None
-        raise
+    """Read and check a particle-data file (docs/formats-particles.md): the whole file in memory.
+    ``trsp fit`` reads files block by block instead (:class:`trsp_fit.sources.ParticleFile`, the
+    same checks)."""
+    from .sources import ParticleFile
+
+    return ParticleFile(path).materialize()
 
 
 def write_particles(data: ParticleData, path: str | os.PathLike) -> None:
@@ -273,3 +211,5 @@ def write_particles(data: ParticleData, path: str | os.PathLike) -> None:
             h5.create_dataset("/particles/type", data=np.asarray(data.types, dtype=np.int64))
             if data.n_rearrangements is not None:
                 h5.create_dataset("/frames/n_rearrangements", data=np.asarray(data.n_rearrangements, dtype=np.int64))
+            if data.type_names is not None:
+                h5.attrs["type_names"] = np.array([str(n) for n in data.type_names], dtype=h5py.string_dtype())
