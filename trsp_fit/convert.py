@@ -167,6 +167,7 @@ class RunFrames(FrameSource):
         self.source = f"trsp run file {Path(path).name} (run_id {run.run_id}), jitter {jitter:g} spacings"
         self.name = str(path)
         self.static_positions = _jittered_positions(run, jitter, seed)
+        self.kick_radius = float(run.truncation.kick_radius)  # the simulated model's kick window (trsp_fit.systematics)
         self._gen = None
         self._buf: deque = deque()
         self._next = 0

@@ -23,7 +23,7 @@ import scipy.stats
 from trsp_ref.params import Params, dumps_toml, params_from_dict
 from trsp_ref.renormalization import rate_parameters
 
-__all__ = ["SETS", "COVERAGE_SETS", "FIT_OPTIONS", "TEMPERATURES", "set_params", "simulate_set", "true_values", "compare", "DEFAULT_ALPHA"]
+__all__ = ["SETS", "COVERAGE_SETS", "CI_SIZE", "round_trip", "n_parameters", "FIT_OPTIONS", "TEMPERATURES", "set_params", "simulate_set", "true_values", "compare", "DEFAULT_ALPHA"]
 
 #: nominal family-wise false-alarm rate of the round trip
 DEFAULT_ALPHA = 0.01
@@ -53,7 +53,8 @@ SETS: dict[str, dict] = {
     },
     # A fourth set for Appendix E: rates independent of S (no facilitation), so rearrangements
     # in the frames around a rearrangement fall anywhere, independently of it: the background
-    # that Eqs. E1-E2 assume.  Fitted with dS over 4 frame intervals (FIT_OPTIONS).
+    # that Eqs. E1-E2 assume.  Fitted as frames (the event route has no background: each event's
+    # own change is read), with dS over 4 frame intervals (FIT_OPTIONS).
     "background": {
         "cluster": {"shape": "plaquette"},
         "softness": {"mean": -1.0, "variance": 1.0, "C1": 0.6, "xi": 1.0},
@@ -79,7 +80,7 @@ COVERAGE_SETS: dict[str, tuple[dict, int, int]] = {
     }, 2, 12),
 }
 #: fit options per set (the others: the defaults)
-FIT_OPTIONS: dict[str, dict] = {"background": {"before": 2, "after": 2}}
+FIT_OPTIONS: dict[str, dict] = {"background": {"before": 2, "after": 2, "frame_interval": 1.0}}
 #: the temperatures the [temperature] set is simulated at
 TEMPERATURES = (0.5, 0.65, 0.8)
 
@@ -136,6 +137,35 @@ def true_values(name: str, L: int, dim: int = 2) -> dict[str, float]:
         out.update({"A" + key: A, "gamma" + key: g, "delta" + key: d, "mean" + key: rp.mean})
     if "temperature" in spec:
         out.update(spec["temperature"])
+    return out
+
+
+#: the size of the round trip in CI (tests/test_fit_roundtrip.py) and of its false-alarm calibration
+#: (docs/results/fit_false_alarms.py): 2D L = 8, 12 run files x 300 events per temperature, 30 bootstrap
+#: replicates.  Twelve short files: every file is one bootstrap unit (each is shorter than the slowest
+#: mode's correlation time), so the errors have 11 degrees of freedom.
+CI_SIZE = {"L": 8, "replicas": 12, "events": 300, "bootstrap": 30}
+
+
+def n_parameters(L: int = CI_SIZE["L"]) -> int:
+    """The number of true parameters over all SETS (the Bonferroni count of the round trip)."""
+    return sum(len(true_values(name, L)) for name in SETS)
+
+
+def round_trip(seed: int, folder: str | Path, alpha: float = DEFAULT_ALPHA, size: dict | None = None) -> dict:
+    """Simulate every set of SETS at ``size`` (default CI_SIZE) with ``seed``, fit each (fit seed 1) and
+    compare with the truth: {set: compare(...)}, z_crit from Student's t on (units - 1) degrees of freedom."""
+    from .pipeline import FitOptions, collect, estimate
+
+    size = size or CI_SIZE
+    n = n_parameters(size["L"])
+    out = {}
+    for name in SETS:
+        files = simulate_set(name, Path(folder) / name, L=size["L"], replicas=size["replicas"], events=size["events"], seed=seed)
+        opts = FitOptions(**{"bootstrap": size["bootstrap"], "seed": 1, **FIT_OPTIONS.get(name, {})})
+        res = estimate(collect(files, opts), opts)
+        dof = min(res.report["settings"]["bootstrap_units_per_temperature"].values()) - 1
+        out[name] = compare(res.report["estimates"], true_values(name, size["L"]), alpha, n, dof)
     return out
 
 

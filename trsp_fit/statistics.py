@@ -48,6 +48,9 @@ WINDOW_VALUES = 1 << 20
 #: P(R|S) from frames: the pseudo-count w1 k1 + w2 k2, k1 the rearrangements in the interval after the
 #: exposure, k2 those in the next one only (proofs/fit_interval.py: expectation exposure x rate + O(dt^3))
 INTERVAL_WEIGHTS = (1.5, -0.5)
+#: the three-interval combination (k3: rearranged in the third interval only; remainder O(dt^4)): the
+#: fit reports the change it makes as the rate law's systematic term
+INTERVAL_WEIGHTS_3 = (11.0 / 6.0, -7.0 / 6.0, 1.0 / 3.0)
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,8 @@ def empty_statistics(st: Settings) -> dict:
     return {
         # P(R|S): exposure (time, or site-frames for sustained data), rearrangements (instantaneous:
         # the extrapolated pseudo-count), exposure-weighted softness; raw counts for the report
-        "rate_T": z(nb), "rate_k": z(nb), "rate_s": z(nb), "rate_k1": z(nb), "rate_k2": z(nb),
+        "rate_T": z(nb), "rate_k": z(nb), "rate_s": z(nb), "rate_k1": z(nb), "rate_k2": z(nb), "rate_k3": z(nb),
+        "repeats": z(2),  # instantaneous frames: flagged particles, and those flagged again in the next frame
         "moments": z(5),  # weight, sum S, S^2, S^3, S^4
         "corr_sum": z(nc), "corr_n": z(nc), "corr_r": z(nc),  # corr_r: sum of pair distances (the bin's mean r)
         # kick regressions: one row per rt bin, then the background of windows without rearrangements
@@ -193,19 +197,21 @@ def block_statistics(blk: Block, n_frames: int, kind: str, st: Settings, lattice
     # ---------------------------------------------------------------- P(R|S)
     nb = st.rate_edges.size - 1
     if kind == "instantaneous":
-        ks = np.arange(lo, min(hi, n_frames - 2))  # intervals starting at k: S(t_k), flags of k+1 and k+2
+        ks = np.arange(lo, min(hi, n_frames - 3))  # intervals starting at k: S(t_k), flags of k+1, k+2, k+3
         s_exp = S[ks - off].ravel()
-        f1 = F[ks + 1 - off].ravel()
-        f2 = (F[ks + 2 - off] & ~F[ks + 1 - off]).ravel()
+        F1, F2, F3 = F[ks + 1 - off], F[ks + 2 - off], F[ks + 3 - off]
         bi = rate_bin(st, s_exp)
         dt = st.interval
-        k1 = np.bincount(bi, weights=f1.astype(np.float64), minlength=nb)
-        k2 = np.bincount(bi, weights=f2.astype(np.float64), minlength=nb)
+        k1 = np.bincount(bi, weights=F1.ravel().astype(np.float64), minlength=nb)
+        k2 = np.bincount(bi, weights=(F2 & ~F1).ravel().astype(np.float64), minlength=nb)
+        k3 = np.bincount(bi, weights=(F3 & ~F2 & ~F1).ravel().astype(np.float64), minlength=nb)
         out["rate_T"] += np.bincount(bi, minlength=nb) * dt
         out["rate_s"] += np.bincount(bi, weights=s_exp, minlength=nb) * dt
         out["rate_k1"] += k1
         out["rate_k2"] += k2
+        out["rate_k3"] += k3
         out["rate_k"] += INTERVAL_WEIGHTS[0] * k1 + INTERVAL_WEIGHTS[1] * k2  # proofs/fit_interval.py
+        out["repeats"] += [F1.sum(), (F1 & F2).sum()]
     else:
         s_exp, f_exp = S[lo - off : hi - off].ravel(), F[lo - off : hi - off].ravel()
         bi = rate_bin(st, s_exp)

@@ -30,11 +30,12 @@ SOKAL_C = 5.0
 
 
 def integrated_time(series: list[np.ndarray]) -> tuple[float, bool]:
-    """The integrated autocorrelation time, in frames, of the per-frame series (columns: site mean,
-    site variance; one array per file), the larger over the columns: tau = 1/2 + sum_t rho(t), with the
-    autocovariances pooled over files (each about its own mean) and Sokal's automatic window.  Returns
-    (tau, resolved): resolved is False when the window condition was never met within the files
-    (they are shorter than a few tau; tau is then a lower bound)."""
+    """The correlation time, in frames, of the per-frame series (columns: site mean, site variance; one
+    array per file), the larger over the columns: the integrated time tau = 1/2 + sum_t rho(t) with
+    Sokal's automatic window, or the first lag where rho < 1/e if that is longer; the autocovariances
+    pooled over files, about one mean for all.  Returns (tau, resolved): resolved is False when the
+    window condition or the e-folding was never met within the files (they are shorter than a few tau;
+    tau is then a lower bound)."""
     series = [s for s in series if s.shape[0] >= 4]
     if not series:
         return 0.5, False
@@ -43,8 +44,9 @@ def integrated_time(series: list[np.ndarray]) -> tuple[float, bool]:
     for col in range(series[0].shape[1]):
         acov = np.zeros(n_max)
         count = np.zeros(n_max)
+        grand = np.concatenate([s[:, col] for s in series]).mean()  # one mean for all files: less bias at long lags
         for s in series:
-            x = s[:, col] - s[:, col].mean()
+            x = s[:, col] - grand
             n = x.size
             f = np.fft.rfft(x, 2 * n)
             a = np.fft.irfft(f * np.conj(f), 2 * n)[:n]
@@ -57,8 +59,10 @@ def integrated_time(series: list[np.ndarray]) -> tuple[float, bool]:
         taus = 0.5 + np.cumsum(rho[1:])  # tau(W) for W = 1, 2, ...
         W = np.arange(1, rho.size)
         ok = np.flatnonzero(W >= SOKAL_C * taus)
-        if ok.size:
-            tau = float(taus[ok[0]])
+        below = np.flatnonzero(rho < math.exp(-1.0))
+        if ok.size and below.size:
+            # Sokal's window stops early when a slow tail hides in the noise: also the e-folding lag
+            tau = max(float(taus[ok[0]]), float(below[0]))
         else:
             tau, resolved = float(np.max(taus)) if taus.size else 0.5, False
         worst = max(worst, tau)
