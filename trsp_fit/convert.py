@@ -34,7 +34,7 @@ from trsp_runfile import RunFile, TrspFileError, apply_changes
 from .particles import ParticleData
 from .sources import FrameSource
 
-__all__ = ["runfile_to_particles", "run_frames", "RunFrames", "DEFAULT_DURATION", "DEFAULT_FRAME_INTERVAL", "run_temperature"]
+__all__ = ["runfile_to_particles", "run_frames", "RunFrames", "frame_count", "DEFAULT_DURATION", "DEFAULT_FRAME_INTERVAL", "run_temperature"]
 
 #: the paper's rearrangement duration (Sec. V: "roughly 4 tau"); lattice events are instantaneous,
 #: so the data fix only A / duration and the duration is a given value
@@ -59,6 +59,15 @@ def run_temperature(run: RunFile, temperature: float | None = None) -> float:
     return float(run.params.temperature.T) if run.params.temperature is not None else 1.0
 
 
+def frame_count(run: RunFile, frame_interval: float) -> int:
+    """The frames :func:`runfile_to_particles` makes of ``run``: t0, t0 + dt, ... up to the end
+    of its observation window ("full" runs), or its snapshots ("light" runs).  Known from the
+    run's header alone, so the frames' memory can be estimated before they are made."""
+    if run.mode == "full":
+        return int(math.floor((run.checkpoint.observed_until - run.t0) / frame_interval + 1e-9)) + 1
+    return int(run.checkpoint.n_snapshots)
+
+
 def frame_times(run: RunFile, frame_interval: float) -> np.ndarray:
     """t0, t0 + dt, ... up to the end of the observation window (``observed_until``); snapshots for 'light' runs."""
     if run.mode != "full":
@@ -66,10 +75,9 @@ def frame_times(run: RunFile, frame_interval: float) -> np.ndarray:
         if t.shape[0] < 2:
             raise TrspFileError(run.path, "a 'light' run needs at least 2 snapshots to be converted (or record it in 'full' mode)", "/snapshots")
         return t
-    t_end = run.checkpoint.observed_until
-    n = int(math.floor((t_end - run.t0) / frame_interval + 1e-9)) + 1
+    n = frame_count(run, frame_interval)
     if n < 2:
-        raise TrspFileError(run.path, f"observes {t_end - run.t0:.4g} time units, less than two frames of {frame_interval:g}")
+        raise TrspFileError(run.path, f"observes {run.checkpoint.observed_until - run.t0:.4g} time units, less than two frames of {frame_interval:g}")
     return run.t0 + frame_interval * np.arange(n)
 
 

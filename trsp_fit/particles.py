@@ -15,14 +15,13 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import h5py
 import numpy as np
 
 from trsp_ref.params import CLUSTER_SHAPES
 from trsp_runfile.atomic import atomic_path
-from trsp_runfile.runfile import TrspFileError, hdf5_file_problem
+from trsp_runfile.runfile import TrspFileError
 
 __all__ = [
     "FORMAT",
@@ -87,6 +86,7 @@ class ParticleData:
     n_rearrangements: np.ndarray | None = None  # (K,) separate rearrangements in interval k, when known
     type_names: tuple | None = None  # (format 1.1) the name of each type id
 
+
     @property
     def dim(self) -> int:
         return int(self.box.shape[0])
@@ -133,6 +133,8 @@ class ParticleData:
             raise fail("needs at least 2 particles", "/frames/softness")
         if not np.all(np.isfinite(self.softness)):
             raise fail("softness must be finite (no NaN or infinite values)", "/frames/softness")
+        if np.ptp(self.softness) == 0:
+            raise fail("softness is the same for every particle in every frame (zero variance): there is nothing to fit", "/frames/softness")
         if self.rearranging.shape != (K, N):
             raise fail(f"must have shape ({K}, {N}), got {self.rearranging.shape}", "/frames/rearranging")
         want = [(N, self.dim), (K, N, self.dim)]
@@ -161,23 +163,10 @@ class ParticleData:
         return self
 
 
-def _attr(h5: h5py.File, path: Path, key: str, required: bool = True, default: Any = None) -> Any:
-    if key not in h5.attrs:
-        if required:
-            raise ParticleFileError(path, "missing required attribute", f"/@{key}")
-        return default
-    v = h5.attrs[key]
-    if isinstance(v, bytes):
-        v = v.decode("utf-8")
-    if isinstance(v, np.ndarray) and v.shape == ():
-        v = v[()]
-    return v
-
-
 def read_particles(path: str | os.PathLike) -> ParticleData:
-    """Read and check a particle-data file (docs/formats-particles.md): the whole file in memory.
-    ``trsp fit`` reads files block by block instead (:class:`trsp_fit.sources.ParticleFile`, the
-    same checks)."""
+    """Read and check a particle-data file (docs/formats-particles.md), whole: the schema first, from
+    metadata (:func:`trsp_fit.schema.read_header`), then the datasets and their values.  ``trsp fit``
+    reads the same way a block of frames at a time (:class:`trsp_fit.sources.ParticleFile`)."""
     from .sources import ParticleFile
 
     return ParticleFile(path).materialize()

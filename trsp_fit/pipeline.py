@@ -32,7 +32,7 @@ from .statistics import FEATURES, INTERVAL_WEIGHTS_3, Settings, UnitStats, block
 from .systematics import KICK_PARAMETERS, kick_correction
 from .units import SUB_UNITS, UNIT_TAUS, integrated_time, merge_units, units_per_file
 
-__all__ = ["FitOptions", "FitResult", "Collected", "fit", "collect", "estimate", "FitInputError", "MIN_TEMPERATURES", "NORMALITY_LIMITS",
+__all__ = ["FitOptions", "FitResult", "Collected", "fit", "collect", "estimate", "load_inputs", "FitInputError", "MIN_TEMPERATURES", "NORMALITY_LIMITS",
            "MIN_KICK_REARRANGEMENTS"]
 
 #: Eqs. 27-28 have 5 parameters fitted to 3 numbers per temperature; 2 temperatures would fit
@@ -162,6 +162,20 @@ def _open(item, opts: FitOptions):
         src = ParticleFile(p)
     src.selection, src.types_used = select_types(src, opts.types, src.type_names, src.types, src.name)
     return src
+
+
+def load_inputs(paths: Iterable[str | os.PathLike], opts: FitOptions) -> list:
+    """Open every input and read it through once (every value check of its reader, block by block;
+    run files read event by event are replayed and checked), computing nothing: the sources."""
+    sources = [_open(p, opts) for p in paths]
+    for d in sources:
+        if isinstance(d, EventRun):
+            for _ in d.run.iter_events():
+                pass
+        else:
+            for _ in d.blocks([0, d.n_frames], 0, 0):
+                pass
+    return sources
 
 
 def _same_system(data: list) -> None:

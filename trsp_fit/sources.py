@@ -123,13 +123,19 @@ class FrameSource:
         holds at most :meth:`rows_per_block` owned frames plus its padding (clipped at the ends)."""
         K = self.n_frames
         step = self.rows_per_block()
+        lo_s, hi_s = math.inf, -math.inf  # the softness range seen: a file of one value has nothing to fit
         for u in range(len(cuts) - 1):
             for lo in range(int(cuts[u]), int(cuts[u + 1]), step):
                 hi = min(int(cuts[u + 1]), lo + step)
                 a, b = max(0, lo - pad_before), min(K, hi + pad_after)
                 S, F, P = self.read(a, b)
+                if S.size:
+                    lo_s, hi_s = min(lo_s, float(S.min())), max(hi_s, float(S.max()))
                 pos = self._select_positions(self.static_positions) if self.static else P
                 yield u, Block(a, (lo, hi), self.time[a:b], S, F, pos)
+        if cuts[0] == 0 and cuts[-1] == K and lo_s == hi_s:
+            raise ParticleFileError(self.name, "softness is the same for every particle in every frame (zero variance): there is nothing to fit",
+                                    "/frames/softness")
 
     def probe(self, frames: int = 16) -> np.ndarray:
         """Softness of a few evenly spaced frames (the range of the P(R|S) bins)."""
@@ -207,129 +213,81 @@ def path_of(x) -> Path | None:
 
 
 class ParticleFile(FrameSource):
-    """A particle-data file (docs/formats-particles.md), opened and checked at the door; the
-    frames are read block by block (:meth:`read`), each block's values checked as it is read."""
+    """A particle-data file (docs/formats-particles.md), its schema checked at the door
+    (:func:`trsp_fit.schema.read_header`: every item's type, shape and dtype, from metadata); the frames
+    are read block by block (:meth:`read`), each block's values checked as it is read."""
 
     def __init__(self, path: str | os.PathLike):
-        from .particles import DEFAULT_P_HOP_THRESHOLD, FORMAT, FORMAT_VERSION, KINDS, _attr
-        from trsp_ref.params import CLUSTER_SHAPES
-        from trsp_runfile.runfile import hdf5_file_problem
+        from trsp_runfile.schema import open_hdf5
+
+        from .schema import read_header
 
         path = Path(path)
-        self.name = str(path)
-        problem = hdf5_file_problem(path, "a particle-data file")
-        if problem is not None:
-            raise ParticleFileError(path, problem)
-        fail = lambda problem, where: ParticleFileError(path, problem, where)  # noqa: E731
-        with h5py.File(path, "r") as h5:
-            fmt = _attr(h5, path, "format")
-            if fmt != FORMAT:
-                raise fail(f"is not a particle-data file (format is {fmt!r}, expected {FORMAT!r})", "/@format")
-            version = str(_attr(h5, path, "format_version"))
-            if version.split(".")[0] != FORMAT_VERSION.split(".")[0]:
-                raise fail(f"format version {version} is not supported (this reader: {FORMAT_VERSION})", "/@format_version")
-            self.temperature = float(_attr(h5, path, "temperature"))
-            self.box = np.atleast_1d(np.asarray(_attr(h5, path, "box"), dtype=np.float64))
-            self.kind = str(_attr(h5, path, "rearrangement_kind", required=False, default="sustained"))
-            d = _attr(h5, path, "duration", required=False)
-            self.duration = None if d is None else float(d)
-            self.time = np.asarray(self._dataset(h5, "/frames/time")[()], dtype=np.float64)
-            soft = self._dataset(h5, "/frames/softness")
-            K = self.time.shape[0]
-            if self.box.ndim != 1 or self.box.shape[0] not in (2, 3):
-                raise fail(f"must hold 2 or 3 box lengths, got shape {self.box.shape}", "/@box")
-            if not np.all(np.isfinite(self.box)) or np.any(self.box <= 0):
-                raise fail("box lengths must be finite and > 0", "/@box")
-            if self.time.ndim != 1 or K < 2:
-                raise fail(f"needs at least 2 frames, got {K}", "/frames/time")
-            if not np.all(np.isfinite(self.time)) or np.any(np.diff(self.time) <= 0):
-                raise fail("frame times must be finite and strictly increasing", "/frames/time")
-            if soft.ndim != 2 or soft.shape[0] != K or soft.dtype.kind not in "fiu":
-                raise fail(f"must be a numeric array of shape (n_frames={K}, n_particles), got {soft.dtype} {soft.shape}", "/frames/softness")
-            N = soft.shape[1]
-            if N < 2:
-                raise fail("needs at least 2 particles", "/frames/softness")
-            if "/frames/rearranging" in h5:
-                self._flag_item, self._threshold = "/frames/rearranging", None
-            elif "/frames/p_hop" in h5:
-                self._flag_item = "/frames/p_hop"
-                self._threshold = float(_attr(h5, path, "p_hop_threshold", required=False, default=DEFAULT_P_HOP_THRESHOLD))
-            else:
-                raise fail("missing the rearrangement indicator: give /frames/rearranging or /frames/p_hop", "/frames")
-            flags = self._dataset(h5, self._flag_item)
-            if flags.shape != (K, N):
-                raise fail(f"must have shape ({K}, {N}), got {flags.shape}", self._flag_item)
-            if "/particles/position" in h5:
-                pos = self._dataset(h5, "/particles/position")
-                if pos.shape != (N, self.dim):
-                    raise fail(f"must have shape {(N, self.dim)}, got {pos.shape}", "/particles/position")
-                self.static_positions = np.asarray(pos[()], dtype=np.float64)
-                if not np.all(np.isfinite(self.static_positions)):
-                    raise fail("positions must be finite", "/particles/position")
-                self._moving = False
-            elif "/frames/position" in h5:
-                pos = self._dataset(h5, "/frames/position")
-                if pos.shape != (K, N, self.dim):
-                    raise fail(f"must have shape {(K, N, self.dim)}, got {pos.shape}", "/frames/position")
-                self.static_positions = None
-                self._moving = True
-            else:
-                raise fail("missing positions: give /particles/position (fixed) or /frames/position", "/particles/position")
-            types = self._dataset(h5, "/particles/type", required=False)
-            self.types = np.zeros(N, np.int64) if types is None else np.asarray(types[()], dtype=np.int64)
-            if self.types.shape != (N,):
-                raise fail(f"must have shape ({N},), got {self.types.shape}", "/particles/type")
+        self.path, self.name = path, str(path)
+        with open_hdf5(path, "a particle-data file", self._fail) as h5:
+            head = read_header(h5, path, self._fail)
+            try:
+                self.time = np.asarray(h5["/frames/time"][()], dtype=np.float64)
+                self.types = (np.asarray(h5["/particles/type"][()], dtype=np.int64) if head.has_types
+                              else np.zeros(head.n_particles, np.int64))  # fmt: skip
+                self.static_positions = (np.asarray(h5["/particles/position"][()], dtype=np.float64)
+                                         if head.positions == "/particles/position" else None)  # fmt: skip
+                self.n_rearrangements = np.asarray(h5["/frames/n_rearrangements"][()], dtype=np.int64) if head.has_counts else None
+            except OSError as exc:
+                raise self._truncated(exc) from None
             self.type_names = type_names_of(h5)
-            self.lattice = None
-            if "lattice_L" in h5.attrs:
-                self.lattice = {"L": int(_attr(h5, path, "lattice_L")), "spacing": float(_attr(h5, path, "lattice_spacing")),
-                                "on_lattice": bool(_attr(h5, path, "on_lattice", required=False, default=False))}
-            shape = _attr(h5, path, "cluster_shape", required=False)
-            self.cluster_shape = None if shape is None else str(shape)
-            self.source = str(_attr(h5, path, "source", required=False, default=""))
-            counts = self._dataset(h5, "/frames/n_rearrangements", required=False)
-            self.n_rearrangements = None if counts is None else np.asarray(counts[()], dtype=np.int64)
-        if not (math.isfinite(self.temperature) and self.temperature > 0):
-            raise fail("the temperature must be finite and > 0", "/@temperature")
-        if self.kind not in KINDS:
-            raise fail(f"must be one of {list(KINDS)}", "/@rearrangement_kind")
-        if self.kind == "instantaneous" and self.duration is None:
-            raise fail("instantaneous rearrangements need the given duration (the data cannot fix it)", "/@duration")
-        if self.duration is not None and not (math.isfinite(self.duration) and self.duration > 0):
-            raise fail("must be finite and > 0", "/@duration")
-        if self.cluster_shape is not None and self.cluster_shape not in CLUSTER_SHAPES:
-            raise fail(f"must be one of {list(CLUSTER_SHAPES)}", "/@cluster_shape")
-        self.path = path
+        self.head = head
+        self.box, self.temperature, self.kind, self.duration = head.box, head.temperature, head.kind, head.duration
+        self.lattice, self.cluster_shape, self.source = head.lattice, head.cluster_shape, head.source
+        if not np.all(np.isfinite(self.time)) or np.any(np.diff(self.time) <= 0):
+            raise self._fail("frame times must be finite and strictly increasing", "/frames/time")
+        if self.static_positions is not None and not np.all(np.isfinite(self.static_positions)):
+            raise self._fail("positions must be finite", "/particles/position")
+        if self.type_names is not None and self.types.size and (self.types.min() < 0 or self.types.max() >= len(self.type_names)):
+            raise self._fail(f"names {len(self.type_names)} types, but /particles/type holds ids up to {int(self.types.max())}", "/@type_names")
 
-    def _dataset(self, h5, name: str, required: bool = True):
-        if name not in h5:
-            if required:
-                raise ParticleFileError(self.name, "missing required dataset", name)
-            return None
-        obj = h5[name]
-        if not isinstance(obj, h5py.Dataset):
-            raise ParticleFileError(self.name, "must be a dataset", name)
-        return obj
+    def _fail(self, problem: str, where: str | None = None) -> ParticleFileError:
+        return ParticleFileError(self.name, problem, where)
+
+    def _truncated(self, exc: OSError) -> ParticleFileError:
+        return self._fail(f"cannot be read ({' '.join(str(exc).split('(')[0].split())}): the file is truncated or damaged")
 
     def _read(self, lo, hi):
+        head = self.head
         with h5py.File(self.path, "r") as h5:
-            S = np.asarray(h5["/frames/softness"][lo:hi], dtype=np.float64)
-            raw = h5[self._flag_item][lo:hi]
-            P = np.asarray(h5["/frames/position"][lo:hi], dtype=np.float64) if self._moving else None
+            try:
+                S = np.asarray(h5["/frames/softness"][lo:hi], dtype=np.float64)
+                raw = np.asarray(h5[head.indicator][lo:hi])
+                P = np.asarray(h5["/frames/position"][lo:hi], dtype=np.float64) if self.static_positions is None else None
+            except OSError as exc:
+                raise self._truncated(exc) from None
         if not np.all(np.isfinite(S)):
             k = lo + int(np.flatnonzero(~np.isfinite(S).all(axis=1))[0])
-            raise ParticleFileError(self.name, f"softness must be finite (no NaN or infinite values): frame {k}", "/frames/softness")
-        F = np.asarray(raw, dtype=np.float64) > self._threshold if self._threshold is not None else np.asarray(raw).astype(bool)
+            raise self._fail(f"softness must be finite (no NaN or infinite values): frame {k}", "/frames/softness")
+        if head.indicator == "/frames/rearranging":
+            if raw.dtype != bool and np.any((raw != 0) & (raw != 1)):
+                raise self._fail("must hold 0 or 1 (or booleans)", "/frames/rearranging")
+            F = raw.astype(bool)
+        else:
+            if not np.all(np.isfinite(raw)):
+                raise self._fail("p_hop must be finite (no NaN or infinite values: a NaN would count as not rearranging)", "/frames/p_hop")
+            F = raw > head.p_hop_threshold
         if P is not None and not np.all(np.isfinite(P)):
-            raise ParticleFileError(self.name, "positions must be finite", "/frames/position")
+            raise self._fail("positions must be finite", "/frames/position")
         return S, F, P
 
     def materialize(self) -> ParticleData:
-        """The whole file in memory (``read_particles``)."""
+        """The whole file in memory (``read_particles``), values checked (:meth:`ParticleData.validate`)."""
         S, F, P = self._read(0, self.n_frames)
-        return ParticleData(
+        data = ParticleData(
             time=self.time, box=self.box, positions=self.static_positions if P is None else P, types=self.types, softness=S,
             rearranging=F, temperature=self.temperature, kind=self.kind, duration=self.duration, lattice=self.lattice,
             cluster_shape=self.cluster_shape, source=self.source, name=self.name, n_rearrangements=self.n_rearrangements,
             type_names=self.type_names,
-        ).validate()
+        )
+        try:
+            return data.validate()
+        except ParticleFileError as exc:
+            if exc.where == "position":
+                raise ParticleFileError(self.name, exc.problem, self.head.positions) from None
+            raise
