@@ -56,8 +56,27 @@ class ParticleFileError(TrspFileError):
         ValueError.__init__(self, f"particle-data file {loc}: {problem}")
 
 
+class TrajectoryShape:
+    """What every trajectory (in memory, or read a block at a time: trsp_fit.sources) knows about its
+    shape; subclasses give ``box``, ``time``, ``lattice`` and ``n_particles``."""
+
+    @property
+    def dim(self) -> int:
+        return int(self.box.shape[0])
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.time.shape[0])
+
+    def spacing(self) -> float:
+        """The mean interparticle spacing (V/N)^(1/dim) (the lattice spacing for lattice data)."""
+        if self.lattice is not None:
+            return float(self.lattice["spacing"])
+        return float(np.prod(self.box) / self.n_particles) ** (1.0 / self.dim)
+
+
 @dataclass
-class ParticleData:
+class ParticleData(TrajectoryShape):
     """One trajectory of measured softness (the format's content, checked).
 
     time (K,), box (dim,), positions (N, dim) for fixed particles or (K, N, dim), types (N,),
@@ -86,15 +105,6 @@ class ParticleData:
     n_rearrangements: np.ndarray | None = None  # (K,) separate rearrangements in interval k, when known
     type_names: tuple | None = None  # (format 1.1) the name of each type id
 
-
-    @property
-    def dim(self) -> int:
-        return int(self.box.shape[0])
-
-    @property
-    def n_frames(self) -> int:
-        return int(self.time.shape[0])
-
     @property
     def n_particles(self) -> int:
         return int(self.softness.shape[1])
@@ -107,12 +117,6 @@ class ParticleData:
     def static(self) -> bool:
         """True when the particles do not move (one position array for all frames)."""
         return self.positions.ndim == 2
-
-    def spacing(self) -> float:
-        """The mean interparticle spacing (V/N)^(1/dim) (the lattice spacing for lattice data)."""
-        if self.lattice is not None:
-            return float(self.lattice["spacing"])
-        return float(np.prod(self.box) / self.n_particles) ** (1.0 / self.dim)
 
     def validate(self) -> "ParticleData":
         """Check shapes and values; raise ParticleFileError naming the item at fault."""

@@ -26,7 +26,7 @@ import numpy as np
 
 from trsp_ref.params import ParameterError
 
-from .particles import ParticleData, ParticleFileError
+from .particles import ParticleData, ParticleFileError, TrajectoryShape
 
 __all__ = ["Block", "FrameSource", "MemoryFrames", "ParticleFile", "select_types", "ROWS_BUDGET"]
 
@@ -49,7 +49,7 @@ class Block:
     positions: np.ndarray  # (N, d) fixed, or (R, N, d)
 
 
-class FrameSource:
+class FrameSource(TrajectoryShape):
     """A trajectory as frames (subclasses implement :meth:`_read`: frames [lo, hi) in full).
 
     Attributes mirror :class:`ParticleData` (time, box, types, temperature, kind, duration,
@@ -72,25 +72,12 @@ class FrameSource:
     types_used: list | None = None
 
     @property
-    def dim(self) -> int:
-        return int(self.box.shape[0])
-
-    @property
-    def n_frames(self) -> int:
-        return int(self.time.shape[0])
-
-    @property
     def n_particles(self) -> int:
         return int(self.types.shape[0]) if self.selection is None else int(self.selection.size)
 
     @property
     def static(self) -> bool:
         return self.static_positions is not None
-
-    def spacing(self) -> float:
-        if self.lattice is not None:
-            return float(self.lattice["spacing"])
-        return float(np.prod(self.box) / self.n_particles) ** (1.0 / self.dim)
 
     def first_positions(self) -> np.ndarray:
         if self.static:

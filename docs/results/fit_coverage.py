@@ -37,7 +37,7 @@ from trsp_fit.roundtrip import COVERAGE_SETS, compare, simulate_set, true_values
 
 #: run files per set and seed, events per file, bootstrap replicates
 FILES = {"2d_plaquette": 10, "3d_plaquette": 10, "2d_strong": 10}
-EVENTS = {"2d_plaquette": 1500, "3d_plaquette": 4000, "2d_strong": 1500}
+EVENTS = {"2d_plaquette": 1500, "3d_plaquette": 1500, "2d_strong": 1500}
 BOOTSTRAP = 100
 SEED0 = 5000
 DEFAULT_OUT = "/work/data/fitscale/coverage.jsonl"
