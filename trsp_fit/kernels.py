@@ -20,7 +20,6 @@ translated to the event's anchor with per-axis lookup tables (no division in the
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit
 
 __all__ = ["replay_events"]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import os
-import warnings as _warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
