@@ -7,8 +7,8 @@ configuration at T ~ 1, velocity Verlet at dt = 0.005), steps per CPU second of 
 (time.process_time(): on a shared machine wall time counts the other jobs too).  Also timed:
 each engine's plain single-species LJ (its floor).  OpenMM (CPU platform) can only take the KA
 pair table (not Lorentz-Berthelot) as a CustomNonbondedForce; LAMMPS' lj/cut takes per-pair
-coefficients natively.  OpenMM is not a dependency of trsp: install it to rerun this
-(``pip install openmm``); without it only LAMMPS is measured.  Results: docs/md.md, "Engine choice".
+coefficients natively.  OpenMM is in the md extra for this measurement alone (trsp md runs on
+LAMMPS), so that the choice can be re-measured; without it only LAMMPS is measured.  Results: docs/md.md, "Engine choice".
 """
 
 from __future__ import annotations

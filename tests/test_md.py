@@ -359,3 +359,29 @@ def test_second_job_on_the_same_output_is_refused(tmp_path, capsys):
     with run_lock(out):
         assert_one_line_error(*cli(["md", "--out", str(out), "--no-progress"], capsys), "--out", "another process")
     assert not (tmp_path / "t.gsd.lock").exists()
+
+
+def test_read_by_freud_and_mdanalysis(small_run):
+    """The contract's point: other tools read the trajectory as it is."""
+    freud = pytest.importorskip("freud")
+    mda = pytest.importorskip("MDAnalysis")
+    _, out = small_run
+    u = mda.Universe(str(out))
+    assert u.atoms.n_atoms == 200 and len(u.trajectory) == 7 and set(u.atoms.types) == {"A", "B"}
+    with gsd_hoomd.open(str(out)) as t:
+        f = t[3]
+        box = freud.box.Box.from_box(f.configuration.box)
+        u.trajectory[3]
+        assert np.allclose(u.atoms.positions, f.particles.position)
+        rdf = freud.density.RDF(bins=60, r_max=2.5).compute((box, f.particles.position))
+        assert 0.9 < rdf.bin_centers[np.argmax(rdf.rdf)] < 1.2  # the A-A / A-B shell
+
+
+def test_force_replaces_a_finished_run(small_run, tmp_path):
+    toml, reference = small_run
+    out = tmp_path / "traj.gsd"
+    out.write_bytes(reference.read_bytes())
+    (tmp_path / "traj.gsd.checkpoint").write_bytes((reference.parent / "traj.gsd.checkpoint").read_bytes())
+    run_md(toml, out, seed=8, force=True, progress=False)
+    assert read_provenance(out)["seed"] == "8"
+    assert len(frames_of(out)) == 7 and not np.array_equal(frames_of(out)[-1][0], frames_of(reference)[-1][0])

@@ -26,7 +26,7 @@ def register(app: typer.Typer, guarded) -> None:
         seed: Optional[int] = typer.Option(None, "--seed", "-s", help="SeedSequence entropy (>= 0; default: fresh, recorded in the file)."),
         resume: bool = typer.Option(False, "--resume", help="Continue the run from its checkpoint (OUT.checkpoint), bit for bit."),
         force: bool = typer.Option(False, "--force", help="Replace an existing trajectory (atomically, at the new run's first checkpoint)."),
-        progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the estimates and a progress bar."),
+        progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar (the disk and memory estimates are printed either way)."),
     ) -> None:
         """Kob-Andersen 80:20 MD (LAMMPS): melt, equilibrate, NVE production; frames with inherent states (GSD)."""
         from trsp_md.protocol import MdInterrupted, run_md
@@ -35,8 +35,6 @@ def register(app: typer.Typer, guarded) -> None:
             summary = guarded(run_md, params, out, seed=seed, resume=resume, force=force, progress=progress)
         except MdInterrupted as exc:
             typer.echo(f"trsp md: {exc}", err=True)
-            import signal
-
             raise typer.Exit(128 + exc.signum) from None
         if summary and not summary.get("nothing"):
             typer.echo(f"wrote {out} ({summary['frames']} frames)")

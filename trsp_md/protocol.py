@@ -140,24 +140,26 @@ def _run_md(params: str | os.PathLike | None, out: str | os.PathLike, *, seed: i
         rng.bit_generator.state = ck.rng_state
     else:
         p = given if given is not None else load_md_params(None)
-        if force:
-            for f in side_files(out).values():
-                if f.name.endswith((".checkpoint", ".work", ".prev")):
-                    f.unlink(missing_ok=True)
         ss = np.random.SeedSequence(seed)
         seed_value = int(ss.entropy)
         rng = np.random.Generator(np.random.PCG64(ss))
-        state, phase, blocks_done, frames_done = lattice_start(p, rng), "melt", 0, 0
+        state, phase, blocks_done, frames_done = None, "melt", 0, 0
     plan = _plan(p)
-    est = check_resources(p, out, frames_done)
-    if progress:
+    est = check_resources(p, out, frames_done)  # before anything large is allocated
+    if state is None:
+        if force:  # the earlier run's checkpoint and work files go; its trajectory stays until replaced
+            for f in side_files(out).values():
+                if f.name.endswith((".checkpoint", ".work", ".prev")):
+                    f.unlink(missing_ok=True)
+        state = lattice_start(p, rng)
+    if echo is not None:  # the estimates, always (with or without the progress bar)
         echo(f"trsp md: N = {p.system.n_particles}, T = {p.protocol.temperature:g}, {plan['frames']} frames: "
              f"about {est.trajectory_bytes / 1e6:.3g} MB trajectory ({est.disk_bytes / 1e6:.3g} MB on disk while writing), "
              f"{est.memory_bytes / 1e6:.3g} MB memory; engine {engine_name}; seed {seed_value}")
     if frames_done >= plan["frames"] and phase == "produce":
-        if progress:
+        if echo is not None:
             echo(f"trsp md: {out} is complete ({frames_done} frames); nothing to do")
-        return {"frames": frames_done, "complete": True, "seed": seed_value}
+        return {"frames": frames_done, "complete": True, "seed": seed_value, "nothing": True}
     provenance = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "params": md_params_to_dict(p), "seed": str(seed_value),
         "engine": engine_name, "trsp": _trsp_version(), "model": "Kob-Andersen 80:20 (PRE 51, 4626 (1995))",

@@ -139,7 +139,8 @@ def stage_apply():
 def stage_fit():
     out = WORK / "fit" / "ka_fit.toml"
     files = [particles(T, r) for T, r in used()]
-    return [out], [trsp("fit", *files, "--out", out, "--force", "--no-progress")]
+    # the large particles (the softness is trained on them; Sec. V)
+    return [out], [trsp("fit", *files, "--types", "A", "--out", out, "--force", "--no-progress")]
 
 
 def stage_preset():
@@ -211,10 +212,15 @@ def write_preset() -> None:
 
     d = tomllib.loads(fit.read_text())
     d.setdefault("lattice", {}).update(dim=3, L=20, spacing=round(spacing, 4))
+    runs = "; ".join(f"T = {T:g}: runs {', '.join(map(str, RUNS_USED[T]))}" for T in TEMPERATURES)
     head = ("# ka_measured: a TRSP model MEASURED from Kob-Andersen MD (issue 19; docs/liquid.md).\n"
-            "# Made by docs/results/ka_liquid.py: trsp md campaign (N = 1000, T = 0.55-0.70, 4 runs each) ->\n"
-            "# trsp softness train (T = 0.55) / apply -> trsp fit (report: docs/results/ka_measured_fit.json);\n"
+            f"# Made by docs/results/ka_liquid.py: trsp md campaign (N = 1000; {runs}; first {FIT_FRAMES} frames each) ->\n"
+            f"# trsp softness train (T = {TRAIN_T:g}, --sigma-max {SIGMA_MAX:g}) / apply -> trsp fit --types A (report:\n"
+            "# docs/results/ka_measured_fit.json).\n"
             f"# [lattice] set here: L = 20 (the paper's), spacing = g_AA's first peak {spacing:.4f} (docs/results/ka_liquid_md.h5).\n")
+    if "temperature" not in d:
+        head += (f"# ONE TEMPERATURE: fitted at T = {TEMPERATURES[0]:g} only, so no [temperature] section (Eqs. 27-28 need >= 3\n"
+                 f"# temperatures): the rates and softness.mean are those of T = {TEMPERATURES[0]:g}; do not use it at another T.\n")
     PRESET.write_text(head + dumps_toml(params_from_dict(d)))
     shutil.copyfile(fit.with_suffix(".json"), RESULTS / "ka_measured_fit.json")
 
@@ -226,7 +232,8 @@ def verify_params() -> None:
     from trsp_ref.params import dumps_toml, params_from_dict
 
     d = tomllib.loads(PRESET.read_text())
-    d["temperature"]["T"] = 0.55
+    if "temperature" in d:  # a one-temperature set (fit at one T) is already that temperature's
+        d["temperature"]["T"] = TRAIN_T
     d["lattice"]["L"] = 9
     (WORK / "verify").mkdir(parents=True, exist_ok=True)
     (WORK / "verify" / "ka_measured_T0.55.toml").write_text(dumps_toml(params_from_dict(d)))

@@ -29,7 +29,7 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
 #: T: (equilibration_time, production_time, seed)
-RUNS = {1.0: (50.0, 100.0, 101), 0.8: (100.0, 150.0, 81), 0.6: (200.0, 300.0, 61)}
+RUNS = {1.0: (50.0, 100.0, 101), 0.8: (100.0, 150.0, 81), 0.6: (150.0, 200.0, 61)}
 
 
 def toml_text(T: float, eq: float, prod: float) -> str:

@@ -33,7 +33,8 @@ TEMPERATURES = (0.55, 0.60, 0.65, 0.70)
 
 def check(d: dict, T: float, L: int = 9) -> dict:
     d = {k: (dict(v) if isinstance(v, dict) else v) for k, v in d.items()}
-    d["temperature"]["T"] = T
+    if "temperature" in d:  # else a one-temperature set: its rates are that temperature's
+        d["temperature"]["T"] = T
     d["lattice"]["L"] = L
     row = {"T": T, "L": L}
     try:
@@ -57,9 +58,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("params", nargs="?", default=str(HERE.parents[1] / "examples" / "ka_measured.toml"))
     ap.add_argument("--out", default=str(HERE / "ka_measured_checks.json"))
+    ap.add_argument("--at", type=float, default=0.55, help="the temperature of a set without [temperature] (a label)")
     a = ap.parse_args()
     d = tomllib.loads(Path(a.params).read_text())
-    rows = [check(d, T) for T in TEMPERATURES]
+    temps = TEMPERATURES if "temperature" in d else (a.at,)
+    rows = [check(d, T) for T in temps]
     doc = {"params": Path(a.params).name, "rows": rows, "all_valid": all(r["valid"] for r in rows)}
     Path(a.out).write_text(json.dumps(doc, indent=1) + "\n")
     print(json.dumps(doc, indent=1))

@@ -42,7 +42,7 @@ def runs(root: Path):
 def status(root: Path) -> list[dict]:
     sys.path.insert(0, str(REPO))
     from trsp_md.checkpoint import load_checkpoint
-    from trsp_md.params import params_from_dict
+    from trsp_md.params import load_md_params, params_from_dict
     from trsp_md.resources import total_frames
 
     rows = []
@@ -51,9 +51,13 @@ def status(root: Path) -> list[dict]:
         row = {"T": T, "run": r, "out": str(out), "seed": seed, "state": "not started"}
         if ck.exists():
             c = load_checkpoint(ck)
-            n = total_frames(params_from_dict(c.params))
-            row.update(state="done" if c.phase == "produce" and c.frames >= n else f"{c.phase}: {c.frames}/{n} frames",
-                       frames=c.frames)
+            p = params_from_dict(c.params)
+            # the run's length is the TOML's: a longer production_time there extends a finished
+            # run (trsp md --resume), as the T = 0.55 runs were extended to 20 tau_alpha of Q
+            n = total_frames(load_md_params(toml))
+            blocks = round((p.protocol.melt_time + p.protocol.equilibration_time) / p.protocol.thermostat_interval)
+            row.update(state="done" if c.phase == "produce" and c.frames >= n else
+                       f"{c.phase}: block {c.blocks_done}/{blocks}, frame {c.frames}/{n}", frames=c.frames)
         rows.append(row)
     return rows
 
@@ -69,7 +73,7 @@ def main() -> int:
     if a.status:
         for row in status(a.root):
             cpu = ledger.get(row["out"], {}).get("cpu_s", 0.0)
-            print(f"T = {row['T']:.2f} run {row['run']}: {row['state']} (CPU {cpu:.0f} s)")
+            print(f"T = {row['T']:.2f} run {row['run']}: {row['state']} (CPU of finished invocations {cpu:.0f} s)")
         print(f"total CPU so far: {sum(v.get('cpu_s', 0.0) for v in ledger.values()):.0f} s")
         return 0
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
