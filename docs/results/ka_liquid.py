@@ -13,8 +13,9 @@ Stages (docs/liquid.md), each a ``trsp`` command (or a few) whose outputs say wh
   cut         the first FIT_FRAMES frames of every run (GSD copies; the fit's frames, see docs/liquid.md)
   apply       trsp softness apply to every cut run -> WORK/particles/T<T>_run<r>.h5 (one per run, resumable)
   fit         trsp fit over all temperatures -> WORK/fit/ka_fit.toml (+ .json report, plots)
-  preset      examples/ka_measured.toml (the fit + the lattice: L = 20, spacing = g_AA's first peak) and
-              docs/results/ka_measured_fit.json (the fit report)
+  preset      examples/ka_measured.toml (the fit + the lattice: L = 20, spacing = g_AA's first peak; repaired
+              where the fitted set is not a valid model: repair_validity) and docs/results/ka_measured_fit.json
+              (the fit report), docs/results/ka_measured_repair.json (what the repair changed)
   sweep_L9 / sweep_L20
               trsp sweep of the preset on the matched lattice / the paper's L = 20 -> WORK/*.h5, then
               trsp summarize -> docs/results/ka_measured_L9.h5, ka_measured_L20.h5
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import subprocess
@@ -140,7 +142,7 @@ def stage_fit():
     out = WORK / "fit" / "ka_fit.toml"
     files = [particles(T, r) for T, r in used()]
     # the large particles (the softness is trained on them; Sec. V)
-    return [out], [trsp("fit", *files, "--types", "A", "--out", out, "--force", "--no-progress")]
+    return [out], [trsp("fit", *files, "--types", "A", "--cluster-shape", "plaquette", "--out", out, "--force", "--no-progress")]
 
 
 def stage_preset():
@@ -212,17 +214,97 @@ def write_preset() -> None:
 
     d = tomllib.loads(fit.read_text())
     d.setdefault("lattice", {}).update(dim=3, L=20, spacing=round(spacing, 4))
+    repair = repair_validity(d)
+    (RESULTS / "ka_measured_repair.json").write_text(json.dumps(repair, indent=1) + "\n")
     runs = "; ".join(f"T = {T:g}: runs {', '.join(map(str, RUNS_USED[T]))}" for T in TEMPERATURES)
     head = ("# ka_measured: a TRSP model MEASURED from Kob-Andersen MD (issue 19; docs/liquid.md).\n"
             f"# Made by docs/results/ka_liquid.py: trsp md campaign (N = 1000; {runs}; first {FIT_FRAMES} frames each) ->\n"
             f"# trsp softness train (T = {TRAIN_T:g}, --sigma-max {SIGMA_MAX:g}) / apply -> trsp fit --types A (report:\n"
             "# docs/results/ka_measured_fit.json).\n"
             f"# [lattice] set here: L = 20 (the paper's), spacing = g_AA's first peak {spacing:.4f} (docs/results/ka_liquid_md.h5).\n")
+    for step in repair["steps"]:
+        head += f"# REPAIRED (docs/liquid.md, docs/results/ka_measured_repair.json): {step}\n"
     if "temperature" not in d:
         head += (f"# ONE TEMPERATURE: fitted at T = {TEMPERATURES[0]:g} only, so no [temperature] section (Eqs. 27-28 need >= 3\n"
                  f"# temperatures): the rates and softness.mean are those of T = {TEMPERATURES[0]:g}; do not use it at another T.\n")
     PRESET.write_text(head + dumps_toml(params_from_dict(d)))
     shutil.copyfile(fit.with_suffix(".json"), RESULTS / "ka_measured_fit.json")
+
+
+#: the repair's margins (docs/liquid.md "The measured model is not valid as fitted"): K's smallest
+#: eigenvalue at least K_FLOOR x variance on the lattices used (L = 9 and 20); lam_max (K_Delta K'^-1,
+#: Eq. 19 needs < 1) at most LAM_TARGET
+K_FLOOR = 0.02
+LAM_TARGET = 0.95
+
+
+def smallest_eigenvalue(spacing: float, L: int, diag: float, amp: float, length: float) -> float:
+    """The smallest eigenvalue of the periodic L^3 lattice matrix with ``diag`` at r = 0 and
+    amp exp(-r/length) beyond: K of Eq. 29 (variance, C1, xi), rho of Eq. 30 (1, rho1, xi_rho).
+    The matrix is circulant, its eigenvalues the DFT of its first row."""
+    import numpy as np
+
+    from trsp_fast.spectral import eigenvalues
+
+    x = np.arange(L)
+    x = np.minimum(x, L - x) * 1.0
+    X, Y, Z = np.meshgrid(x, x, x, indexing="ij")
+    r = spacing * np.sqrt(X**2 + Y**2 + Z**2)
+    return float(eigenvalues(np.where(r > 0, amp * np.exp(-r / length), diag)).min())
+
+
+def lower_to_floor(d: dict, section: str, diag: float, amp_key: str, length_key: str, lattices, steps: list) -> float:
+    """Lower d[section][amp_key] (bisection) until the matrix's smallest eigenvalue is K_FLOOR x diag on
+    every lattice; returns the fitted smallest eigenvalue (a step is recorded when it changed)."""
+    sec, a = d[section], d["lattice"]["spacing"]
+
+    def lowest():
+        return min(smallest_eigenvalue(a, L, diag, sec[amp_key], sec[length_key]) for L in lattices)
+
+    fitted = lowest()
+    if fitted >= K_FLOOR * diag:
+        return fitted
+    amp, lo, hi = sec[amp_key], 0.0, sec[amp_key]
+    for _ in range(60):
+        sec[amp_key] = mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if lowest() >= K_FLOOR * diag else (lo, mid)
+    sec[amp_key] = lo
+    steps.append(f"{section}.{amp_key} {amp:.4g} -> {lo:.4g}: the matrix was indefinite on the lattice (smallest eigenvalue "
+                 f"{fitted:.3g}); now {K_FLOOR:g} x its diagonal {diag:.4g}")
+    return fitted
+
+
+def repair_validity(d: dict, lattices=(9, 20)) -> dict:
+    """Make the fitted set a valid TRSP model on the lattices it is run on, changing as little as
+    possible, in place; returns what was changed and why.  1. K (Eq. 29) and the kick's correlation
+    rho (Eq. 30) positive definite: C1 and rho1 lowered (bisection) until the smallest eigenvalue is
+    K_FLOOR x the diagonal on every lattice (correlations of the liquid measured in continuous space
+    do not carry over to the lattice's neighbour shells).
+    2. Detailed balance (Eq. 19): sigma0 and sigma1 scaled by one factor until lam_max <= LAM_TARGET
+    (K_Delta scales with their square; lam_max measured by ka_measured_checks.check at L = 9)."""
+    sys.path.insert(0, str(HERE))
+    from ka_measured_checks import check
+
+    out = {"fitted": {"softness": dict(d["softness"]), "kick": dict(d["kick"])}, "steps": [], "K_floor": K_FLOOR,
+           "lam_target": LAM_TARGET, "lattices": list(lattices), "spacing": d["lattice"]["spacing"]}
+    out["fitted_smallest_K_eigenvalue"] = lower_to_floor(d, "softness", d["softness"]["variance"], "C1", "xi", lattices, out["steps"])
+    out["fitted_smallest_rho_eigenvalue"] = lower_to_floor(d, "kick", 1.0, "rho1", "xi_rho", lattices, out["steps"])
+    T = TEMPERATURES[0]
+    row = check(d, T)
+    out["fitted_lam_max"] = row.get("lam_max")
+    for _ in range(4):
+        if not row["valid"] or row["lam_max"] <= LAM_TARGET:
+            break
+        f = math.sqrt(LAM_TARGET / row["lam_max"]) * 0.999
+        old = (d["kick"]["sigma0"], d["kick"]["sigma1"])
+        d["kick"]["sigma0"], d["kick"]["sigma1"] = old[0] * f, old[1] * f
+        out["steps"].append(f"kick.sigma0, sigma1 {old[0]:.4g}, {old[1]:.4g} -> {old[0] * f:.4g}, {old[1] * f:.4g}: lam_max "
+                            f"(K_Delta K'^-1, Eq. 19 needs < 1) was {row['lam_max']:.3g} at T = {T:g}")
+        row = check(d, T)
+    out["final"] = {"softness": dict(d["softness"]), "kick": dict(d["kick"]), "check": row}
+    if not row["valid"] or row["lam_max"] >= 1:
+        raise SystemExit(f"the repaired set is still not a valid TRSP model: {row}")
+    return out
 
 
 def verify_params() -> None:
