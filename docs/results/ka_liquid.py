@@ -64,7 +64,8 @@ SIGMA_MAX = 2.5
 RESULTS = REPO / "docs" / "results"
 PRESET = REPO / "examples" / "ka_measured.toml"
 SWEEPS = {"sweep_L9": REPO / "examples" / "sweeps" / "ka_measured_L9.toml",
-          "sweep_L20": REPO / "examples" / "sweeps" / "ka_measured_L20.toml"}
+          "sweep_L20": REPO / "examples" / "sweeps" / "ka_measured_L20.toml",
+          "sweep_pc009_L9": REPO / "examples" / "sweeps" / "ka_measured_pc009_L9.toml"}
 
 
 def used() -> list[tuple[float, int]]:
@@ -169,8 +170,23 @@ def stage_verify():
 
 def stage_compare():
     return [RESULTS / "ka_liquid_verdict.json", RESULTS / "ka_liquid_verdict.md"], [trsp(
-        "liquid", "compare", RESULTS / "ka_liquid_md.h5", RESULTS / "ka_measured_L9.h5", RESULTS / "ka_measured_L20.h5",
+        "liquid", "compare", RESULTS / "ka_liquid_md.h5", *[RESULTS / f"{t.stem}.h5" for t in SWEEPS.values()],
         "--json", RESULTS / "ka_liquid_verdict.json", "--markdown", RESULTS / "ka_liquid_verdict.md", "--force")]
+
+
+#: the variant (docs/liquid.md "The variant"): rearranging = p_hop > a^2, the jump that Q's a = 0.3 counts
+PC_VARIANT = 0.09
+
+
+def stage_variant_pc():
+    files = [WORK / "particles_pc009" / p.name for p in (particles(T, r) for T, r in used())]
+    fit = WORK / "fit_pc009" / "ka_fit.toml"
+    cmds = [[sys.executable, __file__, "--rethreshold", str(particles(T, r)), str(f), str(PC_VARIANT)]
+            for (T, r), f in zip(used(), files) if not f.exists()]
+    if not fit.exists():
+        cmds.append(trsp("fit", *files, "--types", "A", "--cluster-shape", "plaquette", "--out", fit, "--force", "--no-progress"))
+    cmds.append([sys.executable, __file__, "--write-preset", "pc009"])
+    return [RESULTS / "ka_measured_pc009.toml"], cmds
 
 
 def stage_plot():
@@ -179,7 +195,8 @@ def stage_plot():
 
 STAGES = {"md_summary": stage_md_summary, "train": stage_train, "cut": stage_cut, "apply": stage_apply, "fit": stage_fit,
           "preset": stage_preset, "sweep_L9": lambda: _sweep("sweep_L9"), "sweep_L20": lambda: _sweep("sweep_L20"),
-          "verify": stage_verify, "compare": stage_compare, "plot": stage_plot}
+          "verify": stage_verify, "variant_pc": stage_variant_pc, "sweep_pc009_L9": lambda: _sweep("sweep_pc009_L9"),
+          "compare": stage_compare, "plot": stage_plot}
 
 
 # -- helpers run as their own processes (so the ledger counts them) ----------------------------------
@@ -197,42 +214,67 @@ def cut_frames(src: Path, dst: Path, n: int) -> None:
     os.replace(tmp, dst)
 
 
-def write_preset() -> None:
+def write_preset(variant: str = "") -> None:
     """examples/ka_measured.toml: the fitted set with the lattice of the paper's calculation (L = 20,
-    spacing = g_AA's first peak, mean over the MD temperatures) and docs/results/ka_measured_fit.json."""
+    spacing = g_AA's first peak, mean over the MD temperatures), repaired where it is not a valid
+    model, and docs/results/ka_measured_fit.json, ka_measured_repair.json.  ``variant`` "pc009": the
+    same from the fit with p_c = a^2 (docs/results/ka_measured_pc009.toml, ..._fit.json, ..._repair.json)."""
     import shutil
+    import tomllib
 
     import h5py
     import numpy as np
 
     from trsp_ref.params import dumps_toml, params_from_dict
 
-    fit = WORK / "fit" / "ka_fit.toml"
+    fit = WORK / f"fit{'_' + variant if variant else ''}" / "ka_fit.toml"
+    out = PRESET if not variant else RESULTS / f"ka_measured_{variant}.toml"
+    stem = f"ka_measured{'_' + variant if variant else ''}"
     with h5py.File(RESULTS / "ka_liquid_md.h5") as h5:
         spacing = float(np.nanmean(h5["gAA_peak"][()]))
-    import tomllib
-
     d = tomllib.loads(fit.read_text())
     d.setdefault("lattice", {}).update(dim=3, L=20, spacing=round(spacing, 4))
     repair = repair_validity(d)
-    (RESULTS / "ka_measured_repair.json").write_text(json.dumps(repair, indent=1) + "\n")
+    (RESULTS / f"{stem}_repair.json").write_text(json.dumps(repair, indent=1) + "\n")
     runs = "; ".join(f"T = {T:g}: runs {', '.join(map(str, RUNS_USED[T]))}" for T in TEMPERATURES)
-    head = ("# ka_measured: a TRSP model MEASURED from Kob-Andersen MD (issue 19; docs/liquid.md).\n"
+    head = (f"# {stem}: a TRSP model MEASURED from Kob-Andersen MD (issue 19; docs/liquid.md).\n"
             f"# Made by docs/results/ka_liquid.py: trsp md campaign (N = 1000; {runs}; first {FIT_FRAMES} frames each) ->\n"
             f"# trsp softness train (T = {TRAIN_T:g}, --sigma-max {SIGMA_MAX:g}) / apply -> trsp fit --types A (report:\n"
-            "# docs/results/ka_measured_fit.json).\n"
+            f"# docs/results/{stem}_fit.json).\n"
             f"# [lattice] set here: L = 20 (the paper's), spacing = g_AA's first peak {spacing:.4f} (docs/results/ka_liquid_md.h5).\n")
+    if variant == "pc009":
+        head += (f"# VARIANT: rearranging = p_hop > {PC_VARIANT:g} = a^2 (Q's a = 0.3 as a jump: p_hop of a jump d is d^2) instead\n"
+                 "# of the paper's 0.2 (stage variant_pc; docs/liquid.md \"The variant\").\n")
     for step in repair["steps"]:
-        head += f"# REPAIRED (docs/liquid.md, docs/results/ka_measured_repair.json): {step}\n"
+        head += f"# REPAIRED (docs/liquid.md, docs/results/{stem}_repair.json): {step}\n"
     if "temperature" not in d:
         head += (f"# ONE TEMPERATURE: fitted at T = {TEMPERATURES[0]:g} only, so no [temperature] section (Eqs. 27-28 need >= 3\n"
                  f"# temperatures): the rates and softness.mean are those of T = {TEMPERATURES[0]:g}; do not use it at another T.\n")
-    PRESET.write_text(head + dumps_toml(params_from_dict(d)))
-    shutil.copyfile(fit.with_suffix(".json"), RESULTS / "ka_measured_fit.json")
+    out.write_text(head + dumps_toml(params_from_dict(d)))
+    shutil.copyfile(fit.with_suffix(".json"), RESULTS / f"{stem}_fit.json")
+
+
+def rethreshold(src: Path, dst: Path, threshold: float) -> None:
+    """A copy of a particle file whose indicator is p_hop > ``threshold`` (the file keeps p_hop; only
+    its @p_hop_threshold changes: the same as trsp softness apply --p-hop-threshold, without
+    recomputing the softness)."""
+    import shutil
+
+    import h5py
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(dst.name + ".tmp")
+    shutil.copyfile(src, tmp)
+    with h5py.File(tmp, "r+") as h5:
+        if "/frames/p_hop" not in h5:
+            raise SystemExit(f"{src} has no /frames/p_hop")
+        h5.attrs["p_hop_threshold"] = float(threshold)
+    os.replace(tmp, dst)
 
 
 #: the repair's margins (docs/liquid.md "The measured model is not valid as fitted"): K's smallest
-#: eigenvalue at least K_FLOOR x variance on the lattices used (L = 9 and 20); lam_max (K_Delta K'^-1,
+#: eigenvalue at least K_FLOOR x variance on the lattices used (L = 9, 20, and 8 where the test suite
+#: builds the examples); lam_max (K_Delta K'^-1,
 #: Eq. 19 needs < 1) at most LAM_TARGET
 K_FLOOR = 0.02
 LAM_TARGET = 0.95
@@ -274,7 +316,7 @@ def lower_to_floor(d: dict, section: str, diag: float, amp_key: str, length_key:
     return fitted
 
 
-def repair_validity(d: dict, lattices=(9, 20)) -> dict:
+def repair_validity(d: dict, lattices=(8, 9, 20)) -> dict:
     """Make the fitted set a valid TRSP model on the lattices it is run on, changing as little as
     possible, in place; returns what was changed and why.  1. K (Eq. 29) and the kick's correlation
     rho (Eq. 30) positive definite: C1 and rho1 lowered (bisection) until the smallest eigenvalue is
@@ -334,14 +376,17 @@ def main() -> int:
     ap.add_argument("--only", nargs="+", choices=list(STAGES))
     ap.add_argument("--redo", nargs="+", choices=list(STAGES), default=[])
     ap.add_argument("--cut", nargs=3, metavar=("SRC", "DST", "N"))
-    ap.add_argument("--write-preset", action="store_true")
+    ap.add_argument("--write-preset", nargs="?", const="", default=None, metavar="VARIANT")
+    ap.add_argument("--rethreshold", nargs=3, metavar=("SRC", "DST", "P_C"))
     ap.add_argument("--verify-params", action="store_true")
     ap.add_argument("--verify", nargs="+")
     a = ap.parse_args()
     if a.cut:
         return cut_frames(Path(a.cut[0]), Path(a.cut[1]), int(a.cut[2])) or 0
-    if a.write_preset:
-        return write_preset() or 0
+    if a.write_preset is not None:
+        return write_preset(a.write_preset) or 0
+    if a.rethreshold:
+        return rethreshold(Path(a.rethreshold[0]), Path(a.rethreshold[1]), float(a.rethreshold[2])) or 0
     if a.verify_params:
         return verify_params() or 0
     if a.verify:
@@ -369,7 +414,10 @@ def main() -> int:
                    "the fit and the MD summary"),
         "sweep_L9": (PRESET.exists, "examples/ka_measured.toml"), "sweep_L20": (PRESET.exists, "examples/ka_measured.toml"),
         "verify": (PRESET.exists, "examples/ka_measured.toml"),
-        "compare": (lambda: all((RESULTS / f).exists() for f in ("ka_liquid_md.h5", "ka_measured_L9.h5", "ka_measured_L20.h5")),
+        "variant_pc": (lambda: (WORK / "fit" / "ka_fit.toml").exists() and (RESULTS / "ka_liquid_md.h5").exists(),
+                       "the fit and the MD summary"),
+        "sweep_pc009_L9": ((RESULTS / "ka_measured_pc009.toml").exists, "docs/results/ka_measured_pc009.toml"),
+        "compare": (lambda: all((RESULTS / f"{t.stem}.h5").exists() for t in SWEEPS.values()) and (RESULTS / "ka_liquid_md.h5").exists(),
                     "the MD and TRSP summaries"),
     }
     waited = 0
