@@ -19,6 +19,9 @@ Stages (docs/liquid.md), each a ``trsp`` command (or a few) whose outputs say wh
   sweep_L9 / sweep_L20
               trsp sweep of the preset on the matched lattice / the paper's L = 20 -> WORK/*.h5, then
               trsp summarize -> docs/results/ka_measured_L9.h5, ka_measured_L20.h5
+  sweep_fast_L9
+              the variant (docs/liquid.md "The variant"): the rate x 4.68 through rates.duration, L = 9
+              -> docs/results/ka_measured_fast_L9.h5
   verify      trsp simulate (4 replicas) + trsp verify of the preset -> WORK/verify/verify.json
   compare     trsp liquid compare -> docs/results/ka_liquid_verdict.json, .md
   plot        trsp plot docs/results --outdir docs/figures
@@ -65,7 +68,7 @@ RESULTS = REPO / "docs" / "results"
 PRESET = REPO / "examples" / "ka_measured.toml"
 SWEEPS = {"sweep_L9": REPO / "examples" / "sweeps" / "ka_measured_L9.toml",
           "sweep_L20": REPO / "examples" / "sweeps" / "ka_measured_L20.toml",
-          "sweep_pc009_L9": REPO / "examples" / "sweeps" / "ka_measured_pc009_L9.toml"}
+          "sweep_fast_L9": REPO / "examples" / "sweeps" / "ka_measured_fast_L9.toml"}
 
 
 def used() -> list[tuple[float, int]]:
@@ -168,25 +171,15 @@ def stage_verify():
                                       + [[sys.executable, __file__, "--verify", *map(str, runs)]])
 
 
+def summaries() -> list[Path]:
+    """The TRSP summaries that exist (a sweep not run, e.g. L = 20 when the CPU ran out, is left out)."""
+    return [RESULTS / f"{t.stem}.h5" for t in SWEEPS.values() if (RESULTS / f"{t.stem}.h5").exists()]
+
+
 def stage_compare():
     return [RESULTS / "ka_liquid_verdict.json", RESULTS / "ka_liquid_verdict.md"], [trsp(
-        "liquid", "compare", RESULTS / "ka_liquid_md.h5", *[RESULTS / f"{t.stem}.h5" for t in SWEEPS.values()],
+        "liquid", "compare", RESULTS / "ka_liquid_md.h5", *summaries(),
         "--json", RESULTS / "ka_liquid_verdict.json", "--markdown", RESULTS / "ka_liquid_verdict.md", "--force")]
-
-
-#: the variant (docs/liquid.md "The variant"): rearranging = p_hop > a^2, the jump that Q's a = 0.3 counts
-PC_VARIANT = 0.09
-
-
-def stage_variant_pc():
-    files = [WORK / "particles_pc009" / p.name for p in (particles(T, r) for T, r in used())]
-    fit = WORK / "fit_pc009" / "ka_fit.toml"
-    cmds = [[sys.executable, __file__, "--rethreshold", str(particles(T, r)), str(f), str(PC_VARIANT)]
-            for (T, r), f in zip(used(), files) if not f.exists()]
-    if not fit.exists():
-        cmds.append(trsp("fit", *files, "--types", "A", "--cluster-shape", "plaquette", "--out", fit, "--force", "--no-progress"))
-    cmds.append([sys.executable, __file__, "--write-preset", "pc009"])
-    return [RESULTS / "ka_measured_pc009.toml"], cmds
 
 
 def stage_plot():
@@ -195,8 +188,7 @@ def stage_plot():
 
 STAGES = {"md_summary": stage_md_summary, "train": stage_train, "cut": stage_cut, "apply": stage_apply, "fit": stage_fit,
           "preset": stage_preset, "sweep_L9": lambda: _sweep("sweep_L9"), "sweep_L20": lambda: _sweep("sweep_L20"),
-          "verify": stage_verify, "variant_pc": stage_variant_pc, "sweep_pc009_L9": lambda: _sweep("sweep_pc009_L9"),
-          "compare": stage_compare, "plot": stage_plot}
+          "verify": stage_verify, "sweep_fast_L9": lambda: _sweep("sweep_fast_L9"), "compare": stage_compare, "plot": stage_plot}
 
 
 # -- helpers run as their own processes (so the ledger counts them) ----------------------------------
@@ -214,11 +206,10 @@ def cut_frames(src: Path, dst: Path, n: int) -> None:
     os.replace(tmp, dst)
 
 
-def write_preset(variant: str = "") -> None:
+def write_preset() -> None:
     """examples/ka_measured.toml: the fitted set with the lattice of the paper's calculation (L = 20,
     spacing = g_AA's first peak, mean over the MD temperatures), repaired where it is not a valid
-    model, and docs/results/ka_measured_fit.json, ka_measured_repair.json.  ``variant`` "pc009": the
-    same from the fit with p_c = a^2 (docs/results/ka_measured_pc009.toml, ..._fit.json, ..._repair.json)."""
+    model, and docs/results/ka_measured_fit.json, ka_measured_repair.json."""
     import shutil
     import tomllib
 
@@ -227,9 +218,7 @@ def write_preset(variant: str = "") -> None:
 
     from trsp_ref.params import dumps_toml, params_from_dict
 
-    fit = WORK / f"fit{'_' + variant if variant else ''}" / "ka_fit.toml"
-    out = PRESET if not variant else RESULTS / f"ka_measured_{variant}.toml"
-    stem = f"ka_measured{'_' + variant if variant else ''}"
+    fit, out, stem = WORK / "fit" / "ka_fit.toml", PRESET, "ka_measured"
     with h5py.File(RESULTS / "ka_liquid_md.h5") as h5:
         spacing = float(np.nanmean(h5["gAA_peak"][()]))
     d = tomllib.loads(fit.read_text())
@@ -242,9 +231,6 @@ def write_preset(variant: str = "") -> None:
             f"# trsp softness train (T = {TRAIN_T:g}, --sigma-max {SIGMA_MAX:g}) / apply -> trsp fit --types A (report:\n"
             f"# docs/results/{stem}_fit.json).\n"
             f"# [lattice] set here: L = 20 (the paper's), spacing = g_AA's first peak {spacing:.4f} (docs/results/ka_liquid_md.h5).\n")
-    if variant == "pc009":
-        head += (f"# VARIANT: rearranging = p_hop > {PC_VARIANT:g} = a^2 (Q's a = 0.3 as a jump: p_hop of a jump d is d^2) instead\n"
-                 "# of the paper's 0.2 (stage variant_pc; docs/liquid.md \"The variant\").\n")
     for step in repair["steps"]:
         head += f"# REPAIRED (docs/liquid.md, docs/results/{stem}_repair.json): {step}\n"
     if "temperature" not in d:
@@ -252,24 +238,6 @@ def write_preset(variant: str = "") -> None:
                  f"# temperatures): the rates and softness.mean are those of T = {TEMPERATURES[0]:g}; do not use it at another T.\n")
     out.write_text(head + dumps_toml(params_from_dict(d)))
     shutil.copyfile(fit.with_suffix(".json"), RESULTS / f"{stem}_fit.json")
-
-
-def rethreshold(src: Path, dst: Path, threshold: float) -> None:
-    """A copy of a particle file whose indicator is p_hop > ``threshold`` (the file keeps p_hop; only
-    its @p_hop_threshold changes: the same as trsp softness apply --p-hop-threshold, without
-    recomputing the softness)."""
-    import shutil
-
-    import h5py
-
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(dst.name + ".tmp")
-    shutil.copyfile(src, tmp)
-    with h5py.File(tmp, "r+") as h5:
-        if "/frames/p_hop" not in h5:
-            raise SystemExit(f"{src} has no /frames/p_hop")
-        h5.attrs["p_hop_threshold"] = float(threshold)
-    os.replace(tmp, dst)
 
 
 #: the repair's margins (docs/liquid.md "The measured model is not valid as fitted"): K's smallest
@@ -376,17 +344,14 @@ def main() -> int:
     ap.add_argument("--only", nargs="+", choices=list(STAGES))
     ap.add_argument("--redo", nargs="+", choices=list(STAGES), default=[])
     ap.add_argument("--cut", nargs=3, metavar=("SRC", "DST", "N"))
-    ap.add_argument("--write-preset", nargs="?", const="", default=None, metavar="VARIANT")
-    ap.add_argument("--rethreshold", nargs=3, metavar=("SRC", "DST", "P_C"))
+    ap.add_argument("--write-preset", action="store_true")
     ap.add_argument("--verify-params", action="store_true")
     ap.add_argument("--verify", nargs="+")
     a = ap.parse_args()
     if a.cut:
         return cut_frames(Path(a.cut[0]), Path(a.cut[1]), int(a.cut[2])) or 0
-    if a.write_preset is not None:
-        return write_preset(a.write_preset) or 0
-    if a.rethreshold:
-        return rethreshold(Path(a.rethreshold[0]), Path(a.rethreshold[1]), float(a.rethreshold[2])) or 0
+    if a.write_preset:
+        return write_preset() or 0
     if a.verify_params:
         return verify_params() or 0
     if a.verify:
@@ -414,11 +379,9 @@ def main() -> int:
                    "the fit and the MD summary"),
         "sweep_L9": (PRESET.exists, "examples/ka_measured.toml"), "sweep_L20": (PRESET.exists, "examples/ka_measured.toml"),
         "verify": (PRESET.exists, "examples/ka_measured.toml"),
-        "variant_pc": (lambda: (WORK / "fit" / "ka_fit.toml").exists() and (RESULTS / "ka_liquid_md.h5").exists(),
-                       "the fit and the MD summary"),
-        "sweep_pc009_L9": ((RESULTS / "ka_measured_pc009.toml").exists, "docs/results/ka_measured_pc009.toml"),
-        "compare": (lambda: all((RESULTS / f"{t.stem}.h5").exists() for t in SWEEPS.values()) and (RESULTS / "ka_liquid_md.h5").exists(),
-                    "the MD and TRSP summaries"),
+        "sweep_fast_L9": (PRESET.exists, "examples/ka_measured.toml"),
+        "compare": (lambda: (RESULTS / "ka_measured_L9.h5").exists() and (RESULTS / "ka_liquid_md.h5").exists(),
+                    "the MD summary and the matched-lattice TRSP summary"),
     }
     waited = 0
     for name in names:
