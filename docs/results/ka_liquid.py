@@ -162,10 +162,15 @@ def _sweep(name: str):
     return [summary], cmds + [trsp("summarize", full, "-o", summary, "--force")]
 
 
+#: events per replica of the verify runs (4 replicas at L = 9): sized to this session's CPU; the
+#: battery's default is 50 000 (docs/verification.md)
+VERIFY_EVENTS = 5000
+
+
 def stage_verify():
     folder = WORK / "verify"
     runs = [folder / f"run_{k}.h5" for k in range(4)]
-    cmds = [trsp("simulate", folder / "ka_measured_T0.55.toml", "--out", p, "--events", 20000, "--seed", 1900 + k, "--no-progress")
+    cmds = [trsp("simulate", folder / "ka_measured_T0.55.toml", "--out", p, "--events", VERIFY_EVENTS, "--seed", 1900 + k, "--no-progress")
             for k, p in enumerate(runs) if not p.exists()]
     return [folder / "verify.json"], ([[sys.executable, __file__, "--verify-params"]] + cmds
                                       + [[sys.executable, __file__, "--verify", *map(str, runs)]])
