@@ -235,6 +235,20 @@ def _spread(vals: np.ndarray) -> np.ndarray:
     return np.where(n >= 2, np.sqrt(var), np.nan)
 
 
+def _small_sample_factor(name: str, groups: dict) -> float:
+    """sqrt(n / (n - 1)) for a parameter bootstrapped from n units: resampling n units with replacement
+    gives the plug-in variance (divisor n) of their spread, which is (n - 1) / n of the unbiased one
+    (for a mean exactly; to first order for any smooth statistic).  Per-temperature parameters
+    (``k@T=...``) use that temperature's units; the others the fewest units of any temperature (the
+    strata are resampled separately)."""
+    if "@T=" in name:
+        T = float(name.split("@T=")[1])
+        n = next((len(g) for t, g in groups.items() if math.isclose(t, T, rel_tol=1e-6)), min(len(g) for g in groups.values()))
+    else:
+        n = min(len(g) for g in groups.values())
+    return math.sqrt(n / (n - 1)) if n > 1 else 1.0
+
+
 def _weighted(units: list[UnitStats], w: np.ndarray) -> dict:
     keys = units[0].arrays.keys()
     return {k: sum(wi * u.arrays[k] for wi, u in zip(w, units) if wi) for k in keys}
@@ -531,7 +545,7 @@ def estimate(col: Collected, opts: FitOptions | None = None) -> FitResult:
         except (ValueError, OverflowError, np.linalg.LinAlgError):
             continue
     names = [k for k in best if not k.startswith("_")]
-    errors = {k: float(_spread(np.array([b[k] for b in boot], dtype=np.float64))) for k in names}
+    errors = {k: float(_spread(np.array([b[k] for b in boot], dtype=np.float64))) * _small_sample_factor(k, groups) for k in names}
 
     # ---------------------------------------------------------------- warnings about the data
     for k, p in enumerate(point["per_T"]):

@@ -9,7 +9,9 @@ say when, per parameter, the z-scores have mean within +-0.3 and standard deviat
 
 Run from the repository root (resumable: one JSON line per set and seed in OUT; rerun to continue):
 
-    nice -n 10 python3 docs/results/fit_coverage.py [SEEDS] [OUT]      # default 100 seeds, /work/data/fitscale/coverage.jsonl
+    nice -n 10 python3 docs/results/fit_coverage.py [SEEDS] [OUT] [--max-cpu S] [--max-3d N]
+        # default 100 seeds, /work/data/fitscale/coverage.jsonl; stop after S CPU seconds in all (this
+        # run and the lines already in OUT), and after N seeds of the 3D set
     python3 docs/results/fit_coverage.py --summary [OUT]               # writes docs/results/fit_coverage.json
 
 Each line records the CPU seconds of its simulation and fit.
@@ -18,6 +20,7 @@ Each line records the CPU seconds of its simulation and fit.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import sys
@@ -36,8 +39,10 @@ from trsp_fit import FitOptions, fit  # noqa: E402
 from trsp_fit.roundtrip import COVERAGE_SETS, compare, simulate_set, true_values  # noqa: E402
 
 #: run files per set and seed, events per file, bootstrap replicates
-FILES = {"2d_plaquette": 10, "3d_plaquette": 10, "2d_strong": 10}
-EVENTS = {"2d_plaquette": 1500, "3d_plaquette": 1500, "2d_strong": 1500}
+FILES = {"2d_plaquette": 16, "3d_plaquette": 12, "2d_strong": 16}
+EVENTS = {"2d_plaquette": 1000, "3d_plaquette": 1000, "2d_strong": 1000}
+#: seeds per set at most (the 3D set costs ~6x a 2D one); --max-cpu stops the whole study earlier
+MAX_SEEDS = {"2d_plaquette": 100, "3d_plaquette": 100, "2d_strong": 100}
 BOOTSTRAP = 100
 SEED0 = 5000
 DEFAULT_OUT = "/work/data/fitscale/coverage.jsonl"
@@ -94,17 +99,34 @@ def main(argv: list[str]) -> None:
         SUMMARY.write_text(json.dumps(summarize(path), indent=1) + "\n")
         print(SUMMARY.read_text())
         return
+    max_cpu, max_3d = math.inf, MAX_SEEDS["3d_plaquette"]
+    for flag in ("--max-cpu", "--max-3d"):
+        if flag in argv:
+            i = argv.index(flag)
+            val = float(argv[i + 1])
+            del argv[i:i + 2]
+            if flag == "--max-cpu":
+                max_cpu = val
+            else:
+                max_3d = int(val)
+    limits = {**MAX_SEEDS, "3d_plaquette": max_3d}
     seeds = int(argv[0]) if argv else 100
     path = Path(argv[1] if len(argv) > 1 else DEFAULT_OUT)
     path.parent.mkdir(parents=True, exist_ok=True)
-    done = set()
+    done, cpu = set(), 0.0
     if path.exists():
-        done = {(x["set"], x["seed"]) for x in map(json.loads, path.read_text().splitlines()) if x}
+        old = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+        done = {(x["set"], x["seed"]) for x in old}
+        cpu = sum(x["cpu_s"] for x in old)
     for s in range(seeds):
         for name in COVERAGE_SETS:
-            if (name, s) in done:
+            if (name, s) in done or s >= limits[name]:
                 continue
+            if cpu >= max_cpu:
+                print(f"CPU budget {max_cpu:g} s spent: stopped", flush=True)
+                return
             row = one(name, s)
+            cpu += row["cpu_s"]
             with path.open("a") as f:
                 f.write(json.dumps(row) + "\n")
             worst = max(row["rows"], key=lambda k: abs(row["rows"][k]["z"]))
