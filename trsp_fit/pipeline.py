@@ -50,6 +50,9 @@ BACKGROUND_WINDOWS = 20000
 BACKGROUND_PAIR_WINDOWS = 400
 #: more than this fraction of a frame's rearranging particles rearranging again in the next frame: a warning
 REPEAT_WARNING = 0.05
+#: parameters that are positive in every set the model allows: an error larger than
+#: |value| means the data do not determine them (a warning)
+UNDETERMINED_CHECK = ("variance", "C1", "xi", "sigma0", "sigma1", "xi_sigma", "xi_rho")
 #: the P(R|S) bins span the probed mean +- this many standard deviations
 RATE_RANGE_SD = 5.0
 
@@ -548,6 +551,10 @@ def estimate(col: Collected, opts: FitOptions | None = None) -> FitResult:
     errors = {k: float(_spread(np.array([b[k] for b in boot], dtype=np.float64))) * _small_sample_factor(k, groups) for k in names}
 
     # ---------------------------------------------------------------- warnings about the data
+    for k in UNDETERMINED_CHECK:
+        if k in errors and not errors[k] <= abs(float(best[k])):
+            warnings.append(f"{k} is not determined by the data: error {errors[k]:.3g} >= |value| {abs(float(best[k])):.3g} "
+                            "(its fit is degenerate or the data too few): give more data (more files, frames or particles)")
     for k, p in enumerate(point["per_T"]):
         g = p["g"]
         mom = p["moments"]
