@@ -30,6 +30,7 @@ from .sources import FrameSource, MemoryFrames, ParticleFile, check_frame_interv
 from .statistics import FEATURES, INTERVAL_WEIGHTS_3, Settings, UnitStats, block_statistics, empty_statistics, sustained_runs
 from .systematics import KICK_PARAMETERS, kick_correction
 from .units import SUB_UNITS, UNIT_TAUS, integrated_time, merge_units, units_per_file
+from .validity import model_check
 
 __all__ = ["FitOptions", "FitResult", "Collected", "fit", "collect", "estimate", "load_inputs", "FitInputError", "MIN_TEMPERATURES", "NORMALITY_LIMITS",
            "MIN_KICK_REARRANGEMENTS"]
@@ -638,6 +639,15 @@ def estimate(col: Collected, opts: FitOptions | None = None) -> FitResult:
     elif opts.kick_correction:
         warnings.append("not lattice data: the kick estimator's bias (about 0.1% of sigma0 in the sets of docs/fit.md, from the "
                         "part of the drift the regressors miss) is not corrected")
+    # the written set must be a model on its lattice: K and rho positive definite (trsp_fit.validity)
+    check = model_check(params)
+    for name, what, fix in (("K", "K (Eq. 29)", "softness.C1 too large for the variance at this xi"),
+                            ("rho", "the kick correlation rho (Eq. 30)", "kick.rho1 too large at this xi_rho")):
+        if not check[name]["positive_definite"]:
+            warnings.append(f"the fitted {what} is not positive definite on the written lattice (L = {params.lattice.L}, spacing "
+                            f"{params.lattice.spacing:.4g}): smallest eigenvalue {check[name]['smallest_eigenvalue']:.3g}, so trsp "
+                            f"simulate and the oracle refuse the set ({fix}: the exponential form does not describe these data); "
+                            "see report.model_check")
 
     gof = {k[6:]: {"chi2": v[0], "dof": v[1]} for k, v in best.items() if k.startswith("_chi2_")}
     for k, p in enumerate(point["per_T"]):
@@ -668,6 +678,7 @@ def estimate(col: Collected, opts: FitOptions | None = None) -> FitResult:
                      "subtracted": correction["bias"], "computed_on_L": correction["lattice"],
                      "what": "the kick estimator's population bias at the fitted parameters (trsp_fit.systematics); the systematic "
                              "term is its change on a lattice two sites per side smaller (0 when computed on the data's own lattice)"}},
+        "model_check": check,
         "particle_types": sorted({str(t) for i in col.inputs for t in (i.get("types_used") or [])}),
         "warnings": warnings,
     }
