@@ -282,17 +282,21 @@ def _spec_and_law() -> tuple[dict, dict]:
     return law.load_spec(), json.loads(LAW_JSON.read_text())
 
 
-def confirm_jobs(seeds: int, events: int, only=None) -> list[dict]:
+def _components(only):
+    """(index, name, the law's spec details, the published k) of the components asked for."""
     spec, res = _spec_and_law()
-    jobs = []
     for i, comp in enumerate(law.COMPONENTS):
-        if only and comp not in only:
-            continue
-        s = res["spec"][comp]
-        e99 = spec["components"][comp]["k"] / math.sqrt(events) * s["sign"]
+        if not only or comp in only:
+            yield i, comp, res["spec"][comp], spec["components"][comp]["k"]
+
+
+def confirm_jobs(seeds: int, events: int, only=None) -> list[dict]:
+    jobs = []
+    for i, comp, s, k in _components(only):
+        e99 = k / math.sqrt(events) * s["sign"]
         for j, (label, e) in enumerate((("e99", e99), ("e99_over_3", e99 / 3.0))):
             jobs.append({"set": s["worst_set"], "component": comp, "e": e, "events": events,
-                         "seeds": [100_000 + 1000 * i + 100 * j + k for k in range(seeds)],
+                         "seeds": [100_000 + 1000 * i + 100 * j + x for x in range(seeds)],
                          "tag": f"confirm_{comp}_{label}_{events}"})
     return jobs
 
@@ -300,18 +304,14 @@ def confirm_jobs(seeds: int, events: int, only=None) -> list[dict]:
 def scan_jobs(seeds: int, only=None) -> list[dict]:
     """The deciding row's statistic vs e and n: e = 2 e99(n) and e99(n) at n = 5 000 (e99(20 000) and a
     third of it at n = 20 000 are the confirmation runs), on the same sets; and H_scale at e = +-0.2."""
-    spec, res = _spec_and_law()
     jobs = []
-    for i, comp in enumerate(law.COMPONENTS):
-        if only and comp not in only:
-            continue
-        s = res["spec"][comp]
-        k = spec["components"][comp]["k"]
-        n = 5_000
+    n = 5_000
+    for i, comp, s, k in _components(only):
         for j, mult in enumerate((1.0, 2.0)):
             jobs.append({"set": s["worst_set"], "component": comp, "e": mult * k / math.sqrt(n) * s["sign"], "events": n,
                          "seeds": [200_000 + 1000 * i + 100 * j + x for x in range(seeds)],
                          "tag": f"scan_{comp}_{mult:g}e99_{n}"})
+    res = _spec_and_law()[1]
     if not only or "H_scale" in only:
         for j, e in enumerate((0.2, -0.2)):
             jobs.append({"set": res["spec"]["H_scale"]["worst_set"], "component": "H_scale", "e": e, "events": 20_000,
@@ -404,6 +404,48 @@ def cmd_summarize(a) -> int:
     return 0
 
 
+def cmd_tables(_a) -> int:
+    """The markdown tables of docs/verification.md ("Resolution") from the committed summaries."""
+    spec, res = _spec_and_law()
+    sets = list(res["sets"])
+    print("| component | row | k (spec, worst) | e_99 at 4 x 20 000 | " + " | ".join(f"k {s}" for s in sets)
+          + " | k of the best one-dof test (one more row; alone) |")
+    print("|---" * (5 + len(sets)) + "|")
+    for comp, (_, _, unit) in law.COMPONENTS.items():
+        c = spec["components"][comp]
+        e = c["k"] / math.sqrt(20_000)
+        size = f"{100 * e:.2g}%" if unit == "%" else f"{e:.2g} sigma"
+        worst = res["spec"][comp]["worst_set"]
+        model = max(res["sets"][worst]["models"].values(), key=lambda m: m["components"][comp]["k"])
+        best = f"{model['optimal_k_one_more_row'][comp]:.3g}; {model['optimal_k_alone'][comp]:.3g}"
+        print(f"| `{comp}` | `{c['row']}` | **{c['k']:g}** ({worst}) | {size} | "
+              + " | ".join(f"{c['sets'][s]:g}" for s in sets) + f" | {best} |")
+    print()
+    print("| component | k(2 000) | k(5 000) | k(20 000) | k(10^6) | (worst set, its worst declared model) |")
+    print("|---|---|---|---|---|---|")
+    for comp in law.COMPONENTS:
+        worst = res["spec"][comp]["worst_set"]
+        model = max(res["sets"][worst]["models"].values(), key=lambda m: m["components"][comp]["k"])
+        by = model["components"][comp]["k_by_n"]
+        print(f"| `{comp}` | " + " | ".join(f"{by[n]:.4g}" for n in ("2000", "5000", "20000", "1000000")) + f" | {worst} |")
+    if CONFIRM_JSON.exists():
+        conf = json.loads(CONFIRM_JSON.read_text())["jobs"]
+        print()
+        print("| component | set | e | rejected at e_99 (law's power) | rejected at e_99 / 3 (law's power) | deciding row's "
+              "statistic at e_99: mean over the seed sets (law) |")
+        print("|---|---|---|---|---|---|")
+        for comp, (_, _, unit) in law.COMPONENTS.items():
+            a, b = conf.get(f"confirm_{comp}_e99_20000"), conf.get(f"confirm_{comp}_e99_over_3_20000")
+            if a is None:
+                continue
+            e = a["e"]
+            size = f"{100 * e:+.3g}%" if unit == "%" else f"{e:+.3g} sigma"
+            bb = f"{b['rejected']}/{b['seed_sets']} ({b['law_power']:.3f})" if b else "-"
+            print(f"| `{comp}` | {a['set']} | {size} | {a['rejected']}/{a['seed_sets']} ({a['law_power']:.3f}) | {bb} | "
+                  f"{a['mean_statistic']:.3g} ({a['law_mean_statistic']:.3g}) |")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -418,6 +460,7 @@ def main(argv=None) -> int:
     sp = sub.add_parser("summarize")
     sp.add_argument("out")
     sp.set_defaults(func=cmd_summarize)
+    sub.add_parser("tables").set_defaults(func=cmd_tables)
     a = ap.parse_args(argv)
     return a.func(a)
 
