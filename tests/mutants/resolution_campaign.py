@@ -333,7 +333,7 @@ def cmd_scan(a) -> int:
 
 
 def predicted_statistic(comp: str, set_name: str, e: float, events: int) -> float | None:
-    """The law's mean of the deciding row's displayed statistic (Z, or chi2 - dof for 3c) at (e, E)."""
+    """The law's mean of the deciding row's displayed statistic (Z; the chi2 of 3c) at (e, E)."""
     from trsp_verify.model_side import ModelSide
 
     side = ModelSide(set_params(set_name))
@@ -352,8 +352,9 @@ def predicted_statistic(comp: str, set_name: str, e: float, events: int) -> floa
         return float((w.sum() - w.size) * math.sqrt(E / (2 * w.size)))
     if comp in ("gamma0_scale", "delta0_scale"):
         rl = [r for r in law.resolution_law(side, c)[comp] if r.key == "3c_rate_score"][0]
-        mu, V, _ = rl.laws(e)
-        return float(E * mu @ np.linalg.solve(V, mu))  # noncentrality: E[chi2] - 3
+        mu, V, S1 = rl.laws(e)
+        # M ~ N(E mu, E S1), Q = M^T (E V)^-1 M: E Q = E mu^T V^-1 mu + tr(V^-1 S1)
+        return float(E * mu @ np.linalg.solve(V, mu) + np.trace(np.linalg.solve(V, S1)))
     return None
 
 
