@@ -3,7 +3,8 @@
     python3 tests/mutants/resolution_campaign.py law           # k per parameter set -> docs/resolution.toml
     python3 tests/mutants/resolution_campaign.py confirm OUT_DIR [--seeds 20] [--events 20000] [--only NAME ...]
     python3 tests/mutants/resolution_campaign.py scan OUT_DIR  # the statistics' growth with e and n
-    python3 tests/mutants/resolution_campaign.py summarize OUT_DIR   # -> docs/results/resolution_confirmation.json
+    python3 tests/mutants/resolution_campaign.py summarize OUT_DIR ...   # -> docs/results/resolution_confirmation.json
+    python3 tests/mutants/resolution_campaign.py tables        # the markdown tables of docs/verification.md
 
 ``law`` evaluates :func:`trsp_verify.resolution.resolution_law` on every parameter set of
 :data:`SETS`, for the exact declared model and for the truncation trsp_fast declares at its
@@ -358,10 +359,10 @@ def predicted_statistic(comp: str, set_name: str, e: float, events: int) -> floa
     return None
 
 
-def summarize(folder: Path) -> dict:
-    spec, res = _spec_and_law()
+def summarize(folders: list[Path]) -> dict:
+    res = _spec_and_law()[1]
     out: dict = {"jobs": {}, "cpu_seconds": 0.0}
-    for path in sorted(folder.glob("*.jsonl")):
+    for path in sorted(p for folder in folders for p in folder.glob("*.jsonl")):
         recs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
         if not recs:
             continue
@@ -399,7 +400,7 @@ def _law_power(comp: str, set_name: str, e: float, events: int) -> float:
 
 
 def cmd_summarize(a) -> int:
-    out = summarize(Path(a.out))
+    out = summarize([Path(f) for f in a.out])
     CONFIRM_JSON.write_text(json.dumps(_jsonable(out), indent=1) + "\n", encoding="utf-8")
     print(f"CPU {out['cpu_seconds']:.0f} s in the seed sets; wrote {CONFIRM_JSON}")
     return 0
@@ -444,6 +445,16 @@ def cmd_tables(_a) -> int:
             bb = f"{b['rejected']}/{b['seed_sets']} ({b['law_power']:.3f})" if b else "-"
             print(f"| `{comp}` | {a['set']} | {size} | {a['rejected']}/{a['seed_sets']} ({a['law_power']:.3f}) | {bb} | "
                   f"{a['mean_statistic']:.3g} ({a['law_mean_statistic']:.3g}) |")
+        print()
+        print("| component | n | e | seed sets | deciding row's statistic: mean +- its standard error (law) | rejected (law's power) |")
+        print("|---|---|---|---|---|---|")
+        for tag, j in sorted(conf.items(), key=lambda t: (list(law.COMPONENTS).index(t[1]["component"]), t[1]["events_per_replica"], abs(t[1]["e"]))):
+            unit = law.COMPONENTS[j["component"]][2]
+            size = f"{100 * j['e']:+.3g}%" if unit == "%" else f"{j['e']:+.3g} sigma"
+            se = j["sd_statistic"] / math.sqrt(j["seed_sets"]) if j["sd_statistic"] else float("nan")
+            print(f"| `{j['component']}` | {j['events_per_replica']} | {size} | {j['seed_sets']} | "
+                  f"{j['mean_statistic']:.3g} +- {se:.2g} ({j['law_mean_statistic']:.3g}) | {j['rejected']}/{j['seed_sets']} "
+                  f"({j['law_power']:.3f}) |")
     return 0
 
 
@@ -459,7 +470,7 @@ def main(argv=None) -> int:
         sp.add_argument("--only", nargs="*", default=None)
         sp.set_defaults(func=func)
     sp = sub.add_parser("summarize")
-    sp.add_argument("out")
+    sp.add_argument("out", nargs="+")
     sp.set_defaults(func=cmd_summarize)
     sub.add_parser("tables").set_defaults(func=cmd_tables)
     a = ap.parse_args(argv)
