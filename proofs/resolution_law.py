@@ -30,6 +30,13 @@ with the model's H: z = W (dS - H y).  u = W H y (the whitened predicted drift).
 11. **The score row's lower bound**: for x ~ N(m, S1), x^T V^-1 x >= beta_min |S1^(-1/2) x|^2 with
     beta_min the smallest eigenvalue of V^-1 S1 (the eigenvalues of S1^(1/2) V^-1 S1^(1/2)), and
     |S1^(-1/2) x|^2 ~ chi2(dim, m^T S1^-1 m).
+12. **The drift-scale mutant narrows its own state law** (why 6d's statistic falls below the
+    first-order law for e > 0): the kick with (1 + e) H maps a state ~ N(mu', K') to covariance
+    K' - e (H K' + K' H^T) + (2 e + e^2) H K' H^T (the correct kick keeps K':
+    (I - H) K' (I - H)^T + K_Delta = K'); with P = H K' = K'^(1/2) B K'^(1/2) symmetric,
+    B = I - (I - Y)^(1/2), Y = K'^(-1/2) K_Delta K'^(-1/2), the first-order change is
+    -2 e K'^(1/2) (B - B^2) K'^(1/2), and b - b^2 = (1 - sqrt(1 - y)) sqrt(1 - y) >= 0 for y in [0, 1]:
+    for e > 0 every kick contracts the state, so E|u| under the mutant is below the model's.
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ __all__ = [
     "kick_range_trace",
     "sqrt_integral",
     "score_bound",
+    "drift_scale_contraction",
 ]
 
 N = 3  # a generic 3-site window
@@ -224,3 +232,18 @@ def score_bound() -> dict:
         "same_eigenvalues": [sp.simplify(a - b) for a, b in zip(ev_sym, ev_gen)],
         "gap_eigenvalues": sorted((sp.nsimplify(v) for v in gap.eigenvals()), key=lambda z: float(z)),
     }
+
+
+def drift_scale_contraction() -> dict:
+    """12: the post-kick covariance of the (1 + e) H kick from N(mu', K') minus its expansion (must be the
+    zero matrix, H generic, K' symmetric), and the eigenvalue b - b^2 of B - B^2 at b = 1 - sqrt(1 - y)
+    minus (1 - sqrt(1 - y)) sqrt(1 - y) (must be 0: nonnegative on y in [0, 1])."""
+    H, K = _mat("H"), symmetric_matrix("K", N)
+    e = sp.Symbol("e", real=True)
+    eye = sp.eye(N)
+    K_Delta = K - (eye - H) * K * (eye - H).T  # the correct kick keeps K'
+    after = (eye - (1 + e) * H) * K * (eye - (1 + e) * H).T + K_Delta
+    expansion = K - e * (H * K + K * H.T) + (2 * e + e**2) * H * K * H.T
+    y = sp.Symbol("y", nonnegative=True)
+    b = 1 - sp.sqrt(1 - y)
+    return {"covariance": sp.expand(after - expansion), "eigenvalue": sp.simplify(b - b**2 - (1 - sp.sqrt(1 - y)) * sp.sqrt(1 - y))}

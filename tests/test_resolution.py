@@ -83,6 +83,11 @@ def test_score_row_lower_bound():
     assert r["gap_eigenvalues"][0] == 0 and r["gap_eigenvalues"][1] > 0
 
 
+def test_drift_scale_mutant_contracts_its_state():
+    r = proof.drift_scale_contraction()
+    assert r["covariance"] == sp.zeros(proof.N, proof.N) and r["eigenvalue"] == 0
+
+
 # ======================================================================================
 # the law's pieces
 # ======================================================================================
