@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["atomic_path", "write_text_atomic", "current_umask", "fsync_dir", "unwritable_reason", "temp_beside", "replace_from_temp"]
+__all__ = ["fsync_file", "atomic_path", "write_text_atomic", "current_umask", "fsync_dir", "unwritable_reason", "temp_beside", "replace_from_temp"]
 
 
 def current_umask() -> int:
@@ -23,6 +23,15 @@ def current_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def fsync_file(path: str | os.PathLike) -> None:
+    """Flush a closed file's content to disk (before renaming it over its target)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def fsync_dir(folder: Path) -> None:
