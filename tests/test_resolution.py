@@ -256,3 +256,49 @@ def test_every_component_is_confirmed_at_its_published_e99():
         assert abs(at["e"]) == pytest.approx(e99, rel=1e-6) and third["e"] == pytest.approx(at["e"] / 3, rel=1e-9), name
         assert at["seed_sets"] >= 20 and at["rejected"] >= at["seed_sets"] - 1, name
         assert third["seed_sets"] >= 20 and third["rejected"] <= third["seed_sets"] // 2, name
+
+
+# ======================================================================================
+# one source of truth: docs/resolution.toml -> the JSON's "resolution" -> the verdict line
+# ======================================================================================
+
+
+class _Row:
+    def __init__(self, key: str, status: str = "pass"):
+        self.key, self.status = key, status
+
+
+class _Report:
+    def __init__(self, events: list[int], skipped: tuple[str, ...] = (), verdict: str = "pass"):
+        self.verdict, self.runs = verdict, [{"events": n} for n in events]
+        self.rows = [_Row(c.key, "skipped" if c.key in skipped else "pass") for c in CHECKS]
+
+
+@pytest.mark.parametrize("events, skipped", [([20_000] * 4, ()), ([50_000] * 4, ("6d_drift_scale",)), ([300] * 4, ())])
+def test_verdict_line_and_json_state_the_published_spec(events, skipped):
+    """The JSON's "resolution" is the published docs/resolution.toml at the run's own n (e99 = k / sqrt(n),
+    n = events / 4, the module's power and law), a component whose row was skipped is left out, and the
+    verdict line prints exactly those numbers (rounded as printed), in the spec's order; below N_MIN it
+    says the law is indicative only."""
+    import re
+
+    docs = tomllib.loads((REPO / "docs" / "resolution.toml").read_text(encoding="utf-8"))
+    assert (docs["meta"]["power"], docs["meta"]["replicas"], docs["meta"]["law"]) == (
+        resolution.POWER, resolution.REPLICAS, resolution.LAW)
+    summary = resolution.resolution_summary(_Report(events, skipped))
+    n = sum(events) / 4
+    assert summary["events_per_replica"] == n and summary["power"] == docs["meta"]["power"]
+    expected = [name for name, c in docs["components"].items() if c["row"] not in skipped]
+    assert list(summary["components"]) == expected
+    for name in expected:
+        c, spec = summary["components"][name], docs["components"][name]
+        assert (c["k"], c["row"]) == (spec["k"], spec["row"]) and c["e99"] == pytest.approx(spec["k"] / math.sqrt(n))
+    line = resolution.resolution_line(summary)
+    sizes = re.findall(r"by >= ([\d.]+)(%| sigma)", line)
+    assert len(sizes) == len(expected)
+    for name, (value, unit) in zip(expected, sizes):
+        e99 = summary["components"][name]["e99"]
+        assert float(value) == pytest.approx(100 * e99 if unit == "%" else e99, rel=0.05), name
+        assert (unit == "%") == (resolution.COMPONENTS[name][2] == "%")
+    assert ("indicative only" in line) == (n < resolution.N_MIN) and f"here n = {n:.0f}" in line
+    assert resolution.resolution_summary(_Report(events, verdict="fail")) is None
