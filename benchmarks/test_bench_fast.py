@@ -94,7 +94,7 @@ def _floor_loop(clusters, S, tree, mark, M, xb, zb, ob, blocks=True):
         n_aff = max(n_aff, M.affected_lo[o + 1] - M.affected_lo[o])
     level = np.empty(n_aff, dtype=np.int64)
     nxt = np.empty(n_aff, dtype=np.int64)
-    site_buf, value_buf = kn._affected_buffers(M)
+    site_buf, value_buf, rate_buf = kn._affected_buffers(M)
     blk, zblk, gt_lo, gt, r_lo, rb = M.block_lo, M.zone_block_lo, M.drift_t_lo, M.drift_t, M.noise_lo, M.noise
     total = 0.0
     for k in clusters:
@@ -108,7 +108,7 @@ def _floor_loop(clusters, S, tree, mark, M, xb, zb, ob, blocks=True):
             kn._column_updates(gt[gt_lo[b] : gt_lo[b] + nz * na], xb[zlo : zlo + nz], out, na, nz, -1.0)
             kn._column_updates(rb[r_lo[b] : r_lo[b] + na * na], zb[lo : lo + na], out, na, na, 1.0)
         total += ob[0]
-        kn._update_rates(S, tree, mark, k // N, M, tab, level, nxt, site_buf, value_buf)
+        kn._update_rates(S, tree, mark, k // N, M, tab, level, nxt, site_buf, value_buf, rate_buf)
     return total
 
 

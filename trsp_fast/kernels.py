@@ -29,6 +29,7 @@ without reordering any sum, so results do not depend on a BLAS build or thread c
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -127,19 +128,66 @@ class KernelModel(NamedTuple):
 
 #: the blocks' output length is padded to a multiple of this: LLVM's vectorized loop body takes
 #: 16 doubles per iteration (AVX2, interleaved 4x) and leaves the rest to a scalar loop
-OUT_PAD = 16
+OUT_PAD = 8
 
 # field names under the names tests use to change one of them (tests/test_fast_exactness.py)
 GT, HW, RB, GAMMA0, MEAN, LOG_RATE_LIMIT = "drift_t", "tilt_drift", "noise", "gamma0", "mean", "log_rate_limit"
+
+
+# exp(x) in IEEE arithmetic (docs/fast.md, "Rates and event selection"): x = k ln2 + r with
+# |r| <= ln2 / 2 (Cody-Waite: k ln2_hi is exact for |k| < 2^20), exp(r) by its Taylor polynomial of
+# degree 13 (truncation error < 2e-18 relative), times 2^k from a table.  No libm call, so a loop over
+# rates vectorizes (libm's exp is a scalar call: 7.5 ns each, the largest part of the rate updates),
+# and the same bits come out on every CPU and in the scalar rebuild (cluster_rates) as in the
+# vectorized update (_update_rates): the tree stays a pure function of the state.
+_LN2_HI = 6.93147180369123816490e-01  # ln 2 to 32 bits (fdlibm's ln2HI)
+_LN2_LO = 1.90821492927058770002e-10  # ln 2 - _LN2_HI
+_INV_LN2 = 1.44269504088896338700e00
+_EXP_MIN = -746.0  # exp(x) rounds to 0 below about -745.13
+_POW2_LO = -1080  # _POW2[k - _POW2_LO] = 2^k for k in [-1080, 1024] (0 below 2^-1074, inf at 2^1024)
+_POW2 = np.array([math.ldexp(1.0, k) if k < 1024 else math.inf for k in range(_POW2_LO, 1025)])
+_EXP_C = tuple(1.0 / math.factorial(n) for n in range(14))
+
+
+@njit(cache=True, inline="always")
+def _exp(x):
+    """exp(x) within 1 ulp of numpy's for -708 < x < 709 (tests/test_fast_exactness.py), 0 for x < -746; the
+    callers keep x below log_rate_limit < 700."""
+    x = max(x, _EXP_MIN)
+    k = math.floor(x * _INV_LN2 + 0.5)
+    r = (x - k * _LN2_HI) - k * _LN2_LO
+    c = _EXP_C
+    q = c[13]
+    q = q * r + c[12]
+    q = q * r + c[11]
+    q = q * r + c[10]
+    q = q * r + c[9]
+    q = q * r + c[8]
+    q = q * r + c[7]
+    q = q * r + c[6]
+    q = q * r + c[5]
+    q = q * r + c[4]
+    q = q * r + c[3]
+    q = q * r + c[2]
+    return (1.0 + (r + (r * r) * q)) * _POW2[int(k) - _POW2_LO]
+
+
+@njit(cache=True)
+def exp_array(x, out):
+    """out[i] = _exp(x[i]) (for tests: the kernels' exp against numpy's)."""
+    for i in range(x.shape[0]):
+        out[i] = _exp(x[i])
+    return out
 
 
 @njit(cache=True)
 def _cluster_rate(S, M, o, x0, x1, x2):
     """(rate, sbar, ok) of the cluster of orientation o anchored at (x0, x1, x2) (all in [0, n)).
 
-    rate = A0 exp(gamma0 sbar - delta0 sbar^2) / duration (Eq. D1 over the rate duration), the
-    m sites summed in cluster order (as in _update_rates: the leaves are bit-identical).  ok is
-    False when the log-rate exceeds the limit (which also keeps the sum of all rates finite).
+    rate = A0 exp(gamma0 sbar - delta0 sbar^2) / duration (Eq. D1 over the rate duration), computed
+    as exp(log(A0 / duration) + gamma0 sbar - delta0 sbar^2) with the kernels' _exp, the m sites
+    summed in cluster order (as in _update_rates: the leaves are bit-identical).  ok is False when
+    the log-rate exceeds the limit (which also keeps the sum of all rates finite).
     """
     grid, cl = M.grid, M.cluster_offsets
     m = cl.shape[1]
@@ -150,10 +198,10 @@ def _cluster_rate(S, M, o, x0, x1, x2):
         y2 = (x2 + cl[o, j, 2]) % grid[2]
         s += S[(y0 * grid[1] + y1) * grid[2] + y2]
     sbar = s / m
-    exponent = M.gamma0 * sbar - M.delta0 * sbar * sbar
-    if not M.log_prefactor + exponent < M.log_rate_limit:
+    log_rate = M.log_prefactor + (M.gamma0 * sbar - M.delta0 * sbar * sbar)
+    if not log_rate < M.log_rate_limit:
         return 0.0, sbar, False
-    return M.A0 * np.exp(exponent) / M.duration, sbar, True
+    return _exp(log_rate), sbar, True
 
 
 @njit(cache=True)
@@ -388,14 +436,43 @@ def _kick(S, o, zloc, M, tab, work):
     return nA
 
 
-@njit(cache=True, inline="always")  # per event: no call (and no reference counting of M's arrays)
-def _update_rates(S, tree, mark, o, M, tab, level, nxt, site_buf, value_buf):
-    """Recompute the rate of every cluster with a site among the kick's moving sites and the
-    tree nodes above them, level by level, each node once (``mark`` flags a node already queued;
-    it is all False again on return).  Sites are summed in cluster order, as in cluster_rates,
-    so the leaves are bit-identical to a rebuild.  Returns (status, cluster, sbar).
+@njit(cache=True, inline="never")
+def _exp_rates(log_rate, n):
+    """log_rate[i] <- _exp(log_rate[i]) for i < n: a separate function on a plain loop, so that LLVM
+    vectorizes it (the table read becomes a gather)."""
+    for i in range(n):
+        log_rate[i] = _exp(log_rate[i])
 
-    The clusters' distinct sites are translated and read once into site_buf / value_buf."""
+
+#: the sum tree is updated in subtrees of 2^SUBTREE_LEVELS leaves: every node of a subtree holding a
+#: changed leaf is recomputed, in contiguous level-by-level loops that vectorize, instead of queueing
+#: each changed node (a kick changes ~10-40 contiguous leaves per row of anchors; the queue's flags and
+#: scattered reads cost more than summing the unchanged neighbours again); above them, node by node
+SUBTREE_LEVELS = 6
+
+
+@njit(cache=True, inline="never")
+def _subtree_sums(tree, root, height):
+    """Recompute every internal node of the subtree of ``root`` (``height`` levels of children
+    below it) from its leaves, bottom up: tree[i] = tree[2i] + tree[2i+1], as a rebuild does."""
+    for up in range(height - 1, -1, -1):
+        lo = root << up
+        for i in range(lo, lo + (1 << up)):
+            tree[i] = tree[2 * i] + tree[2 * i + 1]
+
+
+@njit(cache=True, inline="always")  # per event: no call (and no reference counting of M's arrays)
+def _update_rates(S, tree, mark, o, M, tab, level, nxt, site_buf, value_buf, rate_buf):
+    """Recompute the rate of every cluster with a site among the kick's moving sites and the
+    tree nodes above them (``mark`` flags a node already queued; it is all False again on
+    return): each subtree of 2^SUBTREE_LEVELS leaves holding a changed leaf whole
+    (_subtree_sums), then the ancestors of those subtrees level by level, each node once.
+    Every node is recomputed from its children, so the tree stays a pure function of the leaves;
+    sites are summed in cluster order, as in cluster_rates, so the leaves are bit-identical to a
+    rebuild.  Returns (status, cluster, sbar).
+
+    The clusters' distinct sites are translated and read once into site_buf / value_buf; their
+    log-rates go to rate_buf and are exponentiated in one vectorized pass (_exp_rates)."""
     grid = M.grid
     lo, hi = M.affected_lo[o], M.affected_lo[o + 1]
     ao, loc, sc = M.affected_orientation, M.affected_local, M.affected_site_coord
@@ -412,23 +489,41 @@ def _update_rates(S, tree, mark, o, M, tab, level, nxt, site_buf, value_buf):
     bad_k = -1
     bad_s = 0.0
     for q in range(lo, hi):
-        anchor = site_buf[loc[q, 0]]  # site 0 of a cluster is its anchor
         s = value_buf[loc[q, 0]]
         for j in range(1, m):
             s += value_buf[loc[q, j]]
         sbar = s / m
-        exponent = M.gamma0 * sbar - M.delta0 * sbar * sbar
-        k = ao[q] * N + anchor
-        if not M.log_prefactor + exponent < M.log_rate_limit:
+        log_rate = M.log_prefactor + (M.gamma0 * sbar - M.delta0 * sbar * sbar)
+        if not log_rate < M.log_rate_limit:
             if status == OK:
-                status, bad_k, bad_s = RATE_OVERFLOW, k, sbar
-            continue
-        tree[P + k] = M.A0 * np.exp(exponent) / M.duration
-        parent = (P + k) >> 1
-        if not mark[parent]:
-            mark[parent] = True
-            level[n_level] = parent
+                status, bad_k, bad_s = RATE_OVERFLOW, ao[q] * N + site_buf[loc[q, 0]], sbar
+            log_rate = -math.inf  # rate 0 for now: the caller undoes the event, which recomputes this leaf
+        rate_buf[q - lo] = log_rate
+    _exp_rates(rate_buf, hi - lo)
+    height = SUBTREE_LEVELS
+    while (P >> height) == 0:  # a tree of fewer leaves than a subtree
+        height -= 1
+    for q in range(lo, hi):
+        k = ao[q] * N + site_buf[loc[q, 0]]  # site 0 of a cluster is its anchor
+        tree[P + k] = rate_buf[q - lo]
+        root = (P + k) >> height
+        if not mark[root]:
+            mark[root] = True
+            level[n_level] = root
             n_level += 1
+    for e in range(n_level):  # the subtrees, whole
+        root = level[e]
+        mark[root] = False
+        _subtree_sums(tree, root, height)
+    n_next = 0
+    for e in range(n_level):  # their parents: the node-by-node levels start here
+        parent = level[e] >> 1
+        if parent >= 1 and not mark[parent]:
+            mark[parent] = True
+            nxt[n_next] = parent
+            n_next += 1
+    level, nxt = nxt, level
+    n_level = n_next
     while n_level > 0:
         n_next = 0
         for e in range(n_level):
@@ -510,12 +605,15 @@ def _scratch(M):
 
 @njit(cache=True)
 def _affected_buffers(M):
-    """(site_buf, value_buf) for _update_rates, sized for the largest orientation."""
+    """(site_buf, value_buf, rate_buf) for _update_rates, sized for the largest orientation."""
     n = 1
     lo = M.affected_site_lo
     for o in range(lo.shape[0] - 1):
         n = max(n, lo[o + 1] - lo[o])
-    return np.empty(n, dtype=np.int64), np.empty(n)
+    n_aff = 1
+    for o in range(M.affected_lo.shape[0] - 1):
+        n_aff = max(n_aff, M.affected_lo[o + 1] - M.affected_lo[o])
+    return np.empty(n, dtype=np.int64), np.empty(n), np.empty(n_aff)
 
 
 @njit(cache=True)
@@ -571,7 +669,7 @@ def run_events(
         n_aff = max(n_aff, M.affected_lo[o + 1] - M.affected_lo[o])
     level = np.empty(n_aff, dtype=np.int64)
     nxt = np.empty(n_aff, dtype=np.int64)
-    site_buf, value_buf = _affected_buffers(M)
+    site_buf, value_buf, rate_buf = _affected_buffers(M)
     cap = sites.shape[0]
     t = clock[0]
     comp = clock[1]
@@ -605,12 +703,12 @@ def run_events(
         x0, x1, x2 = _axis_tables(grid, k % N, tab)
         n_drawn = _window_normals(rng, o, x0, x1, x2, M, zloc, drawn)
         nA = _kick(S, o, zloc, M, tab, work)
-        status, info_k, info_s = _update_rates(S, tree, mark, o, M, tab, level, nxt, site_buf, value_buf)
+        status, info_k, info_s = _update_rates(S, tree, mark, o, M, tab, level, nxt, site_buf, value_buf, rate_buf)
         if status != OK:
             # undo the event so the state stays the last good one; the caller raises
             for i in range(nA):
                 S[_site(tab, ac, o, i)] = old[i]
-            _update_rates(S, tree, mark, o, M, tab, level, nxt, site_buf, value_buf)
+            _update_rates(S, tree, mark, o, M, tab, level, nxt, site_buf, value_buf, rate_buf)
             t, comp = t_prev, comp_prev
             break
         if record:
