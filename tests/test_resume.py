@@ -256,7 +256,7 @@ def test_existing_runs_are_protected(tmp_path, config):
     out = tmp_path / "run.h5"
     _simulate(config, out, events=50, seed=1)
     before = out.read_bytes()
-    with pytest.raises(TrspFileError, match="already exists.*--resume.*--force"):
+    with pytest.raises(ParameterError, match="already exists.*--resume.*--force"):
         _simulate(config, out, events=50, seed=2)
     assert out.read_bytes() == before
     _simulate(config, out, events=50, seed=1, resume=True)  # finished: nothing to do

@@ -173,7 +173,7 @@ def test_not_a_file(tmp_path):
     text.write_text("hello")
     with pytest.raises(TrspFileError, match="not an HDF5 file"):
         RunFile.open(text)
-    with pytest.raises(TrspFileError, match="directory"):
+    with pytest.raises(TrspFileError, match="folder"):
         RunFile.open(tmp_path)
 
 

@@ -1,11 +1,16 @@
 """``trsp fit`` and ``trsp to-particles``: a TRSP model measured from softness data (docs/fit.md).
 
-:func:`run_fit` and :func:`run_to_particles` are the jobs behind the subcommands; every
-problem a user can fix is a ParameterError / TrspFileError (one line, exit 2 from the CLI).
+:func:`run_fit` and :func:`run_to_particles` are the jobs behind the subcommands.  Everything a
+user can fix is found at the door, before any data are read or computed, and is a
+ParameterError / TrspFileError (one line, exit 2 from the CLI): the outputs (the one output
+policy, :mod:`trsp_runfile.outputs`), the inputs' schemas (:mod:`trsp_fit.schema`), each option
+for its class (finite, in range, meaningful for the inputs given) and the resources the job
+needs (:mod:`trsp_runfile.resources`).
 """
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -16,29 +21,81 @@ from trsp_ref.params import ParameterError
 
 __all__ = ["run_fit", "run_to_particles", "register"]
 
+#: bytes per particle and frame that a conversion holds at least (softness float64, flag bool)
+_BYTES_PER_VALUE = 8 + 1
 
-def _check_out(path: Path, option: str) -> None:
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise ParameterError(option, f"the folder does not exist: {folder}")
-    if path.is_dir():
-        raise ParameterError(option, f"is a folder, not a file: {path}")
+
+def _positive(option: str, value: float | None) -> None:
+    if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise ParameterError(option, "must be a finite number > 0", value)
+
+
+def _check_frames_fit(option: str, infos, what: str) -> None:
+    """The run files' conversions must give >= 2 frames and fit in memory together (all inputs
+    are held at once); ``option`` is what the user changes (--frame-interval)."""
+    from trsp_runfile.resources import check_memory
+
+    runs = [i for i in infos if i.format == "trsp-run"]
+    for i in runs:
+        if i.n_frames < 2:
+            raise ParameterError(option, f"gives {i.n_frames} frame(s) of {i.path}; at least 2 are needed: choose a shorter {option}")
+    frames = sum(i.n_frames for i in runs)
+    values = sum(float(i.n_frames) * i.n_particles for i in runs)
+    check_memory(values * _BYTES_PER_VALUE, option, f"{what} ({frames:.3g} frames of {runs[0].n_particles:,} particles)"
+                 if runs else what, f"choose a longer {option}")
 
 
 def run_fit(data: list[Path], out: Path, *, report: Path | None = None, plots: Path | None = None, bootstrap: int = 200,
             seed: int = 0, blocks: int = 4, before: int | None = None, after: int | None = None,
-            at_temperature: float | None = None, cluster_shape: str | None = None, frame_interval: float = 1.0,
-            duration: float = 4.0, quiet: bool = False) -> dict:
-    """Fit, write the parameter TOML, the JSON report and the plots; print the warnings."""
-    from trsp_fit import FitOptions, fit, write_outputs
+            at_temperature: float | None = None, cluster_shape: str | None = None, frame_interval: float | None = None,
+            duration: float | None = None, force: bool = False, quiet: bool = False) -> dict:
+    """Check everything at the door, fit, write the parameter TOML, the JSON report and the plots
+    as one set; print the warnings."""
+    from trsp_fit import FitOptions
+    from trsp_fit.convert import DEFAULT_DURATION, DEFAULT_FRAME_INTERVAL
+    from trsp_fit.pipeline import MIN_TEMPERATURES, collect, estimate
+    from trsp_fit.report import fit_outputs, write_outputs
+    from trsp_fit.schema import check_fit_inputs, inspect_input
+    from trsp_runfile.resources import check_bootstrap_count, check_memory
 
     if not data:
         raise ParameterError("DATA", "give at least one particle-data or run file")
-    _check_out(out, "--out")
-    opts = FitOptions(bootstrap=bootstrap, seed=seed, blocks_per_file=blocks, before=before, after=after,
-                      at_temperature=at_temperature, cluster_shape=cluster_shape, frame_interval=frame_interval, duration=duration)
-    result = fit(data, opts)
-    paths = write_outputs(result, out, report, plots)
+    fit_outputs(out, report, plots, inputs=data, force=force)  # the outputs, before any work
+    check_bootstrap_count(bootstrap, "--bootstrap")
+    _positive("--frame-interval", frame_interval)
+    _positive("--duration", duration)
+    if at_temperature is not None:
+        _positive("--at-temperature", at_temperature)
+    opts = FitOptions(bootstrap=bootstrap, seed=seed, blocks_per_file=blocks, before=before, after=after, at_temperature=at_temperature,
+                      cluster_shape=cluster_shape, frame_interval=DEFAULT_FRAME_INTERVAL if frame_interval is None else frame_interval,
+                      duration=DEFAULT_DURATION if duration is None else duration)  # fmt: skip
+    infos = [inspect_input(p, opts.frame_interval) for p in data]
+    check_fit_inputs(infos, opts.neighbour_radius, cluster_shape)
+    if not any(i.format == "trsp-run" for i in infos):
+        for option, value in (("--frame-interval", frame_interval), ("--duration", duration)):
+            if value is not None:
+                raise ParameterError(option, "does not apply: it is for run files, and every input is a particle-data file "
+                                     "(its frames and rearrangements are its own)", value)  # fmt: skip
+    _check_frames_fit("--frame-interval", infos, "converting the run files")
+    temps = sorted({i.temperature for i in infos})
+    if at_temperature is not None and len(temps) < MIN_TEMPERATURES and not any(math.isclose(at_temperature, t, rel_tol=1e-9) for t in temps):
+        raise ParameterError("--at-temperature", f"does not apply: the data hold {len(temps)} temperature(s) "
+                             f"({', '.join(f'{t:g}' for t in temps)}), so the parameter set is measured at one of them; "
+                             f"another temperature needs Eqs. 27-28, from data at >= {MIN_TEMPERATURES} temperatures", at_temperature)
+    shortest = min(infos, key=lambda i: i.n_frames)
+    reach = (1 if before is None else before) + (0 if after is None else after)
+    if reach >= shortest.n_frames:
+        option = "--before" if before is not None else "--after"
+        raise ParameterError(option, f"--before {1 if before is None else before} + --after {0 if after is None else after} frames "
+                             f"leave no rearrangement window in {shortest.path} ({shortest.n_frames} frames): "
+                             f"their sum must be below the frames of every input", before if option == "--before" else after)
+
+    col = collect(data, opts)
+    # every bootstrap replicate keeps the per-temperature statistics it resamples: bound them before starting
+    per_replicate = len(col.temps) * sum(v.nbytes for v in col.total.values())
+    check_memory(bootstrap * per_replicate, "--bootstrap", f"{bootstrap:,} bootstrap replicates", "give fewer replicates")
+    result = estimate(col, opts)
+    paths = write_outputs(result, out, report, plots, inputs=data, force=force)
     if not quiet:
         for w in result.report["warnings"]:
             print(f"trsp fit: warning: {w}", file=sys.stderr)
@@ -48,13 +105,24 @@ def run_fit(data: list[Path], out: Path, *, report: Path | None = None, plots: P
 
 
 def run_to_particles(run: Path, out: Path, *, frame_interval: float = 1.0, duration: float = 4.0, jitter: float = 0.0,
-                     seed: int = 0, temperature: float | None = None) -> None:
+                     seed: int = 0, temperature: float | None = None, force: bool = False) -> None:
     """Convert a run file to a particle-data file (docs/formats-particles.md)."""
     from trsp_fit import runfile_to_particles, write_particles
+    from trsp_fit.schema import inspect_input
+    from trsp_runfile.outputs import Output, OutputSet
 
-    _check_out(out, "--out")
+    outputs = OutputSet([Output("--out", out)], inputs=[run], force=force)
+    _positive("--frame-interval", frame_interval)
+    _positive("--duration", duration)
+    if not (isinstance(jitter, (int, float)) and math.isfinite(jitter) and jitter >= 0):
+        raise ParameterError("--jitter", "must be a finite number >= 0", jitter)
+    info = inspect_input(run, frame_interval, "RUN")
+    if info.format != "trsp-run":
+        raise ParameterError("RUN", f"{run} is a particle-data file already: to-particles converts run files (trsp simulate)")
+    _check_frames_fit("--frame-interval", [info], "the particle data")
     data = runfile_to_particles(run, frame_interval=frame_interval, duration=duration, jitter=jitter, seed=seed, temperature=temperature)
-    write_particles(data, out)
+    with outputs.writing() as w:
+        write_particles(data, w.path("--out", ".h5"))
 
 
 def register(app: typer.Typer, guarded) -> None:
@@ -62,30 +130,35 @@ def register(app: typer.Typer, guarded) -> None:
 
     @app.command()
     def fit(
-        data: List[Path] = typer.Argument(..., help="Particle-data files (docs/formats-particles.md) and/or run files, any mix."),
-        out: Path = typer.Option(..., "--out", "-o", help="Parameter file to write (TOML); the report goes beside it (.json)."),
-        bootstrap: int = typer.Option(200, "--bootstrap", min=20, help="Bootstrap replicates (files, or blocks of frames)."),
+        data: List[Path] = typer.Argument(..., help="Particle-data files (docs/formats-particles.md) and/or run files, any mix; each once."),
+        out: Path = typer.Option(..., "--out", "-o", help="Parameter file to write (TOML)."),
+        report: Optional[Path] = typer.Option(None, "--report", help="The JSON report (default: beside --out, .json)."),
+        plots: Optional[Path] = typer.Option(None, "--plots", help="Folder for the plots (default: beside --out, <stem>_plots)."),
+        force: bool = typer.Option(False, "--force", help="Replace existing outputs (the parameter file, report and plots, as a set)."),
+        bootstrap: int = typer.Option(200, "--bootstrap", min=20, help="Bootstrap replicates (files, or blocks of frames); 20 to 10 000."),
         seed: int = typer.Option(0, "--seed", min=0, help="Seeds the bootstrap."),
         before: Optional[int] = typer.Option(None, "--before", min=1, help="Frames before a rearrangement's interval for dS (default 1)."),
         after: Optional[int] = typer.Option(None, "--after", min=0, help="Frames after it (default 0; sustained data: the duration)."),
         at_temperature: Optional[float] = typer.Option(None, "--at-temperature", help="[temperature] T of the written set (default: lowest)."),
-        cluster_shape: Optional[str] = typer.Option(None, "--cluster-shape", help="Cluster shape when the data do not say."),
-        frame_interval: float = typer.Option(1.0, "--frame-interval", help="Run files: time between frames."),
-        duration: float = typer.Option(4.0, "--duration", help="Run files: the given rearrangement duration."),
+        cluster_shape: Optional[str] = typer.Option(None, "--cluster-shape", help="Cluster shape (site, dimer, plaquette) when the data do not say."),
+        frame_interval: Optional[float] = typer.Option(None, "--frame-interval", help="Run files only: time between frames (default 1)."),
+        duration: Optional[float] = typer.Option(None, "--duration", help="Run files only: the given rearrangement duration (default 4)."),
     ) -> None:
         """Measure a TRSP model from softness trajectories (Sec. V, App. E): parameter TOML, JSON report, plots."""
-        guarded(run_fit, list(data), out, bootstrap=bootstrap, seed=seed, before=before, after=after, at_temperature=at_temperature,
-                cluster_shape=cluster_shape, frame_interval=frame_interval, duration=duration)
+        guarded(run_fit, list(data), out, report=report, plots=plots, force=force, bootstrap=bootstrap, seed=seed, before=before,
+                after=after, at_temperature=at_temperature, cluster_shape=cluster_shape, frame_interval=frame_interval,
+                duration=duration)  # fmt: skip
 
     @app.command("to-particles")
     def to_particles(
         run: Path = typer.Argument(..., help="Run file (trsp simulate)."),
         out: Path = typer.Option(..., "--out", "-o", help="Particle-data file to write (HDF5)."),
-        frame_interval: float = typer.Option(1.0, "--frame-interval", help="Time between frames."),
-        duration: float = typer.Option(4.0, "--duration", help="The rearrangement duration to record."),
+        force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
+        frame_interval: float = typer.Option(1.0, "--frame-interval", help="Time between frames (> 0)."),
+        duration: float = typer.Option(4.0, "--duration", help="The rearrangement duration to record (> 0)."),
         jitter: float = typer.Option(0.0, "--jitter", min=0.0, help="Gaussian displacement of the particles, in spacings."),
         seed: int = typer.Option(0, "--seed", min=0, help="Seeds the jitter."),
     ) -> None:
         """Convert a run file to particle data (docs/formats-particles.md)."""
-        guarded(run_to_particles, run, out, frame_interval=frame_interval, duration=duration, jitter=jitter, seed=seed)
+        guarded(run_to_particles, run, out, frame_interval=frame_interval, duration=duration, jitter=jitter, seed=seed, force=force)
         typer.echo(f"wrote {out}")

@@ -188,15 +188,17 @@ def paired(
     sweep_files: List[Path] = typer.Argument(..., help="Sweep output(s) (HDF5); files with distinct seeds are pooled."),
     compare: Optional[List[str]] = typer.Option(None, "--compare", help='"VARIANT_A|VARIANT_B" (repeatable; default every variant against the first).'),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the comparisons (and power) as JSON."),
-    n_bootstrap: int = typer.Option(400, "--n-bootstrap", min=10, help="Paired bootstrap resamples."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --json file."),
+    n_bootstrap: int = typer.Option(400, "--n-bootstrap", min=10, help="Paired bootstrap resamples (10 to 10 000)."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the bootstrap."),
-    effect: float = typer.Option(0.2, "--effect", help="Relative effect the power calculation sizes for (0.2 = 20%)."),
-    sigmas: float = typer.Option(3.0, "--sigmas", help="Standard errors at which that effect must show."),
+    effect: float = typer.Option(0.2, "--effect", help="Relative effect the power calculation sizes for (0.2 = 20%; > -1, != 0)."),
+    sigmas: float = typer.Option(3.0, "--sigmas", help="Standard errors at which that effect must show (> 0)."),
 ) -> None:
     """Compare sweep variants replica by replica (paired sweeps): ratios, significance, replicas needed."""
     from trsp_cli.paired_cmd import run_paired
 
-    _guarded(run_paired, list(sweep_files), list(compare or []), json_out, n_bootstrap=n_bootstrap, seed=seed, effect=effect, sigmas=sigmas)
+    _guarded(run_paired, list(sweep_files), list(compare or []), json_out, n_bootstrap=n_bootstrap, seed=seed, effect=effect,
+             sigmas=sigmas, force=force)  # fmt: skip
 
 
 from trsp_cli.fit_cmd import register as _register_fit  # noqa: E402  (trsp fit, trsp to-particles)

@@ -19,18 +19,21 @@ __all__ = ["run_paired", "paired_summary"]
 def paired_summary(
     sweep_files: list[Path], comparisons: list[str], *, n_bootstrap: int = 400, seed: int = 0, effect: float = 0.2, sigmas: float = 3.0
 ) -> dict:
-    """The comparisons as a JSON-ready dict (what ``--json`` writes)."""
+    """The comparisons as a JSON-ready dict (what ``--json`` writes).  Every option is checked
+    (and every file's schema, trsp_obs.results_schema) before any resampling."""
     import numpy as np
 
     from trsp_obs.paired import OBSERVABLES, compare, load_ensemble, replicas_needed, resolvable_effect
     from trsp_ref.params import ParameterError
+    from trsp_runfile.resources import check_bootstrap_count
 
+    check_bootstrap_count(n_bootstrap, "--n-bootstrap")
+    if not (math.isfinite(effect) and effect > -1 and effect != 0):
+        raise ParameterError("--effect", "must be a finite relative effect > -1 and != 0 (0.2 = a ratio of 1.2)", effect)
+    if not (math.isfinite(sigmas) and sigmas > 0):
+        raise ParameterError("--sigmas", "must be a finite number of standard errors > 0", sigmas)
     ens = load_ensemble(sweep_files)
-    pairs = []
-    for text in comparisons or [f"{v}|{ens.variants[0]}" for v in ens.variants[1:]]:
-        if text.count("|") != 1:
-            raise ParameterError("--compare", 'must be "VARIANT_A|VARIANT_B"', text)
-        pairs.append(tuple(s.strip() for s in text.split("|")))
+    pairs = _comparisons(comparisons, ens.variants)
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed)))
     rows = []
     for a, b in pairs:
@@ -52,15 +55,40 @@ def paired_summary(
     }  # fmt: skip
 
 
+def _comparisons(texts: list[str], variants: list[str]) -> list[tuple[str, str]]:
+    """The ``--compare`` pairs, checked against the sweep's variants (default: every variant against the first)."""
+    from trsp_ref.params import ParameterError
+
+    if not texts:
+        if len(variants) < 2:
+            raise ParameterError("sweep files", f"hold one variant ({variants[0]!r}): there is nothing to compare")
+        return [(v, variants[0]) for v in variants[1:]]
+    pairs = []
+    for text in texts:
+        if text.count("|") != 1:
+            raise ParameterError("--compare", 'must be "VARIANT_A|VARIANT_B"', text)
+        a, b = (x.strip() for x in text.split("|"))
+        for name in (a, b):
+            if name not in variants:
+                raise ParameterError("--compare", f"names no variant of the sweep ({name!r}); its variants are {variants}", text)
+        if a == b:
+            raise ParameterError("--compare", "compares a variant with itself: the ratio is 1 with no error, which tests nothing", text)
+        if (a, b) in pairs:
+            raise ParameterError("--compare", "is given twice", text)
+        pairs.append((a, b))
+    return pairs
+
+
 def run_paired(
     sweep_files: list[Path], comparisons: list[str], json_out: Path | None = None, *, n_bootstrap: int = 400, seed: int = 0,
-    effect: float = 0.2, sigmas: float = 3.0,
+    effect: float = 0.2, sigmas: float = 3.0, force: bool = False,
 ) -> dict:
     import typer
 
     from trsp_obs.paired import OBSERVABLES
-    from trsp_runfile.atomic import write_text_atomic
+    from trsp_runfile.outputs import Output, OutputSet
 
+    outputs = None if json_out is None else OutputSet([Output("--json", Path(json_out))], inputs=sweep_files, force=force)
     summary = paired_summary(sweep_files, comparisons, n_bootstrap=n_bootstrap, seed=seed, effect=effect, sigmas=sigmas)
 
     def f(x, fmt=".3g"):
@@ -80,7 +108,8 @@ def run_paired(
                 f"  z {f(d['z'][k], '+.2f')}  p {f(d['p'][k], '.2g')}  (jackknife se {f(d['se_log_jackknife'][k], '.3f')}, t {f(d['t_jackknife'][k], '+.2f')})"
                 f"  | {summary['effect']:.0%} at {summary['sigmas']:g} se needs {pw['replicas_needed']} pairs; now resolves {f(pw['resolvable_effect'], '.0%')}"
             )
-    if json_out is not None:
-        write_text_atomic(Path(json_out), json.dumps(summary, indent=1) + "\n")
+    if outputs is not None:
+        with outputs.writing() as w:
+            w.path("--json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8", newline="\n")
         typer.echo(f"wrote {json_out}")
     return summary

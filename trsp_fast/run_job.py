@@ -38,6 +38,8 @@ from typing import Iterator
 import numpy as np
 
 from trsp_ref.params import ParameterError, Params, load_params, params_from_dict, params_to_dict
+from trsp_runfile.outputs import Output, check_outputs
+from trsp_runfile.resources import check_memory, gb
 
 __all__ = [
     "simulate_to_file",
@@ -139,18 +141,6 @@ def _requested(tolerance, kick_tolerance, precision_tolerance) -> tuple:
     return kick, precision
 
 
-def _check_out(out: Path) -> None:
-    folder = out.parent if str(out.parent) else Path(".")
-    if not folder.exists():
-        raise ParameterError("--out", f"the folder of the run file does not exist: {folder}")
-    if not folder.is_dir():
-        raise ParameterError("--out", f"{folder} is not a folder")
-    if out.is_dir():
-        raise ParameterError("--out", f"is a folder, not a file: {out}")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ParameterError("--out", f"cannot write in the folder {folder} (permission denied)")
-
-
 def _mismatch(out: Path, what: str, in_file, given, option: str):
     from trsp_runfile.runfile import TrspFileError
 
@@ -166,21 +156,6 @@ def _mismatch(out: Path, what: str, in_file, given, option: str):
 # --------------------------------------------------------------------------
 
 
-def _available_memory() -> int | None:
-    """Memory the process can still get (Linux MemAvailable; else total physical memory)."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover
-        return None
-
-
 def estimated_memory_bytes(params: Params) -> int:
     """A lower bound on the memory a trsp_fast simulation of ``params`` needs (bytes)."""
     from trsp_runfile.runfile import n_orientations
@@ -190,18 +165,8 @@ def estimated_memory_bytes(params: Params) -> int:
 
 def check_fits_in_memory(params: Params, available: int | None = None) -> None:
     """ParameterError('lattice.L') when the lattice certainly does not fit in memory."""
-    need = estimated_memory_bytes(params)
-    have = _available_memory() if available is None else available
-    if have is not None and need > have:
-        raise ParameterError(
-            "lattice.L",
-            f"a {params.lattice.dim}D lattice of L = {params.lattice.L} ({params.N:,} sites) needs at least "
-            f"{_gb(need)} of memory, more than the {_gb(have)} available; choose a smaller L",
-        )
-
-
-def _gb(n: float) -> str:
-    return f"{n / 1e9:.3g} GB"
+    check_memory(estimated_memory_bytes(params), "lattice.L",
+                 f"a {params.lattice.dim}D lattice of L = {params.lattice.L} ({params.N:,} sites)", "choose a smaller L", available)
 
 
 def _check_fits_on_disk(out: Path, model, S: np.ndarray, mode: str, interval, left_events, left_time, first_snapshot) -> None:
@@ -232,14 +197,14 @@ def _check_fits_on_disk(out: Path, model, S: np.ndarray, mode: str, interval, le
         if snap_bytes >= event_bytes:
             raise ParameterError(
                 "--snapshot-every",
-                f"about {n_snaps:.3g} snapshots of {S.shape[0]:,} sites ({_gb(snap_bytes)}, twice that while writing) "
-                f"do not fit in the {_gb(free)} free in {folder}; choose a longer interval",
+                f"about {n_snaps:.3g} snapshots of {S.shape[0]:,} sites ({gb(snap_bytes)}, twice that while writing) "
+                f"do not fit in the {gb(free)} free in {folder}; choose a longer interval",
                 interval,
             )
         raise ParameterError(
             "--events/--time",
-            f"about {n_events:.3g} events ({_gb(event_bytes)}, twice that while writing) do not fit in the "
-            f"{_gb(free)} free in {folder}; run shorter, or use --mode light",
+            f"about {n_events:.3g} events ({gb(event_bytes)}, twice that while writing) do not fit in the "
+            f"{gb(free)} free in {folder}; run shorter, or use --mode light",
         )
 
 
@@ -464,7 +429,9 @@ def simulate_to_file(
     tolerances = (tolerance, kick_tolerance, precision_tolerance)
     ce = _check_options(events, time, seed, mode, snapshot_every, checkpoint_every, tolerances)
     tolerance = _requested(*tolerances)
-    _check_out(out)
+    # the one output policy (trsp_runfile.outputs); an existing run is continued (--resume) or replaced (--force)
+    check_outputs([Output("--out", out)], inputs=[config], force=force or resume,
+                  exists_hint="continue it with --resume, or replace it with --force")
     if resume and not out.exists():
         raise TrspFileError(out, "does not exist: there is no run to resume (check the path, or start a new run without --resume)")
     failure, unclosable = None, False
@@ -552,10 +519,8 @@ def _write_failure(exc: BaseException) -> str:
 
 
 def _new_job(config, out, events, time, seed, mode, snapshot_every, requested, force) -> dict:
-    from trsp_runfile.runfile import RunWriter, SeedRecord, Truncation, TrspFileError
+    from trsp_runfile.runfile import RunWriter, SeedRecord, Truncation
 
-    if out.exists() and not force:
-        raise TrspFileError(out, "already exists (continue it with --resume, or replace it with --force)")
     if events is None and time is None:
         raise ParameterError("--events/--time", "give a stopping condition: --events N and/or --time T")
     params = params_from_dict({}) if config is None else load_params(config)

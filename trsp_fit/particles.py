@@ -15,14 +15,14 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import h5py
 import numpy as np
 
 from trsp_ref.params import CLUSTER_SHAPES
 from trsp_runfile.atomic import atomic_path
-from trsp_runfile.runfile import TrspFileError, hdf5_file_problem
+from trsp_runfile.runfile import TrspFileError
+from trsp_runfile.schema import open_hdf5
 
 __all__ = [
     "FORMAT",
@@ -132,6 +132,8 @@ class ParticleData:
             raise fail("needs at least 2 particles", "/frames/softness")
         if not np.all(np.isfinite(self.softness)):
             raise fail("softness must be finite (no NaN or infinite values)", "/frames/softness")
+        if np.ptp(self.softness) == 0:
+            raise fail("softness is the same for every particle in every frame (zero variance): there is nothing to fit", "/frames/softness")
         if self.rearranging.shape != (K, N):
             raise fail(f"must have shape ({K}, {N}), got {self.rearranging.shape}", "/frames/rearranging")
         want = [(N, self.dim), (K, N, self.dim)]
@@ -160,88 +162,46 @@ class ParticleData:
         return self
 
 
-def _attr(h5: h5py.File, path: Path, key: str, required: bool = True, default: Any = None) -> Any:
-    if key not in h5.attrs:
-        if required:
-            raise ParticleFileError(path, "missing required attribute", f"/@{key}")
-        return default
-    v = h5.attrs[key]
-    if isinstance(v, bytes):
-        v = v.decode("utf-8")
-    if isinstance(v, np.ndarray) and v.shape == ():
-        v = v[()]
-    return v
-
-
-def _dataset(h5: h5py.File, path: Path, name: str, required: bool = True) -> np.ndarray | None:
-    if name not in h5:
-        if required:
-            raise ParticleFileError(path, "missing required dataset", name)
-        return None
-    obj = h5[name]
-    if not isinstance(obj, h5py.Dataset):
-        raise ParticleFileError(path, "must be a dataset", name)
-    return obj[()]
-
-
 def read_particles(path: str | os.PathLike) -> ParticleData:
-    """Read and check a particle-data file (docs/formats-particles.md)."""
+    """Read and check a particle-data file (docs/formats-particles.md): the schema first, from
+    metadata (:func:`trsp_fit.schema.read_header`), then the datasets and their values."""
+    from .schema import read_header
+
     path = Path(path)
-    problem = hdf5_file_problem(path, "a particle-data file")
-    if problem is not None:
-        raise ParticleFileError(path, problem)
-    with h5py.File(path, "r") as h5:
-        fmt = _attr(h5, path, "format")
-        if fmt != FORMAT:
-            raise ParticleFileError(path, f"is not a particle-data file (format is {fmt!r}, expected {FORMAT!r})", "/@format")
-        version = str(_attr(h5, path, "format_version"))
-        if version.split(".")[0] != FORMAT_VERSION.split(".")[0]:
-            raise ParticleFileError(path, f"format version {version} is not supported (this reader: {FORMAT_VERSION})", "/@format_version")
-        temperature = float(_attr(h5, path, "temperature"))
-        box = np.atleast_1d(np.asarray(_attr(h5, path, "box"), dtype=np.float64))
-        kind = str(_attr(h5, path, "rearrangement_kind", required=False, default="sustained"))
-        duration = _attr(h5, path, "duration", required=False)
-        time = np.asarray(_dataset(h5, path, "/frames/time"), dtype=np.float64)
-        softness = np.asarray(_dataset(h5, path, "/frames/softness"), dtype=np.float64)
-        flags = _dataset(h5, path, "/frames/rearranging", required=False)
-        if flags is None:
-            p_hop = _dataset(h5, path, "/frames/p_hop", required=False)
-            if p_hop is None:
-                raise ParticleFileError(path, "missing the rearrangement indicator: give /frames/rearranging or /frames/p_hop", "/frames")
-            threshold = float(_attr(h5, path, "p_hop_threshold", required=False, default=DEFAULT_P_HOP_THRESHOLD))
-            flags = np.asarray(p_hop, dtype=np.float64) > threshold
-        pos = _dataset(h5, path, "/frames/position", required=False)
-        where = "/frames/position"
-        if pos is None:
-            pos = _dataset(h5, path, "/particles/position", required=False)
-            where = "/particles/position"
-        if pos is None:
-            raise ParticleFileError(path, "missing positions: give /particles/position (fixed) or /frames/position", "/particles/position")
-        types = _dataset(h5, path, "/particles/type", required=False)
-        N = softness.shape[1] if softness.ndim == 2 else 0
-        types = np.zeros(N, np.int64) if types is None else np.asarray(types, dtype=np.int64)
-        lattice = None
-        if "lattice_L" in h5.attrs:
-            lattice = {
-                "L": int(_attr(h5, path, "lattice_L")),
-                "spacing": float(_attr(h5, path, "lattice_spacing")),
-                "on_lattice": bool(_attr(h5, path, "on_lattice", required=False, default=False)),
-            }
-        shape = _attr(h5, path, "cluster_shape", required=False)
-        source = str(_attr(h5, path, "source", required=False, default=""))
-        counts = _dataset(h5, path, "/frames/n_rearrangements", required=False)
+
+    def fail(problem: str, where: str | None = None) -> ParticleFileError:
+        return ParticleFileError(path, problem, where)
+
+    with open_hdf5(path, "a particle-data file", fail) as h5:
+        head = read_header(h5, path, fail)
+        try:
+            time = np.asarray(h5["/frames/time"][()], dtype=np.float64)
+            softness = np.asarray(h5["/frames/softness"][()], dtype=np.float64)
+            if head.indicator == "/frames/rearranging":
+                flags = np.asarray(h5["/frames/rearranging"][()])
+                if flags.dtype != bool and np.any((flags != 0) & (flags != 1)):
+                    raise fail("must hold 0 or 1 (or booleans)", "/frames/rearranging")
+            else:
+                p_hop = np.asarray(h5["/frames/p_hop"][()], dtype=np.float64)
+                if not np.all(np.isfinite(p_hop)):
+                    raise fail("p_hop must be finite (no NaN or infinite values: a NaN would count as not rearranging)", "/frames/p_hop")
+                flags = p_hop > head.p_hop_threshold
+            pos = np.asarray(h5[head.positions][()], dtype=np.float64)
+            types = (np.asarray(h5["/particles/type"][()], dtype=np.int64) if head.has_types
+                     else np.zeros(head.n_particles, np.int64))  # fmt: skip
+            counts = np.asarray(h5["/frames/n_rearrangements"][()], dtype=np.int64) if head.has_counts else None
+        except OSError as exc:  # a dataset whose data cannot be read: a truncated file
+            raise fail(f"cannot be read ({' '.join(str(exc).split('(')[0].split())}): the file is truncated or damaged") from None
     data = ParticleData(
-        time=time, box=box, positions=np.asarray(pos, dtype=np.float64), types=types, softness=softness,
-        rearranging=np.asarray(flags), temperature=temperature, kind=kind,
-        duration=None if duration is None else float(duration), lattice=lattice,
-        cluster_shape=None if shape is None else str(shape), source=source, name=str(path),
-        n_rearrangements=None if counts is None else np.asarray(counts, dtype=np.int64),
-    )
+        time=time, box=head.box, positions=pos, types=types, softness=softness, rearranging=flags.astype(bool),
+        temperature=head.temperature, kind=head.kind, duration=head.duration, lattice=head.lattice,
+        cluster_shape=head.cluster_shape, source=head.source, name=str(path), n_rearrangements=counts,
+    )  # fmt: skip
     try:
         return data.validate()
     except ParticleFileError as exc:
         if exc.where == "position":
-            raise ParticleFileError(path, exc.problem, where) from None
+            raise ParticleFileError(path, exc.problem, head.positions) from None
         raise
 
 

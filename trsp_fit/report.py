@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 
 from trsp_ref.params import dumps_toml
-from trsp_runfile.atomic import atomic_path, write_text_atomic
+from trsp_runfile.outputs import Output, OutputSet
 
 from . import estimate as est
 from .pipeline import FitResult
 
-__all__ = ["write_outputs", "PLOTS"]
+__all__ = ["write_outputs", "fit_outputs", "PLOTS"]
 
 #: file name -> what the figure shows
 PLOTS = {
@@ -34,40 +34,56 @@ def _json_default(x):
     raise TypeError(type(x).__name__)
 
 
-def write_outputs(result: FitResult, out_toml: str | Path, report_json: str | Path | None = None, plot_dir: str | Path | None = None) -> dict:
-    """Write the parameter file, the report (default: beside it, ``.json``) and the plots (default: ``<stem>_plots/``).
-
-    Returns {"toml", "report", "plots": [...]} paths."""
+def fit_outputs(out_toml: str | Path, report_json: str | Path | None = None, plot_dir: str | Path | None = None, *,
+                inputs=(), force: bool = False) -> OutputSet:
+    """The outputs of a fit as one set (trsp_runfile.outputs), checked now: the parameter file,
+    the report (default: beside it, ``.json``) and the plot folder (default: ``<stem>_plots/``),
+    which owns the PNGs of :data:`PLOTS` (an earlier fit's that this one does not draw go)."""
     out_toml = Path(out_toml)
+    beside = ", beside --out" if report_json is None else ""
     report_json = Path(report_json) if report_json is not None else out_toml.with_suffix(".json")
+    plot_beside = ", beside --out" if plot_dir is None else ""
     plot_dir = Path(plot_dir) if plot_dir is not None else out_toml.with_name(out_toml.stem + "_plots")
+    return OutputSet([Output("--out", out_toml), Output("--report", report_json, f"the report{beside}"),
+                      Output("--plots", plot_dir, f"the plots{plot_beside}", folder=True, members=tuple(PLOTS))],
+                     inputs=inputs, force=force)  # fmt: skip
+
+
+def write_outputs(result: FitResult, out_toml: str | Path, report_json: str | Path | None = None, plot_dir: str | Path | None = None,
+                  *, inputs=(), force: bool = False) -> dict:
+    """Write the parameter file, the report and the plots (:func:`fit_outputs`) as one set: all
+    of them or none, existing ones only with ``force``.  Returns {"toml", "report", "plots": [...]} paths."""
+    outputs = fit_outputs(out_toml, report_json, plot_dir, inputs=inputs, force=force)
+    out_toml, report_json, plot_dir = (outputs[o].path for o in ("--out", "--report", "--plots"))
     header = ("# written by trsp fit (docs/fit.md): the observed rate law (rates.level = \"observed\"),\n"
               f"# estimates with bootstrap errors in {report_json.name}\n")
-    write_text_atomic(out_toml, header + dumps_toml(result.params))
-    plots = _plots(result, plot_dir)
-    report = dict(result.report)
-    report["plots"] = {p.name: PLOTS[p.name] for p in plots}
-    report["parameter_file"] = str(out_toml)
-    write_text_atomic(report_json, json.dumps(report, indent=2, default=_json_default, allow_nan=True) + "\n")
-    return {"toml": out_toml, "report": report_json, "plots": plots}
+    with outputs.writing() as w:
+        w.path("--out").write_text(header + dumps_toml(result.params), encoding="utf-8", newline="\n")
+        names = _plots(result, w.path("--plots"))
+        report = dict(result.report)
+        report["plots"] = {n: PLOTS[n] for n in names}
+        report["parameter_file"] = str(out_toml)
+        w.path("--report").write_text(json.dumps(report, indent=2, default=_json_default, allow_nan=True) + "\n", encoding="utf-8", newline="\n")
+    return {"toml": out_toml, "report": report_json, "plots": [plot_dir / n for n in names]}
 
 
-def _plots(result: FitResult, folder: Path) -> list[Path]:
+def _plots(result: FitResult, folder: Path) -> list[str]:
+    """Draw the fit's plots into ``folder`` (the plot folder's staging folder); return their names."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    folder.mkdir(parents=True, exist_ok=True)
     P = result.plots
     st, best, point = P["settings"], P["best"], P["point"]
     written = []
 
     def save(fig, name):
-        with atomic_path(folder / name, ".png") as tmp:
-            fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        plt.close(fig)
-        written.append(folder / name)
+        try:
+            fig.savefig(folder / name, dpi=110, bbox_inches="tight")
+        finally:
+            plt.close(fig)
+        written.append(name)
 
     gof = result.report["goodness_of_fit"]
 

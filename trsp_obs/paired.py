@@ -115,20 +115,22 @@ def load_ensemble(paths) -> Ensemble:
     """Read sweep files (docs/sweep-format.md) and pool their replicas.  Pooled files must share
     variants, temperatures, lag grids, lattice, tolerance and pairing, and have distinct seeds
     (the same seed would repeat the same replicas)."""
-    import h5py
+    from trsp_runfile.outputs import check_distinct_inputs
+
+    from .results_schema import PAIRED_ITEMS, SWEEP_FORMAT, analysis_settings, check_results, open_results
 
     paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
     if not paths:
         raise ParameterError("sweep files", "need at least one")
+    check_distinct_inputs(paths, "sweep files", "its replicas would be pooled with themselves as if independent")
     parts = []
     for path in paths:
-        if not path.is_file():
-            raise ParameterError("sweep file", "does not exist", str(path))
-        with h5py.File(path, "r") as h5:
+        with open_results(path, "sweep files", (SWEEP_FORMAT,)) as h5:
+            check_results(h5, PAIRED_ITEMS, "sweep files")
             attrs = {k: h5.attrs[k] for k in ("N", "dim", "L", "spacing", "seed", "tolerance")}
             # one tolerance per part since issue 21 (absent in older files: both = tolerance)
             attrs.update({k: h5.attrs.get(k, attrs["tolerance"]) for k in ("kick_tolerance", "precision_tolerance")})
-            analysis = json.loads(h5.attrs["analysis"])
+            analysis = analysis_settings(h5, "sweep files")
             part = dict(
                 source=str(path), attrs=attrs, analysis=analysis, paired=bool(h5.attrs.get("paired", 0)),
                 variants=[v.decode() if isinstance(v, bytes) else str(v) for v in h5["variant"][()]],

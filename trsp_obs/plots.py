@@ -17,7 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from trsp_ref.params import ParameterError
-from trsp_runfile.atomic import atomic_path, unwritable_reason
+from trsp_runfile.outputs import Output, OutputSet
+
+from .results_schema import MEMORY_NAMES, PLOT_ITEMS, RESULT_FORMATS, check_results, open_results  # noqa: F401
 
 __all__ = ["SweepData", "read_sweep", "make_figures"]
 
@@ -39,62 +41,11 @@ class SweepData:
     aging: dict | None
 
 
-class _Results:
-    """Context manager: an open sweep or summary file, checked (format, major version 1)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.h5 = None
-
-    def __enter__(self):
-        import h5py
-
-        path = self.path
-        if not path.is_file():
-            raise ParameterError("sweep_file", "does not exist" if not path.exists() else "is not a file", str(path))
-        try:
-            h5 = h5py.File(path, "r")
-        except (OSError, ValueError) as exc:
-            reason = " ".join(str(exc).split("(")[0].split()) or "not HDF5"
-            raise ParameterError("sweep_file", f"cannot be opened as HDF5 ({reason}): not a sweep file, or truncated", str(path)) from None
-        fmt = h5.attrs.get("format")
-        fmt = fmt.decode() if isinstance(fmt, bytes) else fmt
-        if fmt not in RESULT_FORMATS:
-            h5.close()
-            raise ParameterError("sweep_file", "is not a trsp sweep or summary file (root attribute format is not 'trsp-sweep' or 'trsp-summary')", str(path))
-        major = str(h5.attrs.get("format_version", "0")).split(".")[0]
-        if major != "1":
-            version = h5.attrs.get("format_version")
-            h5.close()
-            raise ParameterError("sweep_file", f"has format version {version}; this reader reads 1.x", str(path))
-        self.h5 = h5
-        return h5
-
-    def __exit__(self, *exc):
-        self.h5.close()
-        return False
-
-
-#: the formats trsp plot reads: sweep files (docs/sweep-format.md) and their summaries (trsp_obs.summaries)
-RESULT_FORMATS = ("trsp-sweep", "trsp-summary")
-
-#: softness-memory variables (sweep format 1.1; absent from 1.0 files)
-MEMORY_NAMES = (
-    "C_SS C_SS_err tau_S tau_S_err tau_S_resolved tau_S_lower css_at_tau_chi css_at_tau_chi_err "
-    "tau_S_over_tau_chi tau_S_over_tau_chi_err css_equal_time"
-).split()
-
-
-def open_results(path: str | Path) -> _Results:
-    """``with open_results(path) as h5:`` an h5py.File of a sweep or summary file;
-    ParameterError('sweep_file') if it is neither (or another major version)."""
-    return _Results(Path(path))
-
-
 def read_sweep(path: str | Path) -> SweepData:
     """Read a sweep file or its summary; ParameterError('sweep_file') if it is neither."""
     path = Path(path)
     with open_results(path) as h5:
+        check_results(h5, PLOT_ITEMS)
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in h5.attrs.items()}
         names = (
             "Q Q_err chi4 chi4_err tau_chi tau_chi_err chi4_star chi4_star_err xi4_oz xi4_oz_err xi4_block xi4_block_err "
@@ -142,14 +93,14 @@ _DPI = {"dpi": 110, "prefix": ""}  # set by make_figures for the figures it draw
 
 
 def _save(fig, path: Path) -> Path:
+    """Write ``fig`` as ``path`` (with the current prefix).  ``path``'s folder is the staging
+    folder of an OutputSet (make_figures, figures_from_folder): the figures appear in --outdir
+    together, or not at all."""
     import matplotlib.pyplot as plt
 
     path = path.with_name(_DPI["prefix"] + path.name)
     try:
-        with atomic_path(path, suffix=path.suffix) as tmp:
-            fig.savefig(tmp, dpi=_DPI["dpi"], bbox_inches="tight")
-    except OSError as exc:  # e.g. the disk filled: the previous figure, if any, is untouched
-        raise ParameterError("--outdir", f"cannot write {path}: {exc.strerror or exc}") from None
+        fig.savefig(path, dpi=_DPI["dpi"], bbox_inches="tight")
     finally:
         plt.close(fig)
     return path
@@ -457,32 +408,42 @@ def make_figures(sweep_file: str | Path, outdir: str | Path, *, dpi: int = 110, 
 
     only : names of the figures to make (:data:`FIGURES`); default all that the file supports.
     prefix : put before every file name (two summaries drawing the same figure in one folder).
+    The figures are one output set (trsp_runfile.outputs): checked before reading, written
+    together or not at all; figures are derived data, so existing ones are redrawn.
     """
+    outputs = _figure_outputs(outdir, [sweep_file])
+    sd = read_sweep(sweep_file)
+    with outputs.writing() as w:
+        names = _draw(sd, w.path("--outdir"), dpi=dpi, only=only, prefix=prefix)
+    return [Path(outdir) / n for n in names]
+
+
+def _figure_outputs(outdir: str | Path, inputs: list) -> OutputSet:
+    """--outdir as an output folder whose figures are redrawn (no --force: figures are derived data)."""
+    return OutputSet([Output("--outdir", Path(outdir), folder=True)], inputs=inputs, force=True)
+
+
+def _draw(sd: SweepData, folder: Path, *, dpi: int, only: tuple | None, prefix: str) -> list[str]:
+    """Draw the figures of ``sd`` into ``folder``; return their file names."""
     import matplotlib
 
     matplotlib.use("Agg")
     _DPI["dpi"] = int(dpi)
     _DPI["prefix"] = str(prefix)
     want = (lambda name: only is None or name in only)
-    outdir = Path(outdir)
-    reason = unwritable_reason(outdir, folder=True)
-    if reason is not None:
-        raise ParameterError("--outdir", reason)
-    sd = read_sweep(sweep_file)
-    outdir.mkdir(parents=True, exist_ok=True)
     written = []
     v = _baseline(sd)
     if np.any(sd.d["n_replicas"][v] >= 2):
         for name, fn in (("fig4", fig4), ("fig5", fig5), ("fig6", fig6), ("s4", fig_s4), ("blocks", fig_blocks), ("fig7", fig7),
                          ("fig12", fig12), ("memory", fig_memory)):  # fmt: skip
             if want(name):
-                written.append(fn(sd, outdir))
+                written.append(fn(sd, folder))
     if want("fig8"):
-        written.append(fig8(sd, outdir))
-    return [p for p in written if p is not None]
+        written.append(fig8(sd, folder))
+    return [p.name for p in written if p is not None]
 
 
-def _paired_entry(folder: Path, outdir, e: dict, where: str, dpi: int) -> Path:
+def _paired_entry(folder: Path, outdir: Path, e: dict, where: str, dpi: int) -> Path:
     """A manifest entry ``paired = ["A.json", ...]``, ``name = "fig_x.png"``, optional ``title``."""
     from .paired_figure import paired_figure
 
@@ -491,11 +452,7 @@ def _paired_entry(folder: Path, outdir, e: dict, where: str, dpi: int) -> Path:
         raise ParameterError(f"{where}.paired", "must be a nonempty list of trsp paired JSON file names in the folder", files)
     if not isinstance(name, str) or not name.endswith(".png") or "/" in name or "\\" in name:
         raise ParameterError(f"{where}.name", "is required with paired: a PNG file name (no path separators)", name)
-    reason = unwritable_reason(Path(outdir), folder=True)
-    if reason is not None:
-        raise ParameterError("--outdir", reason)
-    Path(outdir).mkdir(parents=True, exist_ok=True)
-    return paired_figure([folder / f for f in files], Path(outdir), title=str(title), name=name, dpi=dpi)
+    return paired_figure([folder / f for f in files], outdir, title=str(title), name=name, dpi=dpi)
 
 
 def figures_from_folder(folder: str | Path, outdir: str | Path, *, dpi: int = 110) -> list[Path]:
@@ -527,19 +484,22 @@ def figures_from_folder(folder: str | Path, outdir: str | Path, *, dpi: int = 11
     entries = doc.get("figure")
     if not isinstance(entries, list) or not entries:
         raise ParameterError(f"{MANIFEST}.figure", "must be a nonempty array of tables [[figure]]")
-    written: list[Path] = []
-    for k, e in enumerate(entries):
-        where = f"{MANIFEST}.figure[{k}]"
-        if isinstance(e, dict) and "paired" in e:  # paired comparisons (trsp paired --json; trsp_obs.paired_figure)
-            written.append(_paired_entry(folder, outdir, e, where, dpi))
-            continue
-        if not isinstance(e, dict) or not isinstance(e.get("summary"), str):
-            raise ParameterError(f"{where}.summary", "is required: a file name in the folder")
-        only = e.get("only")
-        if only is not None and (not isinstance(only, list) or any(x not in FIGURES for x in only)):
-            raise ParameterError(f"{where}.only", f"must be a list of figure names from {list(FIGURES)}", only)
-        prefix = e.get("prefix", "")
-        if not isinstance(prefix, str) or "/" in prefix or "\\" in prefix:
-            raise ParameterError(f"{where}.prefix", "must be a file-name prefix (no path separators)", prefix)
-        written += make_figures(folder / e["summary"], outdir, dpi=dpi, only=None if only is None else tuple(only), prefix=prefix)
-    return written
+    outputs = _figure_outputs(outdir, [manifest])
+    written: list[str] = []
+    with outputs.writing() as w:  # every figure of the manifest, or none (a bad entry stops them all)
+        stage = w.path("--outdir")
+        for k, e in enumerate(entries):
+            where = f"{MANIFEST}.figure[{k}]"
+            if isinstance(e, dict) and "paired" in e:  # paired comparisons (trsp paired --json; trsp_obs.paired_figure)
+                written.append(_paired_entry(folder, stage, e, where, dpi).name)
+                continue
+            if not isinstance(e, dict) or not isinstance(e.get("summary"), str):
+                raise ParameterError(f"{where}.summary", "is required: a file name in the folder")
+            only = e.get("only")
+            if only is not None and (not isinstance(only, list) or any(x not in FIGURES for x in only)):
+                raise ParameterError(f"{where}.only", f"must be a list of figure names from {list(FIGURES)}", only)
+            prefix = e.get("prefix", "")
+            if not isinstance(prefix, str) or "/" in prefix or "\\" in prefix:
+                raise ParameterError(f"{where}.prefix", "must be a file-name prefix (no path separators)", prefix)
+            written += _draw(read_sweep(folder / e["summary"]), stage, dpi=dpi, only=None if only is None else tuple(only), prefix=prefix)
+    return [Path(outdir) / n for n in written]

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from trsp_ref.params import ParameterError
-from trsp_runfile.atomic import atomic_path, unwritable_reason
+from trsp_runfile.outputs import Output, OutputSet
 
 __all__ = ["SUMMARY_FORMAT", "SUMMARY_VERSION", "DROPPED", "summarize"]
 
@@ -34,20 +34,15 @@ def summarize(sweep_file: str | Path, out: str | Path, *, force: bool = False) -
     """Write the summary of ``sweep_file`` to ``out`` atomically; return {out, bytes, source_bytes, dropped}."""
     import h5py
 
-    from .plots import open_results  # the one reader check of sweep / summary files
+    from .results_schema import open_results  # the one reader check of sweep / summary files
 
     src_path, out = Path(sweep_file), Path(out)
-    reason = unwritable_reason(out)
-    if reason is not None:
-        raise ParameterError("--out", reason, str(out))
-    if out.exists() and not force:
-        raise ParameterError("--out", "already exists: pass --force to replace it", str(out))
-    if out.resolve() == src_path.resolve():
-        raise ParameterError("--out", "must differ from the sweep file", str(out))
+    outputs = OutputSet([Output("--out", out)], inputs=[src_path], force=force)
     with open_results(src_path) as src:
         if src.attrs.get("format") != "trsp-sweep":
             raise ParameterError("sweep_file", "is already a summary (format 'trsp-summary'), not a sweep file", str(src_path))
-        with atomic_path(out, suffix=".h5") as tmp:
+        with outputs.writing() as w:
+            tmp = w.path("--out", ".h5")
             with h5py.File(tmp, "w") as dst:
                 for k, v in src.attrs.items():
                     dst.attrs[k] = v

@@ -26,3 +26,4 @@ from .runfile import (  # noqa: F401
     side_files,
 )
 from .atomic import atomic_path, unwritable_reason, write_text_atomic  # noqa: F401
+from .outputs import Output, OutputSet, check_outputs  # noqa: F401

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["atomic_path", "write_text_atomic", "current_umask", "fsync_dir", "unwritable_reason"]
+__all__ = ["atomic_path", "write_text_atomic", "current_umask", "fsync_dir", "unwritable_reason", "temp_beside", "replace_from_temp"]
 
 
 def current_umask() -> int:
@@ -39,16 +39,9 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on normal exit it replaces ``path`` atomically.
-
-    The caller writes the whole output to the yielded path (any library: h5py, matplotlib,
-    plain ``open``).  ``suffix`` keeps an extension for libraries that infer the format
-    from it (matplotlib).  Raises ``FileNotFoundError`` / ``NotADirectoryError`` /
-    ``PermissionError`` (plain ``OSError`` subclasses) when the folder cannot take the file;
-    callers turn these into their own one-line errors.
-    """
+def temp_beside(path: str | os.PathLike, suffix: str = "") -> Path:
+    """A new empty temporary file in ``path``'s folder (``.NAME.xxxx.tmp<suffix>``), with the mode a
+    plain ``open()`` would give: where an output is written before it replaces ``path``."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=folder)
@@ -57,17 +50,43 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     try:
         # mkstemp makes the file private (0600); give it the mode a plain open() would
         os.chmod(tmp, 0o666 & ~current_umask())
-        yield tmp
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_dir(folder)
+    return tmp
+
+
+def replace_from_temp(tmp: Path, path: str | os.PathLike) -> None:
+    """Make the complete temporary file ``tmp`` (from :func:`temp_beside`) the file ``path``:
+    fsync it, rename it over ``path`` (atomic on POSIX), fsync the folder."""
+    path = Path(path)
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(path.parent if str(path.parent) else Path("."))
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on normal exit it replaces ``path`` atomically.
+
+    The caller writes the whole output to the yielded path (any library: h5py, matplotlib,
+    plain ``open``).  ``suffix`` keeps an extension for libraries that infer the format
+    from it (matplotlib).  Raises ``FileNotFoundError`` / ``NotADirectoryError`` /
+    ``PermissionError`` (plain ``OSError`` subclasses) when the folder cannot take the file;
+    callers turn these into their own one-line errors.  A command's outputs go through
+    :class:`trsp_runfile.outputs.OutputSet`, which checks them first and writes them as a set.
+    """
+    tmp = temp_beside(path, suffix)
+    try:
+        yield tmp
+        replace_from_temp(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

@@ -43,6 +43,7 @@ except ModuleNotFoundError:  # pragma: no cover
     import tomli as tomllib  # type: ignore[no-redef]
 
 from .atomic import fsync_dir
+from .schema import hdf5_file_problem, open_hdf5
 from .events import EventRecord
 
 from trsp_ref.params import (
@@ -417,21 +418,6 @@ def first_difference(a: Mapping[str, Mapping[str, Any]], b: Mapping[str, Mapping
     return None
 
 
-def hdf5_file_problem(path: Path, what: str) -> str | None:
-    """Why ``path`` cannot be opened as an HDF5 file (``what`` names the expected kind of file,
-    for the directory case), or None.  Every reader of the project's HDF5 formats asks this
-    before h5py does, so a wrong path gets words instead of h5py's traceback."""
-    if not path.exists():
-        return "no such file"
-    if path.is_dir():
-        return f"is a directory, not {what}"
-    try:
-        is_hdf5 = h5py.is_hdf5(path)
-    except Exception:
-        is_hdf5 = False
-    return None if is_hdf5 else "is not an HDF5 file (or is truncated)"
-
-
 class RunFile:
     """A run file, opened and checked (docs/formats.md).
 
@@ -458,13 +444,11 @@ class RunFile:
     def open(cls, path: str | os.PathLike) -> "RunFile":
         """Open and validate the structure of a run file; raise :class:`TrspFileError` if unusable."""
         path = Path(path)
-        problem = hdf5_file_problem(path, "a run file")
-        if problem is not None:
-            raise TrspFileError(path, problem)
+        h5 = open_hdf5(path, "a run file", lambda problem, where: TrspFileError(path, problem, where))
         self = cls()
         self.path = path
         try:
-            with h5py.File(path, "r") as h5:
+            with h5:
                 self._read_header(_Reader(path, h5))
         except TrspFileError:
             raise

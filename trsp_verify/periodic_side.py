@@ -63,15 +63,12 @@ class LargeLatticeError(ValueError):
 
 
 def available_memory() -> int:
-    """Bytes this process may still use: 80 % of MemAvailable (Linux), else 4 GiB."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(0.8 * int(line.split()[1]) * 1024)
-    except OSError:  # pragma: no cover - not Linux
-        pass
-    return 4 * 1024**3  # pragma: no cover
+    """Bytes this process may still use: 80 % of what trsp_runfile.resources.available_memory
+    finds (Linux MemAvailable, else physical memory), or 4 GiB when it finds nothing."""
+    from trsp_runfile.resources import available_memory as found
+
+    have = found()
+    return int(0.8 * have) if have is not None else 4 * 1024**3
 
 
 def _spectrum(row: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

@@ -21,7 +21,7 @@ import time as _time
 from pathlib import Path
 
 from trsp_ref.params import ParameterError
-from trsp_runfile.atomic import unwritable_reason
+from trsp_runfile.outputs import Output, check_outputs
 
 from .assemble import FORMAT_VERSION, assemble
 from .config import TRAP_NAME, AgingConfig, SweepConfig, Variant, load_sweep_config, sweep_config_from_dict, tomllib, variant_error
@@ -93,13 +93,11 @@ def check_models(cfg: SweepConfig) -> None:
                 raise variant_error(cfg, v, T, err) from None
 
 
-def check_output(out: Path, resume: bool) -> None:
-    """Refuse, before any work, an output the sweep could not write or would overwrite."""
-    reason = unwritable_reason(out)
-    if reason is not None:
-        raise ParameterError("--out", reason, str(out))
-    if out.exists() and not resume:
-        raise ParameterError("--out", "already exists: pass --resume to finish/rebuild it, or choose another name", str(out))
+def check_output(out: Path, resume: bool, config: str | Path | None = None) -> None:
+    """Refuse, before any work, an output the sweep could not write or would overwrite (the one
+    output policy, trsp_runfile.outputs; an existing sweep file is finished with --resume)."""
+    check_outputs([Output("--out", out)], inputs=[config], force=resume,
+                  exists_hint="pass --resume to finish/rebuild it, or choose another name")
 
 
 def run_sweep(
@@ -121,7 +119,7 @@ def run_sweep(
     if members failed.
     """
     out = Path(out)
-    check_output(out, resume)
+    check_output(out, resume, config)
     cfg = load_sweep_config(config)
     store = MemberStore(out.with_name(out.name + ".members"))
     store.open(cfg, resume)
