@@ -96,17 +96,19 @@ def _floor_loop(clusters, S, tree, mark, M, xb, zb, ob, blocks=True):
     nxt = np.empty(n_aff, dtype=np.int64)
     site_buf, value_buf, rate_buf = kn._affected_buffers(M)
     blk, zblk, gt_lo, gt, r_lo, rb = M.block_lo, M.zone_block_lo, M.drift_t_lo, M.drift_t, M.noise_lo, M.noise
+    olo = M.out_lo
     total = 0.0
     for k in clusters:
         kn._axis_tables(grid, k % N, tab)
-        for b in range(blk.shape[0] - 1 if blocks else 0):
+        for b in range(blk.shape[0] - 1 if blocks else 0):  # as in kn._kick, padded outputs included
             lo = blk[b]
             na = blk[b + 1] - lo
             zlo = zblk[b]
             nz = zblk[b + 1] - zlo
-            out = ob[lo : lo + na]
-            kn._column_updates(gt[gt_lo[b] : gt_lo[b] + nz * na], xb[zlo : zlo + nz], out, na, nz, -1.0)
-            kn._column_updates(rb[r_lo[b] : r_lo[b] + na * na], zb[lo : lo + na], out, na, na, 1.0)
+            npad = olo[b + 1] - olo[b]
+            out = ob[olo[b] : olo[b + 1]]
+            kn._column_updates(gt[gt_lo[b] : gt_lo[b] + nz * npad], xb[zlo : zlo + nz], out, npad, nz, -1.0)
+            kn._column_updates(rb[r_lo[b] : r_lo[b] + na * npad], zb[lo : lo + na], out, npad, na, 1.0)
         total += ob[0]
         kn._update_rates(S, tree, mark, k // N, M, tab, level, nxt, site_buf, value_buf, rate_buf)
     return total
@@ -129,7 +131,7 @@ def _floor_seconds_per_event(model: FastModel, sim: Simulation, clusters: np.nda
     M = model._M
     nZ, nA = max(1, int(M.zone_block_lo[-1])), max(1, model.active_size)
     rng = np.random.default_rng(5)
-    xb, zb, ob = rng.standard_normal(nZ) * 0.1, rng.standard_normal(nA), np.zeros(nA)
+    xb, zb, ob = rng.standard_normal(nZ) * 0.1, rng.standard_normal(nA), np.zeros(max(1, int(M.out_lo[-1])))
     S, tree, mark = sim.S.copy(), sim._tree.copy(), sim._mark.copy()
     _floor_loop(clusters[:5], S, tree, mark, M, xb, zb, ob)
     t = time.process_time()

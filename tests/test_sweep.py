@@ -212,17 +212,29 @@ def test_member_streams_are_spawned_children_of_one_seed_sequence():
         (lambda t: t.replace('shape = "site"', "lattice = { L = 8 }"), "variants"),
         (lambda t: t.replace("t_max_scale = 0.5", "t_max_scale = 0"), "variants[1].t_max_scale"),
         (lambda t: t.replace("overrides = { lattice = { L = 6 } }", "overrides = { softness = { C1 = \"a\" } }"), "softness.C1"),
+        (lambda t: t.replace("tolerance = 1e-3", "tolerance = 1e-3\nprecision_tolerance = -1.0"), "sweep.precision_tolerance"),
     ],
     ids=[
         "one replica", "unknown preset", "t_max per temperature missing", "no t_max", "unknown run key",
         "variant with unknown shape", "negative temperature", "duplicate variant name", "aging names no variant",
-        "variant with another lattice", "zero t_max_scale", "base override of wrong type",
+        "variant with another lattice", "zero t_max_scale", "base override of wrong type", "negative precision tolerance",
     ],
 )
 def test_bad_sweep_files_raise_parameter_errors_naming_the_key(tmp_path, edit, parameter):
     with pytest.raises(ParameterError) as info:
         sw.load_sweep_config(_write(tmp_path, edit(TINY)))
     assert info.value.parameter == parameter
+
+
+def test_sweep_tolerances(tmp_path):
+    """tolerance sets both parts, kick_tolerance / precision_tolerance one each; no key: trsp_fast's default."""
+    from trsp_fast.model import DEFAULT_TOLERANCE
+
+    assert sw.load_sweep_config(_write(tmp_path, TINY)).tolerance == (1e-3, 1e-3)
+    two = TINY.replace("tolerance = 1e-3", "tolerance = 1e-3\nkick_tolerance = 3e-5")
+    assert sw.load_sweep_config(_write(tmp_path, two)).tolerance == (3e-5, 1e-3)
+    assert sw.load_sweep_config(_write(tmp_path, TINY.replace("tolerance = 1e-3\n", ""))).tolerance == tuple(DEFAULT_TOLERANCE)
+    assert sw.load_sweep_config(_write(tmp_path, TINY.replace("tolerance = 1e-3", "tolerance = 0"))).tolerance is None
 
 
 def test_params_file_without_temperature_is_refused(tmp_path):

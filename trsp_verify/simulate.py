@@ -52,6 +52,8 @@ class SimulatedReplica(Replica):
         self._model = None
         self.kick_radius, self.precision_radius = (float(r) for r in radii)  # the declared truncation
         self.scheme = scheme  # trsp_fast's precision_scheme
+        self.tolerances = None if tolerance is None else (
+            tuple(float(t) for t in tolerance) if isinstance(tolerance, (tuple, list)) else (float(tolerance),) * 2)
 
     def __getstate__(self):
         return {k: v for k, v in self.__dict__.items() if k not in ("_model", "_rng", "_S0")}
