@@ -88,8 +88,9 @@ def test_sweep_file_schema_and_combined_values(tiny_run):
     assert summary["members_done"] == summary["members_total"] == 2 * 2 * 2
     assert summary["aging_members_done"] == 2 * 2 and summary["failed"] == []
     with h5py.File(out, "r") as h5:
-        assert h5.attrs["format"] == "trsp-sweep" and h5.attrs["format_version"] == "1.1"
+        assert h5.attrs["format"] == "trsp-sweep" and h5.attrs["format_version"] == "1.2"
         assert int(h5.attrs["illustrative"]) == 1
+        assert (h5.attrs["kick_tolerance"], h5.attrs["precision_tolerance"], h5.attrs["tolerance"]) == (1e-3, 1e-3, 1e-3)
         # every variable's axes are attached to dimension scales named like netCDF4 dimensions
         for name, ds in h5.items():
             if not isinstance(ds, h5py.Dataset) or ds.is_scale:
@@ -293,7 +294,7 @@ def test_summary_keeps_the_observables_and_plots_like_the_sweep_file(tiny_run, t
     info = summaries.summarize(out, res / "tiny.h5")
     assert info["bytes"] < info["source_bytes"]
     with h5py.File(out, "r") as a, h5py.File(res / "tiny.h5", "r") as b:
-        assert b.attrs["format"] == "trsp-summary" and b.attrs["source_format_version"] == "1.1"
+        assert b.attrs["format"] == "trsp-summary" and b.attrs["source_format_version"] == "1.2"
         kept = [k for k in a if k not in summaries.DROPPED]
         assert sorted(b) == sorted(kept) and not set(summaries.DROPPED) & set(b)
         for k in kept:

@@ -22,7 +22,7 @@ from .store import FORMAT, MemberStore
 
 __all__ = ["assemble", "FORMAT_VERSION"]
 
-FORMAT_VERSION = "1.1"  # 1.1: the softness memory (C_SS, tau_S), optional
+FORMAT_VERSION = "1.2"  # 1.1: the softness memory (C_SS, tau_S), optional; 1.2: kick_tolerance, precision_tolerance
 
 
 @dataclass
