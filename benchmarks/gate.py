@@ -220,7 +220,7 @@ def measure(ci: bool, rounds: int) -> dict:
     k = measure_kernel(p20, DEFAULT_TOLERANCE, dense, rounds, 1000, floor=True)
     raw["kernel"] = k
     figures = {"kernel_over_dense": k["over_dense"], "kernel_floor_ratio": k["floor_ratio"]}
-    rp = measure_replay(p20, dense, rounds, 200)
+    rp = measure_replay(p20, dense, rounds, 300)
     raw["replay"] = rp
     figures["replay_over_dense"] = rp["over_dense"]
     if not ci:
@@ -235,6 +235,7 @@ def measure(ci: bool, rounds: int) -> dict:
         v = measure_verify(1)
         raw["verify"] = v
         figures["verify_over_numpy"] = v["over_numpy"]
+    raw["load_average"] = os.getloadavg()
     return {"figures": figures, "raw": raw}
 
 
@@ -351,8 +352,9 @@ def _table(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="benchmarks/gate.py", description=__doc__.split("\n\n")[0])
     ap.add_argument("--ci", action="store_true", help="the CI subset only (kernel and replay at L = 20)")
-    ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds per figure (default 5, --ci 5)")
-    ap.add_argument("--update", action="store_true", help="measure every figure and rewrite the baseline (keeps the margins)")
+    ap.add_argument("--rounds", type=int, default=7, help="interleaved rounds per figure (default 7)")
+    ap.add_argument("--update", action="store_true", help="measure every figure --repeat times and write their medians as the baseline (keeps the margins)")
+    ap.add_argument("--repeat", type=int, default=3, help="with --update: whole measurements whose median is stored (default 3)")
     ap.add_argument("--note", default="", help="with --update: why (also say it in the commit message)")
     ap.add_argument("--slow", default=None, metavar="PART=F", help="test-only: make the kernel or the replay F times slower")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures, raw numbers and verdicts here")
@@ -366,12 +368,13 @@ def main(argv: list[str] | None = None) -> int:
             slow_down(part, int(factor))
         except ValueError as exc:
             ap.error(f"--slow: {exc}")
-    rounds = args.rounds or 5
-    if rounds < 1:
-        ap.error("--rounds must be >= 1")
+    if args.rounds < 1 or args.repeat < 1:
+        ap.error("--rounds and --repeat must be >= 1")
     old = load_baseline(args.baseline) if args.baseline.exists() else {}
     t0, c0 = time.perf_counter(), time.process_time()
-    result = measure(ci=args.ci, rounds=rounds)
+    runs = [measure(ci=args.ci, rounds=args.rounds) for _ in range(args.repeat if args.update else 1)]
+    result = {"figures": {k: float(np.median([r["figures"][k] for r in runs])) for k in runs[0]["figures"]},
+              "raw": runs[0]["raw"] if len(runs) == 1 else [r["raw"] for r in runs]}  # fmt: skip
     rows = compare(old, result["figures"])
     print(_table(rows))
     print(f"gate: {time.perf_counter() - t0:.1f} s wall, {time.process_time() - c0:.1f} CPU s; raw: "
