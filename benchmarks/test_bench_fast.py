@@ -111,19 +111,27 @@ def _floor_loop(clusters, S, tree, mark, M, xb, zb, ob, blocks=True):
     nxt = np.empty(n_aff, dtype=np.int64)
     site_buf, value_buf, rate_buf = kn._affected_buffers(M)
     blk, zblk, gt_lo, gt, r_lo, rb = M.block_lo, M.zone_block_lo, M.drift_t_lo, M.drift_t, M.noise_lo, M.noise
-    olo = M.out_lo
+    olo, twin = M.out_lo, M.twin
     total = 0.0
     for k in clusters:
         kn._axis_tables(grid, k % N, tab)
-        for b in range(blk.shape[0] - 1 if blocks else 0):  # as in kn._kick, padded outputs included
+        for b in range(blk.shape[0] - 1 if blocks else 0):  # as in kn._kick, padded outputs and mirrors included
+            if twin[b] == -2:
+                continue
             lo = blk[b]
             na = blk[b + 1] - lo
             zlo = zblk[b]
             nz = zblk[b + 1] - zlo
             npad = olo[b + 1] - olo[b]
             out = ob[olo[b] : olo[b + 1]]
-            kn._column_updates(gt[gt_lo[b] : gt_lo[b] + nz * npad], xb[zlo : zlo + nz], out, npad, nz, -1.0)
-            kn._column_updates(rb[r_lo[b] : r_lo[b] + na * npad], zb[lo : lo + na], out, npad, na, 1.0)
+            g, r = gt[gt_lo[b] : gt_lo[b] + nz * npad], rb[r_lo[b] : r_lo[b] + na * npad]
+            if twin[b] < 0:
+                kn._column_updates(g, xb[zlo : zlo + nz], out, npad, nz, -1.0)
+                kn._column_updates(r, zb[lo : lo + na], out, npad, na, 1.0)
+            else:  # the mirror's products (its inputs permuted, as the kernel does, are not part of the floor)
+                out2 = ob[olo[twin[b]] : olo[twin[b]] + npad]
+                kn._column_updates2(g, xb[zlo : zlo + nz], xb[zblk[twin[b]] : zblk[twin[b]] + nz], out, out2, npad, nz, -1.0)
+                kn._column_updates2(r, zb[lo : lo + na], zb[blk[twin[b]] : blk[twin[b]] + na], out, out2, npad, na, 1.0)
         total += ob[0]
         kn._update_rates(S, tree, mark, k // N, M, tab, level, nxt, site_buf, value_buf, rate_buf)
     return total

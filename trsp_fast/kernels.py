@@ -73,6 +73,13 @@ class KernelModel(NamedTuple):
     drift_t_lo, drift_t                          per block G_s^T (n_Z,s x padded n_A,s, row-major), G_s = H_s U_s^T Lambda_t V_s
     noise_lo, noise                              per block R_s = U_s^T R_A U_s (n_A,s x padded n_A,s, row-major; symmetric)
     tilt_drift                                   U^T H_A w_A (padded output order)
+    twin (n_blocks,)                             for a primary block k, the block k2 of the character an axis swap
+                                                 maps it to (trsp_fast.symmetry.swap_permutations), whose data are
+                                                 not stored: G_k2 = P_A G_k P_Z^T, R_k2 = P_A R_k P_A^T; -2 on such
+                                                 a mirror block, -1 on a block alone
+    mirror_a_perm, mirror_a_sign (nA,)           P_A of a mirror block, in that block's range of the basis of A:
+                                                 (P_A y)[i] = sign[i] y[perm[i]] (y in the primary's basis)
+    mirror_z_perm, mirror_z_sign (nZ,)           P_Z likewise, in the block's range of the basis of Z
     -- clusters whose rate a kick changes (a site in A), sorted by id at anchor 0, and their sites:
     affected_lo (n_orient + 1,), affected_orientation, affected_local (n, m) (site 0 = anchor):
     positions in the orientation's list of those clusters' distinct sites,
@@ -119,6 +126,11 @@ class KernelModel(NamedTuple):
     noise_lo: np.ndarray
     noise: np.ndarray
     tilt_drift: np.ndarray
+    twin: np.ndarray
+    mirror_a_perm: np.ndarray
+    mirror_a_sign: np.ndarray
+    mirror_z_perm: np.ndarray
+    mirror_z_sign: np.ndarray
     affected_lo: np.ndarray
     affected_orientation: np.ndarray
     affected_local: np.ndarray
@@ -363,6 +375,49 @@ def _column_updates(mt, x, out, n_out, n_in, sign):
         j += 1
 
 
+@njit(cache=True, inline="never")
+def _column_updates2(mt, x, x2, out, out2, n_out, n_in, sign):
+    """out += sign * A x and out2 += sign * A x2 in one pass over A (stored as in _column_updates):
+    each output receives its terms in the same order as with _column_updates, so the sums are the
+    same; A is read once for both (a primary block and its mirror)."""
+    j = 0
+    while j + 4 <= n_in:
+        x0 = sign * x[j]
+        x1 = sign * x[j + 1]
+        x2_ = sign * x[j + 2]
+        x3 = sign * x[j + 3]
+        y0 = sign * x2[j]
+        y1 = sign * x2[j + 1]
+        y2 = sign * x2[j + 2]
+        y3 = sign * x2[j + 3]
+        r0 = j * n_out
+        r1 = r0 + n_out
+        r2 = r1 + n_out
+        r3 = r2 + n_out
+        for i in range(n_out):
+            m0 = mt[r0 + i]
+            m1 = mt[r1 + i]
+            m2 = mt[r2 + i]
+            m3 = mt[r3 + i]
+            acc = out[i] + m0 * x0
+            acc = acc + m1 * x1
+            acc = acc + m2 * x2_
+            out[i] = acc + m3 * x3
+            acc2 = out2[i] + m0 * y0
+            acc2 = acc2 + m1 * y1
+            acc2 = acc2 + m2 * y2
+            out2[i] = acc2 + m3 * y3
+        j += 4
+    while j < n_in:
+        xj = sign * x[j]
+        yj = sign * x2[j]
+        row = j * n_out
+        for i in range(n_out):
+            out[i] += mt[row + i] * xj
+            out2[i] += mt[row + i] * yj
+        j += 1
+
+
 @njit(cache=True, inline="always")  # per event: no call (and no reference counting of M's arrays)
 def _kick(S, o, zloc, M, tab, work):
     """Apply the kick of a cluster of orientation o at the anchor of the axis tables ``tab``;
@@ -373,7 +428,7 @@ def _kick(S, o, zloc, M, tab, work):
     (= [K'^-1 (mu' - S)]_A), computed in the reflection bases (module docstring) as
     U^T dS_A = -G (V^T x_Z) + tilt U^T H_A w_A + R_blocks (U^T zeta_A).   (Eqs. 10, 16, 19, 30; docs/fast.md)
     """
-    old, xg, xb, zb, ob, v = work
+    old, xg, xb, zb, ob, v, xm, zm, ym = work
     ac = M.active_coord
     nA = ac.shape[1]
     if nA == 0:
@@ -410,15 +465,37 @@ def _kick(S, o, zloc, M, tab, work):
     for b in range(olo[-1]):
         ob[b] = tilt * hw[b]
     blk, zblk, gt_lo, gt, r_lo, rb = M.block_lo, M.zone_block_lo, M.drift_t_lo, M.drift_t, M.noise_lo, M.noise
+    twin = M.twin
     for k in range(blk.shape[0] - 1):
+        k2 = twin[k]
+        if k2 == -2:
+            continue  # a mirror: done with its primary
         lo = blk[k]
         na = blk[k + 1] - lo
         zlo = zblk[k]
         nz = zblk[k + 1] - zlo
         npad = olo[k + 1] - olo[k]
         out = ob[olo[k] : olo[k + 1]]
-        _column_updates(gt[gt_lo[k] : gt_lo[k] + nz * npad], xb[zlo : zlo + nz], out, npad, nz, -1.0)
-        _column_updates(rb[r_lo[k] : r_lo[k] + na * npad], zb[lo : lo + na], out, npad, na, 1.0)
+        g = gt[gt_lo[k] : gt_lo[k] + nz * npad]
+        r = rb[r_lo[k] : r_lo[k] + na * npad]
+        if k2 < 0:
+            _column_updates(g, xb[zlo : zlo + nz], out, npad, nz, -1.0)
+            _column_updates(r, zb[lo : lo + na], out, npad, na, 1.0)
+            continue
+        # the mirror k2 in the primary's basis: P_Z^T x, P_A^T zeta, P_A^T (its tilt term); back by P_A
+        lo2, zlo2, o2 = blk[k2], zblk[k2], olo[k2]
+        ap, asg, zp, zsg = M.mirror_a_perm, M.mirror_a_sign, M.mirror_z_perm, M.mirror_z_sign
+        for i in range(nz):
+            xm[zp[zlo2 + i]] = zsg[zlo2 + i] * xb[zlo2 + i]
+        for i in range(na):
+            zm[ap[lo2 + i]] = asg[lo2 + i] * zb[lo2 + i]
+            ym[ap[lo2 + i]] = asg[lo2 + i] * ob[o2 + i]
+        for i in range(na, npad):
+            ym[i] = 0.0
+        _column_updates2(g, xb[zlo : zlo + nz], xm[:nz], out, ym[:npad], npad, nz, -1.0)
+        _column_updates2(r, zb[lo : lo + na], zm[:na], out, ym[:npad], npad, na, 1.0)
+        for i in range(na):
+            ob[o2 + i] = asg[lo2 + i] * ym[ap[lo2 + i]]
     # back to sites: dS = U ob, the inverse transform per orbit of A
     aout = M.a_out
     for q in range(acol.shape[0]):
@@ -593,14 +670,16 @@ def _window_normals(rng, o, x0, x1, x2, M, zloc, drawn):
 
 @njit(cache=True)
 def _scratch(M):
-    """Work arrays sized for the model: axis tables, and the kick's (old, xg, xb, zb, ob, v)."""
+    """Work arrays sized for the model: axis tables, and the kick's (old, xg, xb, zb, ob, v, xm, zm, ym)."""
     grid = M.grid
     nA = max(1, M.active_coord.shape[1])
     nZ = max(1, M.zone_block_lo[-1])
     n_group = max(1, M.a_images.shape[1], M.z_columns.shape[1])
     tab = np.empty((3, max(grid[0], grid[1], grid[2])), dtype=np.int64)
     n_out = max(1, M.out_lo[-1])
-    return tab, (np.empty(nA), np.empty(nZ), np.empty(nZ), np.empty(nA), np.empty(n_out), np.empty(n_group))
+    # (old, xg, xb, zb, ob, v) and a mirror block's inputs and output in its primary's basis (xm, zm, ym)
+    return tab, (np.empty(nA), np.empty(nZ), np.empty(nZ), np.empty(nA), np.empty(n_out), np.empty(n_group),
+                 np.empty(nZ), np.empty(nA), np.empty(n_out))  # fmt: skip
 
 
 @njit(cache=True)

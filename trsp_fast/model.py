@@ -50,7 +50,7 @@ from . import geometry as geo
 from . import spectral
 from .rates import RateLaw, rate_law
 from ._blas import single_threaded_blas
-from .symmetry import reflection_basis, reflection_orbits
+from .symmetry import cluster_axis_swap, reflection_basis, reflection_orbits, swap_permutations
 
 __all__ = [
     "FastModel", "OrientationOperators", "DenseKick", "Tolerance", "as_tolerance", "DEFAULT_TOLERANCE",
@@ -677,8 +677,28 @@ class FastModel:
             out[:, : X.shape[0]] = X.T
             return out.ravel()
 
-        gts = [padded_t(g, n) for g, n in zip(base.drift, padded)]
-        rbs = [padded_t(r, n) for (_, r), n in zip(base.blocks, padded)]
+        # blocks that an axis swap fixing the cluster maps onto each other (trsp_fast.symmetry): the
+        # mirror's blocks are the primary's up to signed permutations of rows and columns, so only
+        # the primary's are stored and an event applies them to both (one pass over the data)
+        n_blocks = len(sizes)
+        twin = np.full(n_blocks, -1, dtype=np.int64)  # primary -> its mirror; -2 on a mirror
+        a_perm, a_sign = np.arange(max(1, sum(sizes))), np.ones(max(1, sum(sizes)))
+        z_perm, z_sign = np.arange(max(1, sum(zsizes))), np.ones(max(1, sum(zsizes)))
+        swap = cluster_axis_swap(cl0, self.grid, self.dim) if n_blocks else None
+        if swap is not None:
+            a_lo, z_lo = np.cumsum([0] + sizes), np.cumsum([0] + zsizes)
+            pa = swap_permutations(base.active, base.basis, sizes, self.grid, self.dim, swap)
+            pz = swap_permutations(base.zone, base.zone_basis, zsizes, self.grid, self.dim, swap)
+            for k, (k2, perm, sign) in pa.items():
+                if k2 < k or not sizes[k]:
+                    continue
+                twin[k], twin[k2] = k2, -2
+                a_perm[a_lo[k2] : a_lo[k2 + 1]], a_sign[a_lo[k2] : a_lo[k2 + 1]] = perm, sign
+                _, zp, zsg = pz[k]
+                z_perm[z_lo[k2] : z_lo[k2 + 1]], z_sign[z_lo[k2] : z_lo[k2 + 1]] = zp, zsg
+        stored = lambda X, k, n: padded_t(X, n) if twin[k] != -2 else np.zeros(0)  # noqa: E731
+        gts = [stored(g, k, n) for k, (g, n) in enumerate(zip(base.drift, padded))]
+        rbs = [stored(r, k, n) for k, ((_, r), n) in enumerate(zip(base.blocks, padded))]
         out_lo = np.concatenate([[0], np.cumsum(padded)]).astype(np.int64)
         # basis column -> its output position; tilt_drift in output order
         out_of_col = np.concatenate([out_lo[k] + np.arange(n) for k, n in enumerate(sizes)]).astype(np.int64) if sizes else np.zeros(0, np.int64)
@@ -712,6 +732,8 @@ class FastModel:
             drift_t_lo=starts(gts), drift_t=f64(gts),
             noise_lo=starts(rbs), noise=f64(rbs),
             tilt_drift=np.ascontiguousarray(tilt),
+            twin=i64(twin), mirror_a_perm=i64(a_perm), mirror_a_sign=np.ascontiguousarray(a_sign),
+            mirror_z_perm=i64(z_perm), mirror_z_sign=np.ascontiguousarray(z_sign),
             affected_lo=i64(aff_lo), affected_orientation=i64(np.concatenate(aff_o)),
             affected_local=i64(np.concatenate(aff_local).reshape(-1, m)),
             affected_site_lo=i64(aff_site_lo), affected_site_coord=i64(np.concatenate(aff_site_coord).reshape(-1, 3)),
