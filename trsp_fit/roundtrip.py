@@ -77,10 +77,12 @@ def set_params(name: str, L: int, dim: int = 2, T: float | None = None) -> Param
 
 
 def simulate_set(
-    name: str, folder: str | Path, *, L: int, replicas: int, events: int, seed: int, dim: int = 2, tolerance: float | None = None
+    name: str, folder: str | Path, *, L: int, replicas: int, events: int, seed: int, dim: int = 2,
+    tolerance: float | tuple | None = None,
 ) -> list[Path]:
     """Run files for the set: ``replicas`` per temperature, seeds seed*1000 + 100*t + r; ``tolerance``
-    is trsp_fast's truncation (None: ``trsp simulate``'s default, trsp_fast.model.DEFAULT_TOLERANCE)."""
+    is trsp_fast's truncation, one number or (kick, precision) (None: ``trsp simulate``'s default,
+    trsp_fast.model.DEFAULT_TOLERANCE)."""
     from trsp_fast.run_job import simulate_to_file as run_simulate
 
     folder = Path(folder)
@@ -94,7 +96,9 @@ def simulate_set(
         for r in range(replicas):
             out = folder / f"{name}_T{ti}_r{r}.h5"
             if not out.exists():
-                run_simulate(cfg, out, events=events, seed=seed * 1000 + 100 * ti + r, tolerance=tolerance, progress=False)
+                kick, precision = tolerance if isinstance(tolerance, (tuple, list)) else (None, None)
+                run_simulate(cfg, out, events=events, seed=seed * 1000 + 100 * ti + r, progress=False,
+                             **(dict(kick_tolerance=kick, precision_tolerance=precision) if kick is not None else dict(tolerance=tolerance)))  # fmt: skip
             files.append(out)
     return files
 
