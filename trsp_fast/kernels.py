@@ -84,6 +84,8 @@ class KernelModel(NamedTuple):
     affected_lo (n_orient + 1,), affected_orientation, affected_local (n, m) (site 0 = anchor):
     positions in the orientation's list of those clusters' distinct sites,
     affected_site_lo (n_orient + 1,), affected_site_coord (n_sites, 3)
+    subtree_levels                  the rate updates recompute whole subtrees of 2^subtree_levels leaves
+                                    (trsp_fast.model.FastModel._subtree_levels: any value gives the same tree)
     """
 
     grid: np.ndarray
@@ -136,6 +138,7 @@ class KernelModel(NamedTuple):
     affected_local: np.ndarray
     affected_site_lo: np.ndarray
     affected_site_coord: np.ndarray
+    subtree_levels: int
 
 
 #: the blocks' output length is padded to a multiple of this: LLVM's vectorized loop body takes
@@ -521,13 +524,6 @@ def _exp_rates(log_rate, n):
         log_rate[i] = _exp(log_rate[i])
 
 
-#: the sum tree is updated in subtrees of 2^SUBTREE_LEVELS leaves: every node of a subtree holding a
-#: changed leaf is recomputed, in contiguous level-by-level loops that vectorize, instead of queueing
-#: each changed node (a kick changes ~10-40 contiguous leaves per row of anchors; the queue's flags and
-#: scattered reads cost more than summing the unchanged neighbours again); above them, node by node
-SUBTREE_LEVELS = 6
-
-
 @njit(cache=True, inline="never")
 def _subtree_sums(tree, root, height):
     """Recompute every internal node of the subtree of ``root`` (``height`` levels of children
@@ -542,7 +538,7 @@ def _subtree_sums(tree, root, height):
 def _update_rates(S, tree, mark, o, M, tab, level, nxt, site_buf, value_buf, rate_buf):
     """Recompute the rate of every cluster with a site among the kick's moving sites and the
     tree nodes above them (``mark`` flags a node already queued; it is all False again on
-    return): each subtree of 2^SUBTREE_LEVELS leaves holding a changed leaf whole
+    return): each subtree of 2^M.subtree_levels leaves holding a changed leaf whole
     (_subtree_sums), then the ancestors of those subtrees level by level, each node once.
     Every node is recomputed from its children, so the tree stays a pure function of the leaves;
     sites are summed in cluster order, as in cluster_rates, so the leaves are bit-identical to a
@@ -577,7 +573,7 @@ def _update_rates(S, tree, mark, o, M, tab, level, nxt, site_buf, value_buf, rat
             log_rate = -math.inf  # rate 0 for now: the caller undoes the event, which recomputes this leaf
         rate_buf[q - lo] = log_rate
     _exp_rates(rate_buf, hi - lo)
-    height = SUBTREE_LEVELS
+    height = M.subtree_levels
     while (P >> height) == 0:  # a tree of fewer leaves than a subtree
         height -= 1
     for q in range(lo, hi):

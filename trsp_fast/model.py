@@ -78,7 +78,7 @@ DEFAULT_KICK_TOLERANCE = 3e-5
 #: loosest of the measured ladder at which the battery (4 x 10^5 events, default parameters and the
 #: illustrative preset at L = 20) cannot tell the runs from the untruncated model, the observables
 #: move by less than 1% and trsp_fit's round trip passes (issue 21)
-DEFAULT_PRECISION_TOLERANCE = 1e-3
+DEFAULT_PRECISION_TOLERANCE = 1e-2
 #: the default of FastModel, ``trsp simulate`` and ``trsp sweep``
 DEFAULT_TOLERANCE = Tolerance(DEFAULT_KICK_TOLERANCE, DEFAULT_PRECISION_TOLERANCE)
 
@@ -737,7 +737,35 @@ class FastModel:
             affected_lo=i64(aff_lo), affected_orientation=i64(np.concatenate(aff_o)),
             affected_local=i64(np.concatenate(aff_local).reshape(-1, m)),
             affected_site_lo=i64(aff_site_lo), affected_site_coord=i64(np.concatenate(aff_site_coord).reshape(-1, 3)),
+            subtree_levels=self._subtree_levels(aff_o, aff_local, aff_site_coord),
         )  # fmt: skip
+
+    #: relative cost of a sum-tree node recomputed on its own (queued, flagged, scattered) against one
+    #: recomputed inside a whole subtree (a contiguous vectorized loop), measured at 3D L = 20 and 128
+    #: (docs/fast.md, "Rates and event selection": between 5.7 and 12.4 both sizes get their fastest height)
+    QUEUED_NODE_COST = 8
+
+    def _subtree_levels(self, aff_o, aff_local, aff_site_coord) -> int:
+        """The height h of the sum-tree subtrees the rate updates recompute whole: the h minimizing
+        (subtrees touched) x (2^h - 1) + QUEUED_NODE_COST x (subtree roots + their distinct ancestors),
+        counted for the affected clusters of each orientation at 12 fixed anchors.  Speed only: the tree
+        is the same for every h (every node is the sum of its children)."""
+        P = 1 << max(0, (self.n_clusters - 1).bit_length())
+        grid = np.array(self.grid)
+        anchors = geo.coords_of(np.random.default_rng(0).integers(0, self.N, 12), self.grid)  # fixed: same h every build
+        cost = np.zeros(min(8, P.bit_length() - 1) + 1)
+        for o_ids, local, sites in zip(aff_o, aff_local, aff_site_coord):
+            for a in anchors:
+                c = np.mod(sites[local[:, 0]] + a, grid)  # site 0 of a cluster is its anchor
+                leaves = P + o_ids * self.N + geo.index_of(c, self.grid)
+                for h in range(cost.size):
+                    roots = np.unique(leaves >> h)
+                    queued, level = roots.size, roots
+                    while level.size and level[0] > 1:
+                        level = np.unique(level >> 1)
+                        queued += level.size
+                    cost[h] += roots.size * ((1 << h) - 1) + self.QUEUED_NODE_COST * queued
+        return int(np.argmin(cost)) if cost.sum() > 0 else 0
 
     # ------------------------------------------------------------------ public API
 
