@@ -18,6 +18,7 @@ from typing import List, Optional
 import typer
 
 from trsp_ref.params import ParameterError
+from trsp_runfile.runfile import TrspFileError
 
 __all__ = ["run_fit", "run_to_particles", "register"]
 
@@ -30,19 +31,28 @@ def _positive(option: str, value: float | None) -> None:
         raise ParameterError(option, "must be a finite number > 0", value)
 
 
-def _check_frames_fit(option: str, infos, what: str) -> None:
-    """The run files' conversions must give >= 2 frames and fit in memory together (all inputs
-    are held at once); ``option`` is what the user changes (--frame-interval)."""
+def _check_frames(infos, frame_interval: float | None, what: str) -> None:
+    """The run files' conversions: ``--frame-interval`` applies to "full" runs only (a "light"
+    run's frames are its snapshots); each must give >= 2 frames, and all of them must fit in
+    memory together (all inputs are held at once)."""
     from trsp_runfile.resources import check_memory
 
     runs = [i for i in infos if i.format == "trsp-run"]
+    if frame_interval is not None and runs and all(i.light for i in runs):
+        raise ParameterError("--frame-interval", "does not apply: the run files are 'light' runs, whose frames are their "
+                             "snapshots (trsp simulate --mode light --snapshot-every)", frame_interval)  # fmt: skip
     for i in runs:
         if i.n_frames < 2:
-            raise ParameterError(option, f"gives {i.n_frames} frame(s) of {i.path}; at least 2 are needed: choose a shorter {option}")
-    frames = sum(i.n_frames for i in runs)
+            if i.light:
+                raise TrspFileError(i.path, f"a 'light' run's frames are its snapshots and it holds {i.n_frames}: at least 2 "
+                                    "are needed (record it in 'full' mode, or with --snapshot-every)", "/snapshots")  # fmt: skip
+            raise ParameterError("--frame-interval", f"gives {i.n_frames} frame(s) of {i.path}; at least 2 are needed: "
+                                 "choose a shorter --frame-interval", frame_interval)
+    full = [i for i in runs if not i.light]
     values = sum(float(i.n_frames) * i.n_particles for i in runs)
-    check_memory(values * _BYTES_PER_VALUE, option, f"{what} ({frames:.3g} frames of {runs[0].n_particles:,} particles)"
-                 if runs else what, f"choose a longer {option}")
+    check_memory(values * _BYTES_PER_VALUE, "--frame-interval" if full else "DATA",
+                 f"{what} ({sum(i.n_frames for i in runs):.3g} frames of {runs[0].n_particles:,} particles)" if runs else what,
+                 "choose a longer --frame-interval" if full else "convert fewer runs at once")
 
 
 def run_fit(data: list[Path], out: Path, *, report: Path | None = None, plots: Path | None = None, bootstrap: int = 200,
@@ -76,7 +86,7 @@ def run_fit(data: list[Path], out: Path, *, report: Path | None = None, plots: P
             if value is not None:
                 raise ParameterError(option, "does not apply: it is for run files, and every input is a particle-data file "
                                      "(its frames and rearrangements are its own)", value)  # fmt: skip
-    _check_frames_fit("--frame-interval", infos, "converting the run files")
+    _check_frames(infos, frame_interval, "converting the run files")
     temps = sorted({i.temperature for i in infos})
     if at_temperature is not None and len(temps) < MIN_TEMPERATURES and not any(math.isclose(at_temperature, t, rel_tol=1e-9) for t in temps):
         raise ParameterError("--at-temperature", f"does not apply: the data hold {len(temps)} temperature(s) "
@@ -104,10 +114,12 @@ def run_fit(data: list[Path], out: Path, *, report: Path | None = None, plots: P
     return paths
 
 
-def run_to_particles(run: Path, out: Path, *, frame_interval: float = 1.0, duration: float = 4.0, jitter: float = 0.0,
+def run_to_particles(run: Path, out: Path, *, frame_interval: float | None = None, duration: float = 4.0, jitter: float = 0.0,
                      seed: int = 0, temperature: float | None = None, force: bool = False) -> None:
-    """Convert a run file to a particle-data file (docs/formats-particles.md)."""
+    """Convert a run file to a particle-data file (docs/formats-particles.md); ``frame_interval``
+    None: :data:`trsp_fit.convert.DEFAULT_FRAME_INTERVAL` ("full" runs; a "light" run's frames are its snapshots)."""
     from trsp_fit import runfile_to_particles, write_particles
+    from trsp_fit.convert import DEFAULT_FRAME_INTERVAL
     from trsp_fit.schema import inspect_input
     from trsp_runfile.outputs import Output, OutputSet
 
@@ -116,11 +128,12 @@ def run_to_particles(run: Path, out: Path, *, frame_interval: float = 1.0, durat
     _positive("--duration", duration)
     if not (isinstance(jitter, (int, float)) and math.isfinite(jitter) and jitter >= 0):
         raise ParameterError("--jitter", "must be a finite number >= 0", jitter)
-    info = inspect_input(run, frame_interval, "RUN")
+    info = inspect_input(run, DEFAULT_FRAME_INTERVAL if frame_interval is None else frame_interval, "RUN")
     if info.format != "trsp-run":
         raise ParameterError("RUN", f"{run} is a particle-data file already: to-particles converts run files (trsp simulate)")
-    _check_frames_fit("--frame-interval", [info], "the particle data")
-    data = runfile_to_particles(run, frame_interval=frame_interval, duration=duration, jitter=jitter, seed=seed, temperature=temperature)
+    _check_frames([info], frame_interval, "the particle data")
+    data = runfile_to_particles(run, frame_interval=DEFAULT_FRAME_INTERVAL if frame_interval is None else frame_interval,
+                                duration=duration, jitter=jitter, seed=seed, temperature=temperature)
     with outputs.writing() as w:
         write_particles(data, w.path("--out", ".h5"))
 
@@ -139,7 +152,7 @@ def register(app: typer.Typer, guarded) -> None:
         seed: int = typer.Option(0, "--seed", min=0, help="Seeds the bootstrap."),
         before: Optional[int] = typer.Option(None, "--before", min=1, help="Frames before a rearrangement's interval for dS (default 1)."),
         after: Optional[int] = typer.Option(None, "--after", min=0, help="Frames after it (default 0; sustained data: the duration)."),
-        at_temperature: Optional[float] = typer.Option(None, "--at-temperature", help="[temperature] T of the written set (default: lowest)."),
+        at_temperature: Optional[float] = typer.Option(None, "--at-temperature", help="\\[temperature] T of the written set (default: lowest)."),
         cluster_shape: Optional[str] = typer.Option(None, "--cluster-shape", help="Cluster shape (site, dimer, plaquette) when the data do not say."),
         frame_interval: Optional[float] = typer.Option(None, "--frame-interval", help="Run files only: time between frames (default 1)."),
         duration: Optional[float] = typer.Option(None, "--duration", help="Run files only: the given rearrangement duration (default 4)."),
@@ -154,7 +167,7 @@ def register(app: typer.Typer, guarded) -> None:
         run: Path = typer.Argument(..., help="Run file (trsp simulate)."),
         out: Path = typer.Option(..., "--out", "-o", help="Particle-data file to write (HDF5)."),
         force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
-        frame_interval: float = typer.Option(1.0, "--frame-interval", help="Time between frames (> 0)."),
+        frame_interval: Optional[float] = typer.Option(None, "--frame-interval", help="Time between frames (> 0; default 1). 'Light' runs: their snapshots."),
         duration: float = typer.Option(4.0, "--duration", help="The rearrangement duration to record (> 0)."),
         jitter: float = typer.Option(0.0, "--jitter", min=0.0, help="Gaussian displacement of the particles, in spacings."),
         seed: int = typer.Option(0, "--seed", min=0, help="Seeds the jitter."),

@@ -204,6 +204,9 @@ def paired(
 from trsp_cli.fit_cmd import register as _register_fit  # noqa: E402  (trsp fit, trsp to-particles)
 
 _register_fit(app, _guarded)
+from trsp_cli.md_cmd import register as _register_md  # noqa: E402  (trsp md)
+
+_register_md(app, _guarded)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -358,17 +358,17 @@ def _deferred_signals() -> Iterator[list[int]]:
 
 
 @contextmanager
-def _progress_bar(enabled: bool, total: float, completed: float, what: str):
+def _progress_bar(enabled: bool, total: float, completed: float, what: str, label: str = "simulate"):
     if not enabled:
         yield lambda completed: None
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    columns = [TextColumn("[bold]simulate"), BarColumn(), TextColumn(what)]
+    columns = [TextColumn(f"[bold]{label}"), BarColumn(), TextColumn(what)]
     columns += [MofNCompleteColumn()] if what == "events" else [TextColumn("{task.completed:.4g}/{task.total:.4g}")]
     columns += [TimeElapsedColumn(), TimeRemainingColumn()]
     with Progress(*columns, transient=False) as bar:
-        task = bar.add_task("simulate", total=total, completed=completed)
+        task = bar.add_task(label, total=total, completed=completed)
         yield lambda completed: bar.update(task, completed=completed)
 
 

@@ -26,13 +26,22 @@ from trsp_runfile import RunFile, TrspFileError, apply_changes
 
 from .particles import ParticleData
 
-__all__ = ["runfile_to_particles", "DEFAULT_DURATION", "DEFAULT_FRAME_INTERVAL"]
+__all__ = ["runfile_to_particles", "frame_count", "DEFAULT_DURATION", "DEFAULT_FRAME_INTERVAL"]
 
 #: the paper's rearrangement duration (Sec. V: "roughly 4 tau"); lattice events are instantaneous,
 #: so the data fix only A / duration and the duration is a given value
 DEFAULT_DURATION = 4.0
 #: time between frames (MD time units)
 DEFAULT_FRAME_INTERVAL = 1.0
+
+
+def frame_count(run: RunFile, frame_interval: float) -> int:
+    """The frames :func:`runfile_to_particles` makes of ``run``: t0, t0 + dt, ... up to the end
+    of its observation window ("full" runs), or its snapshots ("light" runs).  Known from the
+    run's header alone, so the frames' memory can be estimated before they are made."""
+    if run.mode == "full":
+        return int(math.floor((run.checkpoint.observed_until - run.t0) / frame_interval + 1e-9)) + 1
+    return int(run.checkpoint.n_snapshots)
 
 
 def runfile_to_particles(
@@ -67,7 +76,7 @@ def runfile_to_particles(
     ev = run.events
     t_end = run.checkpoint.observed_until
     if ev.has_changes:
-        n_frames = int(math.floor((t_end - run.t0) / frame_interval + 1e-9)) + 1
+        n_frames = frame_count(run, frame_interval)
         frames = run.t0 + frame_interval * np.arange(n_frames)
         S = np.empty((n_frames, run.N))
         state = run.S0.copy()

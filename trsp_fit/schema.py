@@ -11,8 +11,10 @@ checked when they are read (:meth:`trsp_fit.particles.ParticleData.validate`).
 
 from __future__ import annotations
 
+import filecmp
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +42,7 @@ ITEMS = (
     Item("/@on_lattice", "flag", required=False),
     Item("/@cluster_shape", "string", required=False),
     Item("/@source", "string", required=False),
+    Item("/@type_names", "strings", (None,), required=False),  # format 1.1: the name of each type id
     Item("/frames/time", "real", (K,)),
     Item("/frames/softness", "real", (K, N)),
     Item("/frames/rearranging", "flag", (K, N), required=False),
@@ -95,13 +98,14 @@ def read_header(h5: h5py.File, path: Path, fail) -> ParticleHeader:
     fmt = str(_value(h5, "format"))
     if fmt != FORMAT:
         raise fail(f"is not a particle-data file (format is {fmt!r}, expected {FORMAT!r})", "/@format")
-    dims = check_items(h5, ITEMS[1:], fail)
+    dims = check_items(h5, ITEMS[1:4], fail)  # the version, the temperature and the box: d, before anything is shaped by it
     version = str(_value(h5, "format_version"))
     if version.split(".")[0] != FORMAT_VERSION.split(".")[0]:
         raise fail(f"format version {version} is not supported (this reader: {FORMAT_VERSION})", "/@format_version")
+    if dims[D] not in (2, 3):
+        raise fail(f"must hold 2 or 3 box lengths, got {dims[D]}", "/@box")
+    dims = check_items(h5, ITEMS[4:], fail, dims)
     d, n_frames, n_particles = dims[D], dims[K], dims[N]
-    if d not in (2, 3):
-        raise fail(f"must hold 2 or 3 box lengths, got {d}", "/@box")
     box = np.asarray(h5.attrs["box"], dtype=np.float64).reshape(-1)
     if not np.all(np.isfinite(box)) or np.any(box <= 0):
         raise fail("box lengths must be finite and > 0", "/@box")
@@ -135,7 +139,7 @@ def read_header(h5: h5py.File, path: Path, fail) -> ParticleHeader:
     lattice = None
     has_L, has_a = "lattice_L" in h5.attrs, "lattice_spacing" in h5.attrs
     if has_L != has_a:
-        raise fail("lattice_L and lattice_spacing go together: give both or neither", "/@lattice_L" if has_a else "/@lattice_spacing")
+        raise fail("/@lattice_L and /@lattice_spacing go together: give both or neither", "/@lattice_L" if has_a else "/@lattice_spacing")
     if has_L:
         L, a = int(_value(h5, "lattice_L")), float(_value(h5, "lattice_spacing"))
         if L < 2:
@@ -146,7 +150,7 @@ def read_header(h5: h5py.File, path: Path, fail) -> ParticleHeader:
             raise fail(f"an L^d lattice of L = {L} has {L**d} sites, but the file holds N = {n_particles} particles "
                        f"(particle index = site index)", "/@lattice_L")
         if not np.allclose(box, L * a, rtol=1e-6):
-            raise fail(f"the lattice side L x spacing = {L * a:g} is not the box {box.tolist()}", "/@lattice_spacing")
+            raise fail(f"the lattice side L x spacing = {L * a:g} is not the box (/@box = {box.tolist()})", "/@lattice_spacing")
         on = int(_value(h5, "on_lattice", 0))
         if on not in (0, 1):
             raise fail(f"must be 0 or 1, got {on}", "/@on_lattice")
@@ -182,13 +186,15 @@ class InputInfo:
     lattice: dict | None  # {"L", "spacing", ...} when the particles sit on (or near) a lattice
     cluster_shape: str | None
     kind: str
+    run_id: str | None = None  # the trajectory's run (a run file's run_id; a converted file's source names it)
+    light: bool = False  # a "light" run file: its frames are its snapshots (no --frame-interval)
 
     @property
     def spacing(self) -> float:
         """The lattice spacing, or the mean interparticle spacing (V/N)^(1/d)."""
         if self.lattice is not None:
             return float(self.lattice["spacing"])
-        return float(np.prod(self.box) / self.n_particles) ** (1.0 / self.dim)
+        return float(np.exp((np.sum(np.log(self.box)) - math.log(self.n_particles)) / self.dim))  # (no overflow for any finite box)
 
 
 def _input_error(path: Path, parameter: str):
@@ -206,6 +212,7 @@ def inspect_input(path: str | os.PathLike, frame_interval: float, parameter: str
     FitInputError / ParticleFileError / TrspFileError naming the file and the item."""
     from trsp_runfile import RunFile
 
+    from .convert import frame_count
     from .particles import ParticleFileError
 
     path = Path(path)
@@ -218,22 +225,21 @@ def inspect_input(path: str | os.PathLike, frame_interval: float, parameter: str
             raise fail(f"is {other}, not a particle-data or run file (what trsp fit reads: docs/fit.md)")
         if fmt == "trsp-particles":
             head = read_header(h5, path, lambda problem, where=None: ParticleFileError(path, problem, where))
+            found = re.search(r"\(run_id ([^)\s]+)\)", head.source)  # what trsp to-particles records
             return InputInfo(path, fmt, head.temperature, head.n_particles, head.dim, head.box, head.n_frames, head.lattice,
-                             head.cluster_shape, head.kind)  # fmt: skip
+                             head.cluster_shape, head.kind, found.group(1) if found else None)  # fmt: skip
     run = RunFile.open(path)
     lat = run.params.lattice
-    if run.mode == "full":
-        n_frames = int(math.floor((run.checkpoint.observed_until - run.t0) / frame_interval + 1e-9)) + 1
-    else:  # a light run's frames are its snapshots
-        n_frames = int(run.checkpoint.n_snapshots)
+    n_frames = frame_count(run, frame_interval)
     T = run.params.temperature.T if run.params.temperature is not None else 1.0
     return InputInfo(path, fmt, float(T), int(run.N), int(lat.dim), np.full(lat.dim, lat.L * lat.spacing), n_frames,
-                     {"L": int(lat.L), "spacing": float(lat.spacing)}, run.params.cluster.shape, "instantaneous")  # fmt: skip
+                     {"L": int(lat.L), "spacing": float(lat.spacing)}, run.params.cluster.shape, "instantaneous", run.run_id or None, run.mode != "full")  # fmt: skip
 
 
 def check_fit_inputs(infos: list[InputInfo], neighbour_radius: float, cluster_shape: str | None = None) -> None:
     """What the inputs must be together before a fit starts (FitInputError naming the file):
-    each input given once, one system (dimension, particles, box), a box wider than the
+    each trajectory given once (not the same file twice, nor a copy, nor a run file and its
+    conversion: the run's ``run_id``), one system (dimension, particles, box), a box wider than the
     neighbourhood the statistics use (``neighbour_radius`` spacings on either side), one
     rearranging cluster (``cluster_shape``, --cluster-shape, only where the data do not say),
     and a lattice and cluster the parameter set can hold."""
@@ -242,7 +248,14 @@ def check_fit_inputs(infos: list[InputInfo], neighbour_radius: float, cluster_sh
 
     from .pipeline import FitInputError
 
-    check_distinct_inputs([i.path for i in infos], "DATA", "each trajectory counts once (given twice it would be pooled as independent data)")
+    once = "each trajectory counts once (given twice it would be pooled as independent data)"
+    check_distinct_inputs([i.path for i in infos], "DATA", once)
+    for i, b in enumerate(infos):
+        for a in infos[:i]:
+            if b.run_id is not None and b.run_id == a.run_id:
+                raise FitInputError("DATA", f"{b.path} holds the same trajectory as {a.path} (run_id {b.run_id}): {once}")
+            if a.path.stat().st_size == b.path.stat().st_size and filecmp.cmp(a.path, b.path, shallow=False):
+                raise FitInputError("DATA", f"{b.path} is a copy of {a.path} (the same bytes): {once}")
     a = infos[0]
     for b in infos[1:]:
         if (b.dim, b.n_particles) != (a.dim, a.n_particles) or not np.allclose(b.box, a.box, rtol=1e-9):

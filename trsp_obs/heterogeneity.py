@@ -49,6 +49,7 @@ __all__ = [
     "StackedStats",
     "stack",
     "overlap_and_chi4",
+    "variance_of_q",
     "chi4_peak",
     "s4_shells",
     "oz_fit",
@@ -131,6 +132,10 @@ def _variance_of_q(q_mean: np.ndarray, q_sq_mean: np.ndarray) -> np.ndarray:
     within = np.maximum(q_sq_mean - q_mean * q_mean, 0.0).mean(axis=0)
     between = q_mean.var(axis=0, ddof=1)
     return within + between
+
+
+#: the public name (trsp_md.analysis computes the liquid's chi_4 with it)
+variance_of_q = _variance_of_q
 
 
 def overlap_and_chi4(st: StackedStats) -> tuple[np.ndarray, np.ndarray]:

@@ -117,7 +117,7 @@ def load_ensemble(paths) -> Ensemble:
     (the same seed would repeat the same replicas)."""
     from trsp_runfile.outputs import check_distinct_inputs
 
-    from .results_schema import PAIRED_ITEMS, SWEEP_FORMAT, analysis_settings, check_results, open_results
+    from .results_schema import PAIRED_ITEMS, SWEEP_FORMAT, analysis_settings, check_member_values, check_results, open_results
 
     paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
     if not paths:
@@ -140,6 +140,7 @@ def load_ensemble(paths) -> Ensemble:
                 digests=(np.vectorize(lambda x: x.decode() if isinstance(x, bytes) else str(x), otypes=[object])(h5["member_initial_digest"][()])
                          if "member_initial_digest" in h5 else None),
             )  # fmt: skip
+        check_member_values(path, part["lag_time"], part["arrays"]["member_done"], part["arrays"])
         parts.append(part)
     p0 = parts[0]
     for p in parts[1:]:

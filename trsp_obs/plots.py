@@ -19,7 +19,7 @@ import numpy as np
 from trsp_ref.params import ParameterError
 from trsp_runfile.outputs import Output, OutputSet
 
-from .results_schema import MEMORY_NAMES, PLOT_ITEMS, RESULT_FORMATS, check_results, open_results  # noqa: F401
+from .results_schema import MEMORY_NAMES, PLOT_ITEMS, RESULT_FORMATS, check_plot_values, check_results, open_results  # noqa: F401
 
 __all__ = ["SweepData", "read_sweep", "make_figures"]
 
@@ -61,6 +61,7 @@ def read_sweep(path: str | Path) -> SweepData:
             aging["model"] = [m.decode() if isinstance(m, bytes) else str(m) for m in aging["model"]]
             aging["T_initial"] = float(g.attrs["T_initial"])
             aging["S_initial"] = float(g.attrs["S_initial"])
+        check_plot_values(path, h5["temperature"][()], h5["lag_time"][()], h5["q"][()], h5["block"][()], d)
         return SweepData(
             path=path, attrs=attrs,
             variants=[v.decode() if isinstance(v, bytes) else str(v) for v in h5["variant"][()]],

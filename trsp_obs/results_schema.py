@@ -20,7 +20,7 @@ from trsp_ref.params import ParameterError
 from trsp_runfile.schema import Item, check_items, open_hdf5
 
 __all__ = ["SWEEP_FORMAT", "SUMMARY_FORMAT", "RESULT_FORMATS", "MEMORY_NAMES", "PLOT_ITEMS", "PAIRED_ITEMS", "open_results",
-           "check_results", "analysis_settings"]
+           "check_results", "check_plot_values", "check_member_values", "analysis_settings"]
 
 SWEEP_FORMAT = "trsp-sweep"
 SUMMARY_FORMAT = "trsp-summary"
@@ -120,6 +120,54 @@ def check_results(h5: h5py.File, items, parameter: str = "sweep_file") -> dict:
     if items is PLOT_ITEMS and "aging" in h5:
         dims.update(check_items(h5, AGING_ITEMS, fail))
     return dims
+
+
+#: what each coordinate's values must be (besides finite): temperatures and lags > 0, |q| >= 0, block sides >= 1
+_AXES_OK = {"temperature": ("> 0", lambda a: a > 0), "lag_time": ("> 0", lambda a: a > 0), "q": (">= 0", lambda a: a >= 0),
+            "block": (">= 1", lambda a: a >= 1)}  # fmt: skip
+
+
+def _check_axes(fail, **axes) -> None:
+    import numpy as np
+
+    for name, a in axes.items():
+        a = np.asarray(a, dtype=np.float64)
+        words, ok = _AXES_OK[name]
+        if not (np.all(np.isfinite(a)) and np.all(ok(a))):
+            raise fail(f"must be finite and {words}", f"/{name}")
+
+
+#: combined estimates that are > 0 where they are estimated (NaN: not estimable), drawn on log axes
+POSITIVE_ESTIMATES = ("tau_chi", "chi4_star", "xi4_oz", "xi4_block", "s4_lag")
+
+
+def check_plot_values(path: str | Path, sd_T, lag_time, q, blocks, d: dict, parameter: str = "sweep_file") -> None:
+    """The values trsp plot draws with: finite axes (T > 0, lags > 0, |q| >= 0, blocks >= 1),
+    Q estimated wherever replicas were combined, the log-axis estimates > 0 where estimated."""
+    import numpy as np
+
+    fail = _failure(parameter, Path(path))
+    _check_axes(fail, temperature=sd_T, lag_time=lag_time, q=q, block=blocks)
+    combined = np.asarray(d["n_replicas"]) >= 2
+    if not np.all(np.isfinite(np.asarray(d["Q"], dtype=np.float64)[combined])):
+        raise fail("must be finite wherever n_replicas >= 2 (replicas were combined there)", "/Q")
+    for name in POSITIVE_ESTIMATES:
+        a = np.asarray(d[name], dtype=np.float64)
+        if np.any(a[np.isfinite(a)] <= 0) or np.any(np.isinf(a)):
+            raise fail("must be > 0 where estimated (NaN where not)", f"/{name}")
+
+
+def check_member_values(path: str | Path, lag_time, done, arrays: dict, parameter: str = "sweep files") -> None:
+    """The values trsp paired computes with: lags finite and > 0, and the overlap statistics of
+    every finished member finite (the spatial ones may be NaN: a sweep without spatial origins)."""
+    import numpy as np
+
+    fail = _failure(parameter, Path(path))
+    _check_axes(fail, lag_time=lag_time)
+    finished = np.asarray(done) > 0
+    for name in ("member_q_mean", "member_q_sq_mean"):
+        if not np.all(np.isfinite(np.asarray(arrays[name])[finished])):
+            raise fail("must be finite for every finished member (member_done = 1)", f"/{name}")
 
 
 def analysis_settings(h5: h5py.File, parameter: str = "sweep_file") -> dict:

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["atomic_path", "write_text_atomic", "current_umask", "fsync_dir", "unwritable_reason", "temp_beside", "replace_from_temp"]
+__all__ = ["fsync_file", "atomic_path", "write_text_atomic", "current_umask", "fsync_dir", "unwritable_reason", "temp_beside", "replace_from_temp"]
 
 
 def current_umask() -> int:
@@ -23,6 +23,15 @@ def current_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def fsync_file(path: str | os.PathLike) -> None:
+    """Flush a closed file's content to disk (before renaming it over its target)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def fsync_dir(folder: Path) -> None:
@@ -84,6 +93,11 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     try:
         yield tmp
         replace_from_temp(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.filename is not None and Path(exc.filename) == tmp:  # a user knows the target, not our temporary name
+            exc.filename = str(path)
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

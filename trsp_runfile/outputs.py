@@ -184,11 +184,16 @@ class OutputSet:
             yield self
             self._commit()
         except OSError as exc:
+            # the reason in words, with every temporary name replaced by its target's (libraries
+            # such as h5py put the file they were writing into their messages)
+            reason = str(exc.strerror or exc)
+            for option, staged in self._staged.items():
+                reason = reason.replace(str(staged), str(self.outputs[option].path))
             self._discard()
             o = self.outputs.get(self._current) if self._current else None
             if o is None:
                 raise
-            raise ParameterError(o.option, f"cannot write {o.label}: {exc.strerror or exc}") from None
+            raise ParameterError(o.option, f"cannot write {o.label}: {reason}") from None
         except BaseException:
             self._discard()
             raise

@@ -42,7 +42,7 @@ try:  # Python >= 3.11
 except ModuleNotFoundError:  # pragma: no cover
     import tomli as tomllib  # type: ignore[no-redef]
 
-from .atomic import fsync_dir
+from .atomic import fsync_dir, fsync_file
 from .schema import hdf5_file_problem, open_hdf5
 from .events import EventRecord
 
@@ -964,12 +964,7 @@ def apply_changes(S: np.ndarray, sites: np.ndarray, values: np.ndarray) -> None:
 # --------------------------------------------------------------------------
 
 
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+_fsync_path = fsync_file
 
 
 #: HDF5 files whose data could not be written (disk full): closing them can crash libhdf5,

@@ -26,15 +26,15 @@ from typing import Callable
 import h5py
 import numpy as np
 
-__all__ = ["Item", "KINDS", "check_items", "item_meta", "hdf5_file_problem", "open_hdf5"]
+__all__ = ["Item", "KINDS", "Dims", "check_items", "item_meta", "hdf5_file_problem", "open_hdf5"]
 
-#: what each kind of item holds, in words (the error says which was expected)
+#: what each kind of item holds, in words: (one value, an array)
 KINDS = {
-    "real": "real numbers (float or integer; not complex, not boolean)",
-    "integer": "integers",
-    "flag": "booleans or integers 0/1",
-    "string": "a string",
-    "strings": "strings",
+    "real": ("a real number (float or integer; not complex, not boolean)", "real numbers (float or integer; not complex, not boolean)"),
+    "integer": ("an integer", "integers"),
+    "flag": ("a boolean or an integer 0/1", "booleans or integers 0/1"),
+    "string": ("a string", "a string"),
+    "strings": ("a string", "strings"),
 }
 
 
@@ -128,20 +128,32 @@ def _dtype_words(dtype: np.dtype) -> str:
     return str(dtype)
 
 
-def _shape_words(shape: tuple, dims: dict) -> str:
+def _shape_words(shape: tuple, dims: dict, origin: dict) -> str:
+    """``(K, N) = (100, 64) (K from /frames/time)``: the wanted shape, its known values and where they came from."""
     names = ", ".join("any" if d is None else str(d) for d in shape)
     values = ", ".join(str(dims.get(d, d)) if isinstance(d, str) else ("any" if d is None else str(d)) for d in shape)
     comma = "," if len(shape) == 1 else ""
-    return f"({names}{comma})" + (f" = ({values}{comma})" if any(isinstance(d, str) and d in dims for d in shape) else "")
+    known = [d for d in dict.fromkeys(shape) if isinstance(d, str) and d in dims]
+    if not known:
+        return f"({names}{comma})"
+    return f"({names}{comma}) = ({values}{comma}) ({', '.join(f'{d} from {origin[d]}' for d in known)})"
 
 
-def check_items(
-    h5: h5py.File, items, fail: Callable[[str, str | None], Exception], dims: dict | None = None
-) -> dict:
-    """Check every item's presence, kind and shape; return the named dimensions (``{"K": 100, ...}``).
+class Dims(dict):
+    """Named dimensions bound while checking (``{"K": 100, ...}``), with ``origin``: the item each came from."""
 
-    ``fail(problem, where)`` builds the family's exception (it names the file)."""
-    dims = dict(dims or {})
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.origin: dict[str, str] = {}
+
+
+def check_items(h5: h5py.File, items, fail: Callable[[str, str | None], Exception], dims: Dims | None = None) -> Dims:
+    """Check every item's presence, kind and shape; return the named dimensions (:class:`Dims`).
+
+    ``fail(problem, where)`` builds the family's exception (it names the file).  ``dims``
+    continues an earlier call's dimensions."""
+    dims = Dims() if dims is None else dims
+    origin = dims.origin
     for it in items:
         try:
             meta = item_meta(h5, it.where)
@@ -155,24 +167,27 @@ def check_items(
         scalar = it.shape == ()
         if scalar and int(np.prod(shape)) == 1:
             shape = ()
+        one, many = KINDS[it.kind]
         if not _kind_ok(dtype, it.kind) or (it.kind == "string" and shape != ()):
             got = f"{_dtype_words(dtype)}" + (f" of shape {shape}" if shape != () else "")
-            raise fail(f"must be {'a single ' if scalar and it.kind != 'string' else ''}{KINDS[it.kind]}"
-                       f"{'' if scalar else f' of shape {_shape_words(it.shape, dims)}' if it.shape is not None else ''}, got {got}", it.where)
+            want = one if scalar or it.kind == "string" else many + (f" of shape {_shape_words(it.shape, dims, origin)}" if it.shape is not None else "")
+            raise fail(f"must be {want}, got {got}", it.where)
         if it.shape is None:
             continue
         ok = len(shape) == len(it.shape)
-        bound = dict(dims)
+        bound = {}
         if ok:
             for want, n in zip(it.shape, shape):
                 if isinstance(want, int) and n != want:
                     ok = False
                 elif isinstance(want, str):
-                    if want in bound and bound[want] != n:
+                    if dims.get(want, bound.get(want, n)) != n:
                         ok = False
                     bound.setdefault(want, n)
         if not ok:
-            what = "a single value" if scalar else f"shape {_shape_words(it.shape, dims)}"
+            what = "a single value" if scalar else f"shape {_shape_words(it.shape, dims, origin)}"
             raise fail(f"must have {what}, got shape {shape}", it.where)
-        dims = bound
+        for d, n in bound.items():
+            if d not in dims:
+                dims[d], origin[d] = n, it.where
     return dims

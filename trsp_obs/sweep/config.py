@@ -21,6 +21,7 @@ except ModuleNotFoundError:  # pragma: no cover
     import tomli as tomllib  # type: ignore[no-redef]
 
 from trsp_ref.params import ParameterError, Params, params_from_dict, read_toml
+from trsp_runfile.resources import check_bootstrap_count
 
 from ..presets import PRESETS, preset_dict
 
@@ -281,6 +282,7 @@ def sweep_config_from_dict(data: dict, *, text: str = "", base_dir: Path | None 
     n_boot = _get(ana, "n_bootstrap", "analysis", int, 200)
     if n_boot < 0:
         raise ParameterError("analysis.n_bootstrap", "must be >= 0", n_boot)
+    check_bootstrap_count(n_boot, "analysis.n_bootstrap")
     oz_qmax = _get(ana, "oz_qmax", "analysis", float, None)
     bfm = _get(ana, "block_fit_max", "analysis", int, None)
 
