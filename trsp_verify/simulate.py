@@ -29,7 +29,7 @@ __all__ = [
 #: values as trsp_fast.model.DEFAULT_KICK_TOLERANCE and DEFAULT_PRECISION_TOLERANCE, written here on
 #: purpose (the verifier does not import the simulator; a test checks that the copies agree)
 DEFAULT_KICK_TOLERANCE = 3e-5
-DEFAULT_PRECISION_TOLERANCE = 1e-3
+DEFAULT_PRECISION_TOLERANCE = 1e-2
 #: (kick, precision), as trsp_fast's FastModel takes it
 DEFAULT_TOLERANCE = (DEFAULT_KICK_TOLERANCE, DEFAULT_PRECISION_TOLERANCE)
 #: events per chunk handed from the simulation to the replay (bounds the memory of a replica)
