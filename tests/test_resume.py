@@ -271,7 +271,7 @@ def test_existing_runs_are_protected(tmp_path, config):
         (dict(seed=2), "seed"),
         (dict(mode="light"), "mode"),
         (dict(tolerance=1e-4), "tolerance"),
-        (dict(precision_tolerance=1e-2), "precision tolerance .*--precision-tolerance"),
+        (dict(precision_tolerance=3e-2), "precision tolerance .*--precision-tolerance"),
         (dict(kick_tolerance=1e-4), "kick tolerance .*--kick-tolerance"),
         (dict(snapshot_every=30.0), "snapshot interval"),
         ("params", "softness.C1"),
