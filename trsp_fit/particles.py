@@ -22,7 +22,6 @@ import numpy as np
 from trsp_ref.params import CLUSTER_SHAPES
 from trsp_runfile.atomic import atomic_path
 from trsp_runfile.runfile import LabelledFileError
-from trsp_runfile.schema import open_hdf5
 
 __all__ = [
     "FORMAT",
@@ -52,8 +51,27 @@ class ParticleFileError(LabelledFileError):
     label = "particle-data file"
 
 
+class TrajectoryShape:
+    """What every trajectory (in memory, or read a block at a time: trsp_fit.sources) knows about its
+    shape; subclasses give ``box``, ``time``, ``lattice`` and ``n_particles``."""
+
+    @property
+    def dim(self) -> int:
+        return int(self.box.shape[0])
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.time.shape[0])
+
+    def spacing(self) -> float:
+        """The mean interparticle spacing (V/N)^(1/dim) (the lattice spacing for lattice data)."""
+        if self.lattice is not None:
+            return float(self.lattice["spacing"])
+        return float(np.prod(self.box) / self.n_particles) ** (1.0 / self.dim)
+
+
 @dataclass
-class ParticleData:
+class ParticleData(TrajectoryShape):
     """One trajectory of measured softness (the format's content, checked).
 
     time (K,), box (dim,), positions (N, dim) for fixed particles or (K, N, dim), types (N,),
@@ -90,14 +108,6 @@ class ParticleData:
     p_hop_threshold: float | None = None
 
     @property
-    def dim(self) -> int:
-        return int(self.box.shape[0])
-
-    @property
-    def n_frames(self) -> int:
-        return int(self.time.shape[0])
-
-    @property
     def n_particles(self) -> int:
         return int(self.softness.shape[1])
 
@@ -109,12 +119,6 @@ class ParticleData:
     def static(self) -> bool:
         """True when the particles do not move (one position array for all frames)."""
         return self.positions.ndim == 2
-
-    def spacing(self) -> float:
-        """The mean interparticle spacing (V/N)^(1/dim) (the lattice spacing for lattice data)."""
-        if self.lattice is not None:
-            return float(self.lattice["spacing"])
-        return float(np.prod(self.box) / self.n_particles) ** (1.0 / self.dim)
 
     def validate(self) -> "ParticleData":
         """Check shapes and values; raise ParticleFileError naming the item at fault."""
@@ -178,48 +182,12 @@ class ParticleData:
 
 
 def read_particles(path: str | os.PathLike) -> ParticleData:
-    """Read and check a particle-data file (docs/formats-particles.md): the schema first, from
-    metadata (:func:`trsp_fit.schema.read_header`), then the datasets and their values."""
-    from .schema import read_header
+    """Read and check a particle-data file (docs/formats-particles.md), whole: the schema first, from
+    metadata (:func:`trsp_fit.schema.read_header`), then the datasets and their values.  ``trsp fit``
+    reads the same way a block of frames at a time (:class:`trsp_fit.sources.ParticleFile`)."""
+    from .sources import ParticleFile
 
-    path = Path(path)
-
-    def fail(problem: str, where: str | None = None) -> ParticleFileError:
-        return ParticleFileError(path, problem, where)
-
-    with open_hdf5(path, "a particle-data file", fail) as h5:
-        head = read_header(h5, path, fail)
-        try:
-            time = np.asarray(h5["/frames/time"][()], dtype=np.float64)
-            softness = np.asarray(h5["/frames/softness"][()], dtype=np.float64)
-            p_hop = None
-            if head.indicator == "/frames/rearranging":
-                flags = np.asarray(h5["/frames/rearranging"][()])
-                if flags.dtype != bool and np.any((flags != 0) & (flags != 1)):
-                    raise fail("must hold 0 or 1 (or booleans)", "/frames/rearranging")
-            else:
-                p_hop = np.asarray(h5["/frames/p_hop"][()], dtype=np.float64)
-                if not np.all(np.isfinite(p_hop)):
-                    raise fail("p_hop must be finite (no NaN or infinite values: a NaN would count as not rearranging)", "/frames/p_hop")
-                flags = p_hop > head.p_hop_threshold
-            pos = np.asarray(h5[head.positions][()], dtype=np.float64)
-            types = (np.asarray(h5["/particles/type"][()], dtype=np.int64) if head.has_types
-                     else np.zeros(head.n_particles, np.int64))  # fmt: skip
-            counts = np.asarray(h5["/frames/n_rearrangements"][()], dtype=np.int64) if head.has_counts else None
-        except OSError as exc:  # a dataset whose data cannot be read: a truncated file
-            raise fail(f"cannot be read ({' '.join(str(exc).split('(')[0].split())}): the file is truncated or damaged") from None
-    data = ParticleData(
-        time=time, box=head.box, positions=pos, types=types, softness=softness, rearranging=flags.astype(bool),
-        temperature=head.temperature, kind=head.kind, duration=head.duration, lattice=head.lattice,
-        cluster_shape=head.cluster_shape, source=head.source, name=str(path), n_rearrangements=counts,
-        type_names=head.type_names, p_hop=p_hop, p_hop_threshold=None if p_hop is None else head.p_hop_threshold,
-    )  # fmt: skip
-    try:
-        return data.validate()
-    except ParticleFileError as exc:
-        if exc.where == "position":
-            raise ParticleFileError(path, exc.problem, head.positions) from None
-        raise
+    return ParticleFile(path).materialize()
 
 
 def write_particles(data: ParticleData, path: str | os.PathLike) -> None:
@@ -256,3 +224,5 @@ def write_particles(data: ParticleData, path: str | os.PathLike) -> None:
             h5.create_dataset("/particles/type", data=np.asarray(data.types, dtype=np.int64))
             if data.n_rearrangements is not None:
                 h5.create_dataset("/frames/n_rearrangements", data=np.asarray(data.n_rearrangements, dtype=np.int64))
+            if data.type_names is not None:
+                h5.attrs["type_names"] = np.array([str(n) for n in data.type_names], dtype=h5py.string_dtype())
