@@ -4,6 +4,7 @@ One test per condition (docs/model.md), the Hypothesis families of ``strategies.
 a fuzz test that no parameter set produces a NaN instead of an error, and every example file.
 """
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -287,7 +288,8 @@ def test_there_are_examples():
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_example_builds_a_reference_model(path):
     p = load_params(path)
-    assert p.lattice.L <= 8
+    if p.lattice.L > 8:  # a paper-size example (ka_measured.toml: L = 20) is checked on L = 8 (a cheap dense oracle)
+        p = dataclasses.replace(p, lattice=dataclasses.replace(p.lattice, L=8))
     model = ReferenceModel(p)
     assert np.all(np.isfinite(model.kick_operators(0).H))
 

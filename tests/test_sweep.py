@@ -5,6 +5,7 @@ and the figures.  Deterministic (fixed seeds); no statistical assertions.
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import h5py
@@ -238,11 +239,28 @@ def test_sweep_tolerances(tmp_path):
     assert sw.load_sweep_config(_write(tmp_path, TINY.replace("tolerance = 1e-3", "tolerance = 0"))).tolerance is None
 
 
-def test_params_file_without_temperature_is_refused(tmp_path):
-    (tmp_path / "p.toml").write_text("[lattice]\nL = 4\n")
+def test_params_file_without_temperature_sweeps_its_one_temperature_only(tmp_path):
+    """A set without [temperature] (trsp fit at one T) is that temperature's: its rates and <S> as
+    given, one listed T; two temperatures or aging quenches are refused (issue 19)."""
+    from trsp_obs.presets import preset_params
+    from trsp_ref.params import dumps_toml, params_from_dict
+
+    p = preset_params("ka_illustrative", 0.55)
+    d = tomllib.loads(dumps_toml(p))
+    fixed = {k: v for k, v in d.items() if k != "temperature"}
+    fixed["softness"]["mean"] = -0.8
+    fixed["rates"].update(A=0.01, gamma=1.5, delta=0.1)
+    (tmp_path / "p.toml").write_text(dumps_toml(params_from_dict(fixed)))
     with pytest.raises(ParameterError) as info:
         sw.load_sweep_config(_write(tmp_path, TINY.replace('"ka_illustrative"', '"p.toml"')))
-    assert info.value.parameter == "sweep.params"
+    assert info.value.parameter == "sweep.temperatures"
+    one = TINY.replace('"ka_illustrative"', '"p.toml"').replace("[0.55, 0.70]", "[0.55]").replace("[200.0, 60.0]", "200.0")
+    with pytest.raises(ParameterError) as info:
+        sw.load_sweep_config(_write(tmp_path, one))
+    assert info.value.parameter == "aging"
+    cfg = sw.load_sweep_config(_write(tmp_path, one[: one.index("[aging]")]))
+    q = cfg.params(0, 0.55)
+    assert q.temperature is None and (q.rates.A, q.rates.gamma, q.rates.delta, q.softness.mean) == (0.01, 1.5, 0.1, -0.8)
 
 
 def test_plot_writes_the_figures(tiny_run, tmp_path, monkeypatch):

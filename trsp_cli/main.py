@@ -208,6 +208,13 @@ from trsp_cli.md_cmd import register as _register_md  # noqa: E402  (trsp md)
 
 _register_md(app, _guarded)
 
+from trsp_cli.softness_cmd import register as _register_softness  # noqa: E402  (trsp softness train / apply)
+
+_register_softness(app, _guarded)
+from trsp_cli.liquid_cmd import register as _register_liquid  # noqa: E402  (trsp liquid summarize / compare)
+
+_register_liquid(app, _guarded)
+
 
 def main(argv: list[str] | None = None) -> int:
     """The ``trsp`` console entry point: a usage error (unknown option, a value of the wrong

@@ -139,6 +139,20 @@ class TrspFileError(ValueError):
         return (type(self), (self.path, self.problem, self.where))
 
 
+class LabelledFileError(TrspFileError):
+    """A TrspFileError for another kind of file: the message starts with ``label`` (the kind of
+    file, e.g. "particle-data file", "trajectory") instead of "run file"."""
+
+    label = "file"
+
+    def __init__(self, path: str | os.PathLike, problem: str, where: str | None = None):
+        self.path = str(path)
+        self.where = where
+        self.problem = problem
+        loc = f"{self.path}: {where}" if where else self.path
+        ValueError.__init__(self, f"{self.label} {loc}: {problem}")
+
+
 # --------------------------------------------------------------------------
 # plain records
 # --------------------------------------------------------------------------

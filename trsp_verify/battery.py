@@ -72,6 +72,14 @@ class Report:
                 return r
         raise KeyError(key)
 
+    @property
+    def resolution(self) -> dict | None:
+        """After a pass, the errors this run would have rejected with 99% power: the published
+        resolution law (docs/resolution.toml) at this run's size (:func:`trsp_verify.resolution.resolution_summary`)."""
+        from .resolution import resolution_summary
+
+        return resolution_summary(self)
+
     def as_dict(self) -> dict:
         return {
             "verdict": self.verdict,
@@ -81,6 +89,7 @@ class Report:
             "notes": self.notes,
             "checks": [r.as_dict() for r in self.rows],
             "skipped": [r.key for r in self.skipped],
+            "resolution": self.resolution,
             "seconds": self.seconds,
         }
 

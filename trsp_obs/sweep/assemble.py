@@ -301,7 +301,7 @@ def _write_root_attrs(h5, cfg: SweepConfig, settings: dict, p0: Params) -> None:
     h5.attrs["illustrative"] = np.int8(cfg.illustrative)
     if cfg.illustrative:
         h5.attrs["note"] = "ILLUSTRATIVE parameters (trsp_obs.presets): not the fitted values of Ridout & Liu, who do not print theirs"
-    h5.attrs["T0"] = float(p0.temperature.T0)
+    h5.attrs["T0"] = float(p0.temperature.T0) if p0.temperature is not None else float("nan")  # NaN: one-temperature set
     h5.attrs["N"] = int(p0.N)
     h5.attrs["dim"] = int(p0.lattice.dim)
     h5.attrs["L"] = int(p0.lattice.L)

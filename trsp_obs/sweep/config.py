@@ -91,7 +91,8 @@ class SweepConfig:
         d = json.loads(json.dumps(self.base))
         for section, updates in self.variants[variant].overrides.items():
             d.setdefault(section, {}).update(updates)
-        d.setdefault("temperature", {})["T"] = float(T)
+        if "temperature" in d:  # without it the set is one temperature's (load_sweep_config lists only that T)
+            d["temperature"]["T"] = float(T)
         return params_from_dict(d)
 
     @property
@@ -187,8 +188,9 @@ def sweep_config_from_dict(data: dict, *, text: str = "", base_dir: Path | None 
         except ParameterError as err:
             raise ParameterError("sweep.params", f"{path} {err.condition}", src) from None
         label, illustrative = str(path), False
-    if "temperature" not in base:
-        raise ParameterError("sweep.params", "the parameter set needs a [temperature] section (Eqs. 27-28) to sweep T", src)
+    # a set without [temperature] (e.g. trsp fit at one temperature) describes one temperature:
+    # its rates and <S> are used as given, and the sweep must list exactly that one T (a label)
+    one_temperature = "temperature" not in base
     overrides = _get(sw, "overrides", "sweep", dict, {})
     for section, upd in overrides.items():
         if not isinstance(upd, dict):
@@ -197,6 +199,9 @@ def sweep_config_from_dict(data: dict, *, text: str = "", base_dir: Path | None 
     temps = _number_list(_get(sw, "temperatures", "sweep", list), "sweep.temperatures")
     if any(t <= 0 for t in temps) or len(set(temps)) != len(temps):
         raise ParameterError("sweep.temperatures", "must be distinct temperatures > 0", temps)
+    if one_temperature and len(temps) != 1:
+        raise ParameterError("sweep.temperatures", "must list exactly one temperature: the parameter set has no [temperature] "
+                             "section (Eqs. 27-28), so it describes the one temperature it was measured at", temps)
     replicas = _get(sw, "replicas", "sweep", int)
     if replicas < 2:
         raise ParameterError("sweep.replicas", "must be >= 2 (chi_4 needs the between-replica variance)", replicas)
@@ -289,6 +294,9 @@ def sweep_config_from_dict(data: dict, *, text: str = "", base_dir: Path | None 
     aging = None
     if "aging" in data:
         ag = _get(data, "aging", "<sweep file>", dict)
+        if one_temperature:
+            raise ParameterError("aging", "quenches need the rates at other temperatures: the parameter set has no "
+                                 "[temperature] section (Eqs. 27-28)", src)
         _check_keys(ag, {"T_initial", "T_final", "replicas", "t_min", "t_max", "n_times", "variants", "trap_model", "trap_sites"}, "aging")
         T_I = _get(ag, "T_initial", "aging", float)
         T_F = _number_list(_get(ag, "T_final", "aging", list), "aging.T_final")
@@ -326,7 +334,8 @@ def sweep_config_from_dict(data: dict, *, text: str = "", base_dir: Path | None 
     Ls = set()
     for T in temps + (list(aging.T_final) if aging else []):
         base_at_T = json.loads(json.dumps(base))
-        base_at_T.setdefault("temperature", {})["T"] = float(T)
+        if not one_temperature:
+            base_at_T["temperature"]["T"] = float(T)
         params_from_dict(base_at_T)  # an error here is the base's: its keys name it
         for v in range(len(variants)):
             p = cfg.variant_params(v, T)
@@ -345,13 +354,13 @@ def _check_shared_static_field(cfg: SweepConfig) -> None:
     """``paired = true`` shares one initial field between the variants: refuse variants whose
     equilibrium field differs (softness covariance, lattice, or <S>(T)), since then the same
     draw would not be an equilibrium sample of both."""
-    from ..runs import mean_softness
+    from .members import mean_softness_at
 
     for T in cfg.temperatures:
         p0 = cfg.params(0, T)
         for v in range(1, len(cfg.variants)):
             p = cfg.params(v, T)
-            if p.softness != p0.softness or p.lattice != p0.lattice or mean_softness(p, T) != mean_softness(p0, T):
+            if p.softness != p0.softness or p.lattice != p0.lattice or mean_softness_at(p, T) != mean_softness_at(p0, T):
                 raise ParameterError(
                     "sweep.paired",
                     f"variant {cfg.variants[v].name!r} changes the equilibrium softness field ([softness], [lattice] or "
