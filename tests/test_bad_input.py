@@ -351,11 +351,14 @@ def assert_one_line(code: int, err: str, *words) -> None:
         (["--events", "5", "--snapshot-every", "nan"], ["--snapshot-every"]),
         (["--events", "5", "--checkpoint-every", "0"], ["--checkpoint-every"]),
         (["--events", "5", "--tolerance", "-1"], ["--tolerance"]),
+        (["--events", "5", "--kick-tolerance", "-1"], ["--kick-tolerance"]),
+        (["--events", "5", "--precision-tolerance", "nan"], ["--precision-tolerance"]),
         (["--events", "5", "--mode", "heavy"], ["--mode"]),
         (["--events", "5", "--bogus"], ["--bogus"]),
     ],
     ids=["time nan", "time inf", "time negative", "events not a number", "events zero", "snapshot nan",
-         "checkpoint zero", "tolerance negative", "unknown mode", "unknown option"],
+         "checkpoint zero", "tolerance negative", "kick tolerance negative", "precision tolerance nan", "unknown mode",
+         "unknown option"],
 )
 def test_bad_simulate_options(tmp_path, capsys, args, words):
     out = tmp_path / "x.h5"

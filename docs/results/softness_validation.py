@@ -1,16 +1,19 @@
 """Validation of `trsp softness` on Kob-Andersen MD (issue 17): the numbers of docs/softness.md.
 
     OMP_NUM_THREADS=1 nice -n 10 python3 docs/results/softness_validation.py \\
-        --train /work/data/md/campaign/T0.55/run0.gsd --transfer /work/data/softness/md/T0.70.gsd \\
-        --test /work/data/softness/md/T0.60.gsd ... --work /work/data/softness/validation \\
-        --out docs/results/softness_validation.json
+        --train /work/data/md/campaign/T0.55/run0.gsd /work/data/md/campaign/T0.55/run1.gsd \\
+        --transfer /work/data/md/campaign/T0.70/run0.gsd \\
+        --test /work/data/md/campaign/T0.55/run2.gsd /work/data/softness/md/T0.60.gsd /work/data/md/campaign/T0.70/run0.gsd \\
+        --max-frames 120 60 50 --work /work/data/softness/validation3 --out docs/results/softness_validation.json
 
+(docs/softness.md gives the command that made the committed JSON.)
 What it measures (each with the trajectories and settings recorded in the JSON):
 
 1. training at the lowest temperature with `trsp softness train`'s defaults (t_R = 10, p_hop > 0.6
-   vs p_hop < 0.02 over 2 tau_alpha, balanced, C by 5-fold CV): the held-out accuracy (and, with
-   ``--pooled``, that of a model trained on several trajectories at that temperature);
-2. per temperature, on every ``--stride``-th frame where p_hop is defined, for the trained (A)
+   vs p_hop < 0.02 over 2 tau_alpha, balanced, C by 5-fold CV) on every ``--train`` trajectory:
+   the held-out accuracy with its binomial standard error;
+2. per ``--test`` trajectory (the first at the training temperature, best one not trained on), on
+   ``--max-frames`` frames spread evenly over those where p_hop is defined, for the trained (A)
    particles: P(R|S) with R = p_hop > 0.2 in bins of S, a weighted fit of ln P(R|S) linear in S
    (Poisson weights), and the moments of P(S) (mean, sd, skewness, excess kurtosis);
 3. Eq. 3: at fixed S, ln P(R|S, T) linear in 1/T: Sigma(S) - Delta E(S) / T per bin (weighted),
@@ -25,7 +28,8 @@ What it measures (each with the trajectories and settings recorded in the JSON):
    each S bin are split at the median of the leading principal component of the standardised
    features orthogonal to the hyperplane; if S captured the barrier, P(R|S, high) = P(R|S, low).
 
-Per-trajectory softness and p_hop are cached in --work (npz), so a rerun only adds what is new.
+Per-trajectory softness and p_hop are cached in --work (npz), so a rerun only adds what is new;
+the JSON is rewritten after every stage (``complete`` says whether all of them ran).
 """
 
 from __future__ import annotations
@@ -42,10 +46,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from trsp_softness.apply import score_frames  # noqa: E402
+from trsp_softness.apply import frame_features  # noqa: E402
 from trsp_softness.model_file import read_model, write_model  # noqa: E402
 from trsp_softness.p_hop import half_window  # noqa: E402
-from trsp_softness.structure import structure_functions  # noqa: E402
 from trsp_softness.train import TrainOptions, train_model  # noqa: E402
 from trsp_softness.trajectories import select_types, trajectory_p_hop  # noqa: E402
 from trsp_traj import open_trajectory  # noqa: E402
@@ -74,28 +77,48 @@ def _train(path, out: Path, seed: int) -> dict:
         "trajectory": [str(p) for p in paths] if len(paths) > 1 else str(paths[0]), "temperature": m.temperature,
         "test_accuracy": m.svm.test_accuracy,
         "test_accuracy_se": math.sqrt(m.svm.test_accuracy * (1 - m.svm.test_accuracy) / max(1, sum(m.svm.n_test))),
-        "train_accuracy": m.svm.train_accuracy, "C": m.svm.C, "cv_accuracy": {str(k): v for k, v in m.svm.cv_accuracy.items()},
+        "train_accuracy": m.svm.train_accuracy, "C": m.svm.C, "features_used": int(m.svm.used.sum()),
+        "features": int(m.svm.used.size), "min_spread": m.svm.min_spread, "max_abs_weight": float(np.max(np.abs(m.svm.weights))), "cv_accuracy": {str(k): v for k, v in m.svm.cv_accuracy.items()},
         "n_train": list(m.svm.n_train), "n_test": list(m.svm.n_test), "tau_alpha": m.training.get("tau_alpha"),
         "slow_window": m.training.get("slow_window"), "candidates_rearranging": m.training.get("candidates_rearranging"),
         "candidates_non_rearranging": m.training.get("candidates_non_rearranging"), "cpu_s": cpu}}
 
 
-def _scores(model, path: Path, work: Path, stride: int) -> dict:
-    cache = work / f"{path.stem}_{Path(model.path).stem}_s{stride}.npz"
-    if cache.exists():
+def _scores(models: dict, path: Path, work: Path, max_frames: int, keep: int = 0) -> dict:
+    """Softness of the trained particles under each model (same structure functions) on at most
+    ``max_frames`` frames spread evenly over those where p_hop is defined, and p_hop there; the
+    features of ``keep`` of those frames (not cached) for the sufficiency check."""
+    first = next(iter(models.values()))
+    tag = "_".join(sorted(models))
+    cache = work / f"{path.stem}_{tag}_f{max_frames}.npz"
+    if cache.exists() and not keep:
         z = np.load(cache)
         return {k: z[k] for k in z.files}
     with open_trajectory(path) as t:
-        h = half_window(model.p_hop_window, t.frame_interval)
-        A = select_types(t, model.trained_types)
+        h = half_window(first.p_hop_window, t.frame_interval)
+        A = select_types(t, first.trained_types)
+        inherent = first.positions == "inherent"
         t0 = time.process_time()
-        ph = trajectory_p_hop(t, h, model.positions == "inherent", A, False)
-        frames = np.arange(h, h + ph.shape[0])[::stride]
-        soft, pos = score_frames(model, t, frames, A, model.positions == "inherent")
+        ph = trajectory_p_hop(t, h, inherent, A, False)
+        defined = np.arange(h, h + ph.shape[0])
+        frames = defined[np.unique(np.linspace(0, defined.size - 1, min(max_frames, defined.size)).round().astype(int))]
+        kept = set(frames[np.unique(np.linspace(0, frames.size - 1, min(keep, frames.size)).round().astype(int))]) if keep else set()
+        soft = {name: np.empty((frames.size, A.size)) for name in models}
+        pos = np.empty((frames.size, A.size, t.dim), dtype=np.float32)
+        G, R = [], []
+        for row, p, g in frame_features(t, frames, A, first.structure, inherent):
+            for name, m in models.items():
+                soft[name][row] = m.softness(g)
+            pos[row] = p[A]
+            if frames[row] in kept:
+                G.append(g)
+                R.append(ph[frames[row] - h] > 0.2)
         cpu = time.process_time() - t0
-        out = {"softness": soft, "p_hop": ph[::stride], "positions": pos.astype(np.float32), "frames": frames,
-               "box": t.box, "temperature": np.array(t.temperature), "cpu_s": np.array(cpu)}
+        out = {"p_hop": ph[frames - h], "positions": pos, "frames": frames, "box": t.box, "temperature": np.array(t.temperature),
+               "cpu_s": np.array(cpu), **{f"softness_{name}": v for name, v in soft.items()}}
     np.savez_compressed(cache, **out)
+    if keep:
+        out["G"], out["R"] = np.concatenate(G), np.concatenate(R)
     return out
 
 
@@ -160,20 +183,12 @@ def _correlation(soft, pos, box, r_max=None, dr=0.1, max_frames=20):
             "model": "C_S(r) = amplitude exp(-r / decay_length) for r >= 0.9 where C_S > 0.02"}
 
 
-def _sufficiency(model, path: Path, n_frames=40, seed=0):
+def _sufficiency(model, G: np.ndarray, R: np.ndarray, n_frames: int):
     """P(R|S) in S bins for particles above / below the median of the leading principal component of
-    the standardised features orthogonal to the hyperplane normal."""
-    rng = np.random.default_rng(seed)
-    with open_trajectory(path) as t:
-        h = half_window(model.p_hop_window, t.frame_interval)
-        A = select_types(t, model.trained_types)
-        ph = trajectory_p_hop(t, h, model.positions == "inherent", A, False)
-        frames = np.sort(rng.choice(np.arange(h, h + ph.shape[0]), n_frames, replace=False))
-        G = np.concatenate([structure_functions(t.positions(int(k), inherent=model.positions == "inherent"), t.box, t.typeid, A,
-                                                model.structure) for k in frames])
-    R = np.concatenate([ph[k - h] > 0.2 for k in frames])
-    Z = (G - model.svm.mean) / model.svm.scale
-    v = model.svm.v / np.linalg.norm(model.svm.v)
+    the standardised (used) features orthogonal to the hyperplane normal."""
+    u_ = model.svm.used
+    Z = (G[:, u_] - model.svm.mean[u_]) / model.svm.scale[u_]
+    v = model.svm.v[u_] / np.linalg.norm(model.svm.v[u_])
     Zp = Z - np.outer(Z @ v, v)
     Zp -= Zp.mean(axis=0)
     u = np.linalg.svd(Zp, full_matrices=False)[2][0]
@@ -219,45 +234,128 @@ def _log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')} cpu {time.process_time():.0f} s] {msg}", file=sys.stderr, flush=True)
 
 
+def _f(x, fmt=".3g"):
+    return "n/a" if x is None else format(x, fmt)
+
+
+def markdown(res: dict) -> str:
+    """The tables of docs/softness.md's validation section, from a summary JSON."""
+    tr = res["training"]
+    out = [f"Training ({', '.join(Path(p).parent.name + '/' + Path(p).name for p in (tr['trajectory'] if isinstance(tr['trajectory'], list) else [tr['trajectory']]))}, "
+           f"T = {_f(tr['temperature'])}): held-out accuracy **{_f(tr['test_accuracy'])} +- {_f(tr['test_accuracy_se'], '.2f')}** "
+           f"({sum(tr['n_test'])} examples; training {_f(tr['train_accuracy'])}, C = {_f(tr['C'])}, "
+           f"{tr['n_train'][0]} + {tr['n_train'][1]} training examples of {_f(tr['candidates_rearranging'], '.0f')} rearranging / "
+           f"{_f(tr['candidates_non_rearranging'], '.0f')} non-rearranging candidates; {tr['features_used']} of {tr['features']} "
+           f"features used, max |w| = {_f(tr['max_abs_weight'])}; tau_alpha (F_s) = {', '.join(_f(x) for x in tr['tau_alpha'])}; "
+           f"{_f(tr['cpu_s'], '.0f')} CPU s).", "",
+           "| T | trajectory | frames | P(R) | <S> | sd(S) | skewness | excess kurtosis | ln P(R\\|S) slope | chi2/dof | S bins | CPU s |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for e in res.get("temperatures", []):
+        m, lin = e["moments"], e.get("lnP_linear_in_S", {})
+        name = Path(e["trajectory"]).name + ("" if e.get("held_out", True) else " (trained on)")
+        out.append(f"| {_f(e['temperature'])} | {name} | {e['frames_used']} | {_f(e['P_R'])} | {_f(m['mean'])} | {_f(m['sd'])} | "
+                   f"{_f(m['skewness'])} | {_f(m['excess_kurtosis'])} | {_f(lin.get('slope'))} | {_f(lin.get('chi2_per_dof'))} | "
+                   f"{lin.get('bins', 0)} | {_f(e['cpu_s_apply'], '.0f')} |")
+    ar = res.get("arrhenius", {})
+    out += ["", "Eq. 3 (bins with >= 3 temperatures): " + (
+        "; ".join(f"S = {_f(S)}: Delta E = {_f(E)}, Sigma = {_f(Sg)}, chi2/dof = {_f(c)}"
+                  for S, E, Sg, c in zip(ar.get("S", []), ar.get("DeltaE", []), ar.get("Sigma", []), ar.get("chi2_per_dof", [])))
+        or "no S bin had enough rearrangements at 3 temperatures")]
+    if "T0" in ar:
+        out.append(f"Delta E(S) = {_f(ar['DeltaE_linear']['intercept'])} + {_f(ar['DeltaE_linear']['slope'])} S, "
+                   f"Sigma(S) = {_f(ar['Sigma_linear']['intercept'])} + {_f(ar['Sigma_linear']['slope'])} S, T0 = {_f(ar['T0'])}.")
+    cs = res.get("C_S")
+    if cs:
+        out += ["", f"C_S(r): decay length {_f(cs['decay_length'])} sigma_AA (fit range {cs['fit_range']}, amplitude {_f(cs['amplitude'])})."]
+    iq = res.get("inference_quality", {})
+    if "sufficiency" in iq:
+        su = iq["sufficiency"]
+        out.append(f"Sufficiency ({su['examples']} particles, {su['frames']} frames): mean z^2 per S bin = {_f(su['chi2_per_bin'])} over "
+                   f"{len(su['bins'])} bins (1 if P(R) depends on structure only through S); z per bin: "
+                   + ", ".join(f"{_f(b['z'], '.2f')}" for b in su["bins"]) + ".")
+    if "transfer" in iq:
+        t = iq["transfer"]
+        tt = res.get("training_transfer", {})
+        out.append(f"Transfer (model trained at T = {_f(tt.get('temperature'))}, held-out accuracy {_f(tt.get('test_accuracy'))}): "
+                   f"cosine of the normals {_f(t['cosine_of_normals'])}, correlation of the two softnesses on the same particles "
+                   f"{_f(t['softness_correlation'])}.")
+    return "\n".join(out)
+
+
 def main() -> int:
+    if len(sys.argv) == 3 and sys.argv[1] == "--table":
+        print(markdown(json.loads(Path(sys.argv[2]).read_text())))
+        return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--train", type=Path, required=True)
-    ap.add_argument("--transfer", type=Path)
-    ap.add_argument("--pooled", type=Path, nargs="*", default=[],
-                    help="more trajectories at the training temperature: a model trained on all of them gives the accuracy")
-    ap.add_argument("--test", type=Path, nargs="*", default=[])
+    ap.add_argument("--train", type=Path, nargs="+", required=True, help="trajectories at the training temperature (one model)")
+    ap.add_argument("--transfer", type=Path, nargs="*", default=[], help="trajectories at another temperature: a second model")
+    ap.add_argument("--test", type=Path, nargs="*", default=[], help="trajectories to score (the first: the training temperature)")
     ap.add_argument("--work", type=Path, default=Path("/work/data/softness/validation"))
     ap.add_argument("--out", type=Path, default=REPO / "docs/results/softness_validation.json")
-    ap.add_argument("--stride", type=int, default=5)
+    ap.add_argument("--max-frames", type=int, nargs="+", default=[60],
+                    help="frames scored per test trajectory (one value, or one per --test)")
+    ap.add_argument("--sufficiency-frames", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     a.work.mkdir(parents=True, exist_ok=True)
-    res = {"issue": 17, "settings": {"stride": a.stride, "bin": BIN, "min_rearranging_per_bin": MIN_R, "min_per_bin": MIN_N,
-                                     "seed": a.seed}}
-    _log(f"training on {a.train}")
-    tr = _train(a.train, a.work / "model_train.h5", a.seed)
+    budget = a.max_frames * len(a.test) if len(a.max_frames) == 1 else a.max_frames
+    if len(budget) != len(a.test):
+        ap.error("--max-frames: give one value or one per --test trajectory")
+    res = {"issue": 17, "settings": {"max_frames": dict(zip(map(str, a.test), budget)), "bin": BIN,
+                                     "min_rearranging_per_bin": MIN_R, "min_per_bin": MIN_N, "seed": a.seed,
+                                     "sufficiency_frames": a.sufficiency_frames}}
+
+    def save(stage):
+        res["complete"] = stage == "done"
+        a.out.write_text(json.dumps(_clean(res), indent=1) + "\n")
+        _log(f"wrote {a.out} ({stage})")
+
+    _log(f"training on {[str(p) for p in a.train]}")
+    tag = "_".join(p.parent.name + p.stem for p in a.train)
+    tr = _train(a.train, a.work / f"model_{tag}.h5", a.seed)
     model = tr["model"]
     res["training"] = tr["summary"]
-    if a.pooled:
-        _log(f"pooled training on {1 + len(a.pooled)} trajectories")
-        tag = "_".join(sorted(p.stem for p in [a.train, *a.pooled]))
-        res["training_pooled"] = _train([a.train, *a.pooled], a.work / f"model_pooled_{tag}.h5", a.seed)["summary"]
-    trajs = [a.train] + [p for p in a.test if p != a.train]
+    models = {"main": model}
+    if a.transfer:
+        tag2 = "_".join(p.parent.name + p.stem for p in a.transfer)
+        _log(f"second training on {[str(p) for p in a.transfer]}")
+        tr2 = _train(a.transfer, a.work / f"model_{tag2}.h5", a.seed)
+        models["transfer"] = tr2["model"]
+        res["training_transfer"] = tr2["summary"]
+    save("trained")
     per_T = {}
-    for p in trajs:
-        _log(f"softness and p_hop of {p}")
-        d = _scores(model, p, a.work, a.stride)
+    suff = None
+    for i, (p, nf) in enumerate(zip(a.test, budget)):
+        _log(f"softness and p_hop of {p} ({nf} frames)")
+        d = _scores(models if i == 0 else {"main": model}, p, a.work, nf, keep=a.sufficiency_frames if i == 0 else 0)
+        soft = d["softness_main"]
         T = float(d["temperature"])
-        c, n, k, ok = _p_r_given_s(d["softness"], d["p_hop"])
+        c, n, k, ok = _p_r_given_s(soft, d["p_hop"])
         P = np.where(n > 0, k / np.maximum(n, 1), np.nan)
         entry = {"trajectory": str(p), "temperature": T, "frames_used": int(d["frames"].size), "cpu_s_apply": float(d["cpu_s"]),
-                 "P_R": float((d["p_hop"] > 0.2).mean()), "moments": _moments(d["softness"]),
+                 "held_out": str(p) not in map(str, a.train),
+                 "P_R": float((d["p_hop"] > 0.2).mean()), "moments": _moments(soft),
                  "bins": {"S": c[ok].tolist(), "n": n[ok].astype(int).tolist(), "k": k[ok].astype(int).tolist(), "P": P[ok].tolist()}}
         if ok.sum() >= 3:
             a0, b0, chi = _wls(c[ok], np.log(P[ok]), k[ok].astype(float))
             entry["lnP_linear_in_S"] = {"intercept": a0, "slope": b0, "chi2_per_dof": chi, "bins": int(ok.sum())}
         per_T[T] = (entry, c, n, k, ok, d)
-    res["temperatures"] = [per_T[T][0] for T in sorted(per_T)]
+        res["temperatures"] = [per_T[x][0] for x in sorted(per_T)]
+        if i == 0:
+            res["C_S"] = _correlation(soft, d["positions"], d["box"])
+            _log("inference-quality checks")
+            suff = {"sufficiency": _sufficiency(model, d["G"], d["R"], a.sufficiency_frames)}
+            if "transfer" in models:
+                m2 = models["transfer"]
+                # the second hyperplane in the first model's standardisation: v2' = v2 * s1 / s2 (used by both)
+                both = model.svm.used & m2.svm.used
+                v1 = model.svm.v * both
+                v2 = m2.svm.v * both * model.svm.scale / m2.svm.scale
+                suff["transfer"] = {"cosine_of_normals": float(v1 @ v2 / (np.linalg.norm(v1) * np.linalg.norm(v2))),
+                                    "softness_correlation": float(np.corrcoef(soft.ravel(), d["softness_transfer"].ravel())[0, 1]),
+                                    "on": str(p), "features_used_by_both": int(both.sum())}
+            res["inference_quality"] = suff
+        save(f"scored {p}")
     # Eq. 3
     Ts = np.array(sorted(per_T))
     arr = {"S": [], "DeltaE": [], "Sigma": [], "chi2_per_dof": [], "n_T": []}
@@ -280,25 +378,11 @@ def main() -> int:
         arr["Sigma_linear"] = {"slope": float(s[0]), "intercept": float(s[1])}
         arr["T0"] = float(e[0] / s[0]) if s[0] != 0 else float("nan")
     res["arrhenius"] = arr
-    d_train = per_T[float(model.temperature)][5] if float(model.temperature) in per_T else per_T[Ts[0]][5]
-    res["C_S"] = _correlation(d_train["softness"], d_train["positions"], d_train["box"])
-    _log("inference-quality checks")
-    checks = {"sufficiency": _sufficiency(model, a.train, seed=a.seed)}
-    if a.transfer is not None:
-        tr2 = _train(a.transfer, a.work / "model_transfer.h5", a.seed)
-        m2 = tr2["model"]
-        # the second hyperplane in the first model's standardisation: v2' = v2 * s1 / s2
-        v1 = model.svm.v
-        v2 = m2.svm.v * model.svm.scale / m2.svm.scale
-        cosine = float(v1 @ v2 / (np.linalg.norm(v1) * np.linalg.norm(v2)))
-        d = _scores(m2, a.train, a.work, a.stride)
-        corr = float(np.corrcoef(d["softness"].ravel(), d_train["softness"].ravel())[0, 1])
-        checks["transfer"] = {"second_training": tr2["summary"], "cosine_of_normals": cosine,
-                              "softness_correlation_on_training_trajectory": corr}
-    res["inference_quality"] = checks
-    a.out.write_text(json.dumps(_clean(res), indent=1) + "\n")
+    res["cpu_s_total"] = time.process_time()
+    save("done")
     print(json.dumps({"accuracy": res["training"]["test_accuracy"], "arrhenius_T0": arr.get("T0"),
-                      "checks": {k: (v.get("chi2_per_bin") if k == "sufficiency" else v.get("cosine_of_normals")) for k, v in checks.items()}}))
+                      "checks": {k: (v.get("chi2_per_bin") if k == "sufficiency" else v.get("cosine_of_normals"))
+                                 for k, v in (suff or {}).items()}}))
     return 0
 
 

@@ -64,7 +64,7 @@ class SweepConfig:
     temperatures: tuple
     replicas: int
     seed: int
-    tolerance: float | None
+    tolerance: tuple | None  # (kick, precision), as trsp_fast.FastModel takes it; None = untruncated
     t_max: tuple
     lag_fractions: np.ndarray
     n_origins: int
@@ -149,8 +149,9 @@ def sweep_config_from_dict(data: dict, *, text: str = "", base_dir: Path | None 
     """Validate a sweep document (the TOML as a dict); ParameterError names the bad key.
 
     [sweep]   name, params (preset name or parameter-file path relative to the sweep file),
-              temperatures (list), replicas (>= 2), seed (>= 0), tolerance (>= 0; default trsp_fast.model.DEFAULT_TOLERANCE;
-              0 = untruncated), overrides ({section = {key = value}}, applied to every member),
+              temperatures (list), replicas (>= 2), seed (>= 0), tolerance (>= 0, both parts;
+              default trsp_fast.model.DEFAULT_TOLERANCE; 0 = untruncated), kick_tolerance and
+              precision_tolerance (>= 0: one part, overriding tolerance's), overrides ({section = {key = value}}, applied to every member),
               paired (bool, default false: every variant's replica r at temperature T starts from
               the same initial field; the variants must share the static field, i.e. the
               [softness] and [lattice] sections and <S>(T); see members.initial_field_key)
@@ -170,7 +171,10 @@ def sweep_config_from_dict(data: dict, *, text: str = "", base_dir: Path | None 
         raise ParameterError("<sweep>", "must be a table")
     _check_keys(data, {"sweep", "run", "variants", "aging", "analysis"}, "<sweep file>")
     sw = _get(data, "sweep", "<sweep file>", dict)
-    _check_keys(sw, {"name", "params", "temperatures", "replicas", "seed", "tolerance", "overrides", "paired"}, "sweep")
+    _check_keys(
+        sw, {"name", "params", "temperatures", "replicas", "seed", "tolerance", "kick_tolerance", "precision_tolerance",
+             "overrides", "paired"}, "sweep",
+    )  # fmt: skip
     name = _get(sw, "name", "sweep", str, "sweep")
     src = _get(sw, "params", "sweep", str)
     if src in PRESETS:
@@ -205,15 +209,21 @@ def sweep_config_from_dict(data: dict, *, text: str = "", base_dir: Path | None 
     if seed < 0:
         raise ParameterError("sweep.seed", "must be >= 0", seed)
     if "tolerance" in sw:
-        tol = _get(sw, "tolerance", "sweep", float)
+        tol = (_get(sw, "tolerance", "sweep", float),) * 2
+        if tol[0] < 0:
+            raise ParameterError("sweep.tolerance", "must be >= 0 (0 = no truncation)", tol[0])
     else:
-        # one default for trsp simulate and trsp sweep (issue 9: chosen by measurement,
+        # one default for trsp simulate and trsp sweep (issues 9, 21: chosen by measurement,
         # docs/fast.md); imported here because trsp_fast's import costs ~1 s (Numba)
         from trsp_fast.model import DEFAULT_TOLERANCE
 
-        tol = DEFAULT_TOLERANCE
-    if tol < 0:
-        raise ParameterError("sweep.tolerance", "must be >= 0 (0 = no truncation)", tol)
+        tol = tuple(DEFAULT_TOLERANCE)
+    for part, key in enumerate(("kick_tolerance", "precision_tolerance")):
+        if key in sw:
+            value = _get(sw, key, "sweep", float)
+            if value < 0:
+                raise ParameterError(f"sweep.{key}", "must be >= 0 (0 = no truncation of that part)", value)
+            tol = tol[:part] + (value,) + tol[part + 1 :]
     paired = _get(sw, "paired", "sweep", bool, False)
 
     run = _get(data, "run", "<sweep file>", dict, {})
@@ -314,7 +324,7 @@ def sweep_config_from_dict(data: dict, *, text: str = "", base_dir: Path | None 
     cfg = SweepConfig(
         name=name, text=text or json.dumps(data, sort_keys=True, default=str), base=base, base_label=label,
         illustrative=illustrative, temperatures=tuple(temps), replicas=replicas, seed=seed,
-        tolerance=tol if tol > 0 else None, t_max=tuple(t_max),
+        tolerance=tuple(float(t) for t in tol) if max(tol) > 0 else None, t_max=tuple(t_max),
         lag_fractions=np.geomspace(fmin, 0.5, n_lags), n_origins=n_origins, spatial_origins=spatial,
         blocks=blocks, variants=tuple(variants), aging=aging, n_bootstrap=n_boot, oz_qmax=oz_qmax,
         block_fit_max=bfm, memory_origins=memory_origins,

@@ -68,7 +68,7 @@ class MemberSpec:
     spawn_key: tuple
     params_toml: str
     seed: int
-    tolerance: float | None
+    tolerance: tuple | None  # (kick, precision) as trsp_fast.FastModel takes it; None = untruncated
     digest: str  # of the sweep file: names the task on a shared scheduler
     cost: float  # for scheduling the longest members first
 
