@@ -260,17 +260,11 @@ LAM_TARGET = 0.95
 
 def smallest_eigenvalue(spacing: float, L: int, diag: float, amp: float, length: float) -> float:
     """The smallest eigenvalue of the periodic L^3 lattice matrix with ``diag`` at r = 0 and
-    amp exp(-r/length) beyond: K of Eq. 29 (variance, C1, xi), rho of Eq. 30 (1, rho1, xi_rho).
-    The matrix is circulant, its eigenvalues the DFT of its first row."""
-    import numpy as np
+    amp exp(-r/length) beyond: K of Eq. 29 (variance, C1, xi), rho of Eq. 30 (1, rho1, xi_rho)
+    (trsp_fit.validity, the fit's own check, FFT of the circulant's first row)."""
+    from trsp_fit.validity import circulant_eigenvalues
 
-    from trsp_fast.spectral import eigenvalues
-
-    x = np.arange(L)
-    x = np.minimum(x, L - x) * 1.0
-    X, Y, Z = np.meshgrid(x, x, x, indexing="ij")
-    r = spacing * np.sqrt(X**2 + Y**2 + Z**2)
-    return float(eigenvalues(np.where(r > 0, amp * np.exp(-r / length), diag)).min())
+    return float(circulant_eigenvalues(3, L, spacing, diag, amp, length).min())
 
 
 def lower_to_floor(d: dict, section: str, diag: float, amp_key: str, length_key: str, lattices, steps: list) -> float:
