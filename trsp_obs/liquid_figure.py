@@ -83,15 +83,19 @@ def liquid_figure(md_path: str | Path, trsp_paths: list, out: Path, *, name: str
         colour, ls = _TRSP_STYLES[s % len(_TRSP_STYLES)]
         g = side.scalars
         ax_t.errorbar(side.T, g["tau_chi"], yerr=np.nan_to_num(g["tau_chi_err"]), color=colour, ls=ls, marker="D", ms=4,
-                      capsize=2, label=f"TRSP $\\tau_\\chi$, L = {side.L}")
+                      capsize=2, label=f"TRSP $\\tau_\\chi$, L = {side.L} ({Path(side.path).stem})")
         ax_c.errorbar(side.T, g["chi4_star"], yerr=np.nan_to_num(g["chi4_star_err"]), color=colour, ls=ls, marker="D", ms=4,
-                      capsize=2, label=f"TRSP, L = {side.L}")
+                      capsize=2, label=f"TRSP, L = {side.L} ({Path(side.path).stem})")
     ax_t.set_yscale("log")
+    lo, hi = ax_t.get_ylim()
+    ax_t.set_ylim(lo, hi * 6)  # room for the legend above the points
+    lo, hi = ax_c.get_ylim()
+    ax_c.set_ylim(lo, hi + 0.6 * (hi - lo))
     ax_t.set_title("relaxation time", fontsize=10)
     ax_c.set_title("$\\chi_4^*$", fontsize=10)
     ax_c.set_xlabel(T_LABEL, fontsize=8)
     for ax in (ax_t, ax_c):
-        ax.legend(fontsize=6)
+        ax.legend(fontsize=5, loc="best")
         ax.tick_params(labelsize=7)
     handles, labels = axs[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=min(4, max(len(labels), 1)), bbox_to_anchor=(0.5, -0.04))

@@ -22,7 +22,10 @@ Stages (docs/liquid.md), each a ``trsp`` command (or a few) whose outputs say wh
   sweep_fast_L9
               the variant (docs/liquid.md "The variant"): the rate x 4.68 through rates.duration, L = 9
               -> docs/results/ka_measured_fast_L9.h5
-  verify      trsp simulate (4 replicas) + trsp verify of the preset -> WORK/verify/verify.json
+  sweep_fast_site_L9
+              the second variant: the same with single-site clusters (m = 1) -> docs/results/ka_measured_fast_site_L9.h5
+  verify      trsp simulate (4 replicas) + trsp verify of the preset -> WORK/verify/verify.json,
+              docs/results/ka_measured_verify.json
   compare     trsp liquid compare -> docs/results/ka_liquid_verdict.json, .md
   plot        trsp plot docs/results --outdir docs/figures
 
@@ -68,7 +71,8 @@ RESULTS = REPO / "docs" / "results"
 PRESET = REPO / "examples" / "ka_measured.toml"
 SWEEPS = {"sweep_L9": REPO / "examples" / "sweeps" / "ka_measured_L9.toml",
           "sweep_L20": REPO / "examples" / "sweeps" / "ka_measured_L20.toml",
-          "sweep_fast_L9": REPO / "examples" / "sweeps" / "ka_measured_fast_L9.toml"}
+          "sweep_fast_L9": REPO / "examples" / "sweeps" / "ka_measured_fast_L9.toml",
+          "sweep_fast_site_L9": REPO / "examples" / "sweeps" / "ka_measured_fast_site_L9.toml"}
 
 
 def used() -> list[tuple[float, int]]:
@@ -193,7 +197,8 @@ def stage_plot():
 
 STAGES = {"md_summary": stage_md_summary, "train": stage_train, "cut": stage_cut, "apply": stage_apply, "fit": stage_fit,
           "preset": stage_preset, "sweep_L9": lambda: _sweep("sweep_L9"), "sweep_L20": lambda: _sweep("sweep_L20"),
-          "verify": stage_verify, "sweep_fast_L9": lambda: _sweep("sweep_fast_L9"), "compare": stage_compare, "plot": stage_plot}
+          "verify": stage_verify, "sweep_fast_L9": lambda: _sweep("sweep_fast_L9"),
+          "sweep_fast_site_L9": lambda: _sweep("sweep_fast_site_L9"), "compare": stage_compare, "plot": stage_plot}
 
 
 # -- helpers run as their own processes (so the ledger counts them) ----------------------------------
@@ -255,17 +260,11 @@ LAM_TARGET = 0.95
 
 def smallest_eigenvalue(spacing: float, L: int, diag: float, amp: float, length: float) -> float:
     """The smallest eigenvalue of the periodic L^3 lattice matrix with ``diag`` at r = 0 and
-    amp exp(-r/length) beyond: K of Eq. 29 (variance, C1, xi), rho of Eq. 30 (1, rho1, xi_rho).
-    The matrix is circulant, its eigenvalues the DFT of its first row."""
-    import numpy as np
+    amp exp(-r/length) beyond: K of Eq. 29 (variance, C1, xi), rho of Eq. 30 (1, rho1, xi_rho)
+    (trsp_fit.validity, the fit's own check, FFT of the circulant's first row)."""
+    from trsp_fit.validity import circulant_eigenvalues
 
-    from trsp_fast.spectral import eigenvalues
-
-    x = np.arange(L)
-    x = np.minimum(x, L - x) * 1.0
-    X, Y, Z = np.meshgrid(x, x, x, indexing="ij")
-    r = spacing * np.sqrt(X**2 + Y**2 + Z**2)
-    return float(eigenvalues(np.where(r > 0, amp * np.exp(-r / length), diag)).min())
+    return float(circulant_eigenvalues(3, L, spacing, diag, amp, length).min())
 
 
 def lower_to_floor(d: dict, section: str, diag: float, amp_key: str, length_key: str, lattices, steps: list) -> float:
@@ -339,6 +338,7 @@ def verify_params() -> None:
 def verify(runs: list[str]) -> None:
     out = subprocess.run(trsp("verify", "--json", *runs), capture_output=True, text=True, env=_env(), cwd=REPO)
     (WORK / "verify" / "verify.json").write_text(out.stdout)
+    (RESULTS / "ka_measured_verify.json").write_text(out.stdout)  # committed: the battery's verdict on the preset
     print(f"trsp verify exit status {out.returncode}")
 
 
@@ -385,6 +385,7 @@ def main() -> int:
         "sweep_L9": (PRESET.exists, "examples/ka_measured.toml"), "sweep_L20": (PRESET.exists, "examples/ka_measured.toml"),
         "verify": (PRESET.exists, "examples/ka_measured.toml"),
         "sweep_fast_L9": (PRESET.exists, "examples/ka_measured.toml"),
+        "sweep_fast_site_L9": (PRESET.exists, "examples/ka_measured.toml"),
         "compare": (lambda: (RESULTS / "ka_measured_L9.h5").exists() and (RESULTS / "ka_liquid_md.h5").exists(),
                     "the MD summary and the matched-lattice TRSP summary"),
     }
