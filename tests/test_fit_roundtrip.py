@@ -107,7 +107,7 @@ def test_round_trip_with_a_windowed_kick(tmp_path):
     sites; the precision is not truncated on this lattice, so the equilibrium is exactly N(mean, K))
     is recovered too, whatever the default tolerance.
 
-    Regression test of issue 9's diagnosis (docs/fast.md, "The default tolerance"): these very runs
+    Regression test of issue 9's diagnosis (docs/fast.md, "The default tolerances", issue 9): these very runs
     (seed 7) gave xi = 0.60 +- 0.04 (z = -11) with trsp_fit's earlier C_S(r), centred on the run
     mean: the box-averaged softness (the q = 0 mode, standard deviation 0.25 here) barely moves in
     600 events, less so with a smaller kick window, and entered C_S(r) at every r as one random

@@ -187,6 +187,14 @@ def test_trsp_fast_run_files_pass(fast_runs, capsys):
     assert passed >= {"detailed_balance", "stationarity_mean", "stationarity_correlation", "equilibrium_fixed_times",
                       "rate_law_intensity", "rate_law_per_bin", "kick_mean", "kick_covariance", "waiting_times",
                       "replay_choice", "replay_kick", "replay_support"}
+    # the resolution law at this run's size (issue 20): e99 = k / sqrt(n), n = events / 4
+    from trsp_verify.resolution import COMPONENTS, load_spec
+
+    spec, res = load_spec(), out["resolution"]
+    n = sum(r["events"] for r in out["runs"]) / 4
+    assert res["events_per_replica"] == n and set(res["components"]) == set(COMPONENTS)
+    for name, c in res["components"].items():
+        assert c["e99"] == pytest.approx(spec["components"][name]["k"] / math.sqrt(n))
 
 
 def test_table_output_names_every_check(fast_runs, capsys):
@@ -258,6 +266,7 @@ def test_toy_example_writer_is_rejected(tmp_path, capsys):
     assert run_verify(files, json_out=True) == 1
     out = json.loads(capsys.readouterr().out)
     assert out["verdict"] == "fail"
+    assert out["resolution"] is None  # a resolution is stated only after a pass
 
 
 # ----------------------------------------------------------------------- unusable input: exit 2
@@ -434,7 +443,10 @@ def test_output_for_a_log_is_compact_with_a_legend(fast_runs, capsys):
     assert any(line.startswith("legend: F1, F2") and "Z/Y" in line and "PIT" in line for line in out)
     per_bin = next(line for line in rows if "per softness bin" in line)
     assert "min p = " in per_bin
-    assert out[-1].startswith("PASS: ") and out[-1].endswith(" s")
+    assert out[-2].startswith("PASS: ") and out[-2].endswith(" s")
+    # after PASS, what the pass rules out (issue 20): the resolution law at this run's n
+    assert out[-1].startswith("this run would have rejected, with 99% power: H off by >= ")
+    assert "kick noise by >= " in out[-1] and "rates by >= " in out[-1] and "docs/resolution.toml" in out[-1]
 
 
 def test_progress_reaches_every_replica_from_worker_processes(fast_runs):

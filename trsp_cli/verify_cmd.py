@@ -116,6 +116,11 @@ def render_table(report, console=None, seconds: float | None = None) -> None:
     verdict = report.verdict
     if verdict == "pass":
         say(f"[green]PASS[/]: {tail}")
+        from trsp_verify.resolution import resolution_line
+
+        line = resolution_line(report.resolution)
+        if line:
+            say(line, markup=False)
     elif verdict == "fail":
         say(f"[bold red]FAIL[/]: {tail}")
     else:

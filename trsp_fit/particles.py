@@ -21,7 +21,7 @@ import numpy as np
 
 from trsp_ref.params import CLUSTER_SHAPES
 from trsp_runfile.atomic import atomic_path
-from trsp_runfile.runfile import TrspFileError
+from trsp_runfile.runfile import LabelledFileError
 
 __all__ = [
     "FORMAT",
@@ -45,15 +45,10 @@ KINDS = ("instantaneous", "sustained")
 DEFAULT_P_HOP_THRESHOLD = 0.2
 
 
-class ParticleFileError(TrspFileError):
+class ParticleFileError(LabelledFileError):
     """A particle-data file that cannot be used, with what is wrong and where (HDF5 object)."""
 
-    def __init__(self, path: str | os.PathLike, problem: str, where: str | None = None):
-        self.path = str(path)
-        self.where = where
-        self.problem = problem
-        loc = f"{self.path}: {where}" if where else self.path
-        ValueError.__init__(self, f"particle-data file {loc}: {problem}")
+    label = "particle-data file"
 
 
 class TrajectoryShape:
@@ -85,8 +80,10 @@ class ParticleData(TrajectoryShape):
     ({"L", "spacing", "on_lattice"} when the particles sit on, or were jittered off, a lattice);
     cluster_shape (the lattice model's rearranging cluster, when known); source (free text);
     n_rearrangements (K,) (optional: how many separate rearrangements interval k holds, when the
-    producer knows; recorded, not needed by the fit); type_names (optional, format 1.1: the name of
-    each type id, e.g. ("A", "B"), so that ``trsp fit --types A`` can select by name).
+    producer knows; lets the fit keep only single-rearrangement intervals for the kick);
+    type_names (format 1.1, optional: the name of each type id); p_hop (K, N) with
+    p_hop_threshold (optional: the indicator is p_hop > threshold; written instead of
+    /frames/rearranging).
     """
 
     time: np.ndarray
@@ -103,7 +100,12 @@ class ParticleData(TrajectoryShape):
     source: str = ""
     name: str = field(default="<memory>")
     n_rearrangements: np.ndarray | None = None  # (K,) separate rearrangements in interval k, when known
-    type_names: tuple | None = None  # (format 1.1) the name of each type id
+    # format 1.1: the name of each type id (e.g. ("A", "B")), when known
+    type_names: tuple[str, ...] | None = None
+    # p_hop (K, N) and its threshold, when the indicator comes from p_hop (MD): written instead of
+    # /frames/rearranging, which must then equal p_hop > p_hop_threshold
+    p_hop: np.ndarray | None = None
+    p_hop_threshold: float | None = None
 
     @property
     def n_particles(self) -> int:
@@ -163,6 +165,18 @@ class ParticleData(TrajectoryShape):
                 raise fail(f"must have shape ({K},) and hold counts >= 0", "/frames/n_rearrangements")
             if np.any((self.n_rearrangements > 0) != self.rearranging.any(axis=1)):
                 raise fail("must be > 0 exactly in the frames where some particle is rearranging", "/frames/n_rearrangements")
+        if self.type_names is not None:
+            self.type_names = tuple(str(t) for t in self.type_names)
+            if not self.type_names or np.any(self.types < 0) or int(self.types.max()) >= len(self.type_names):
+                raise fail(f"must name every type id: {len(self.type_names)} names for type ids up to {int(self.types.max())}", "/@type_names")
+        if self.p_hop is not None:
+            thr = DEFAULT_P_HOP_THRESHOLD if self.p_hop_threshold is None else float(self.p_hop_threshold)
+            if self.p_hop.shape != (K, N) or not np.all(np.isfinite(self.p_hop)) or np.any(self.p_hop < 0):
+                raise fail(f"must have shape ({K}, {N}) and hold finite values >= 0", "/frames/p_hop")
+            if not (math.isfinite(thr) and thr > 0):
+                raise fail("must be finite and > 0", "/@p_hop_threshold")
+            if not np.array_equal(np.asarray(self.rearranging, dtype=bool), self.p_hop > thr):
+                raise fail("must equal p_hop > p_hop_threshold when p_hop is given", "/frames/rearranging")
         self.rearranging = self.rearranging.astype(bool, copy=False)
         return self
 
@@ -196,9 +210,15 @@ def write_particles(data: ParticleData, path: str | os.PathLike) -> None:
             if data.cluster_shape is not None:
                 h5.attrs["cluster_shape"] = data.cluster_shape
             h5.attrs["source"] = data.source
+            if data.type_names is not None:
+                h5.attrs["type_names"] = np.array(data.type_names, dtype=h5py.string_dtype("utf-8"))
             h5.create_dataset("/frames/time", data=data.time)
             h5.create_dataset("/frames/softness", data=data.softness, chunks=True)
-            h5.create_dataset("/frames/rearranging", data=data.rearranging.astype(np.uint8), compression="gzip", chunks=True)
+            if data.p_hop is not None:
+                h5.attrs["p_hop_threshold"] = float(DEFAULT_P_HOP_THRESHOLD if data.p_hop_threshold is None else data.p_hop_threshold)
+                h5.create_dataset("/frames/p_hop", data=np.asarray(data.p_hop, dtype=np.float64), chunks=True)
+            else:
+                h5.create_dataset("/frames/rearranging", data=data.rearranging.astype(np.uint8), compression="gzip", chunks=True)
             where = "/particles/position" if data.static else "/frames/position"
             h5.create_dataset(where, data=data.positions)
             h5.create_dataset("/particles/type", data=np.asarray(data.types, dtype=np.int64))

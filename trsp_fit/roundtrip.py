@@ -99,11 +99,12 @@ def set_params(name: str, L: int, dim: int = 2, T: float | None = None) -> Param
 
 
 def simulate_set(
-    name: str, folder: str | Path, *, L: int, replicas: int, events: int | None, seed: int, dim: int = 2, tolerance: float | None = None,
-    time: float | None = None,
+    name: str, folder: str | Path, *, L: int, replicas: int, events: int | None, seed: int, dim: int = 2,
+    tolerance: float | tuple | None = None, time: float | None = None,
 ) -> list[Path]:
     """Run files for the set: ``replicas`` per temperature, seeds seed*1000 + 100*t + r; ``tolerance``
-    is trsp_fast's truncation (None: ``trsp simulate``'s default, trsp_fast.model.DEFAULT_TOLERANCE).
+    is trsp_fast's truncation, one number or (kick, precision) (None: ``trsp simulate``'s default,
+    trsp_fast.model.DEFAULT_TOLERANCE).
 
     ``time`` (instead of ``events``): every run stops at that time.  Runs stopped at a fixed number of
     events bias the pooled <S> (and A) low on a small box: a file whose slow global mode is low fires
@@ -122,8 +123,10 @@ def simulate_set(
         for r in range(replicas):
             out = folder / f"{name}_T{ti}_r{r}.h5"
             if not out.exists():
+                kick, precision = tolerance if isinstance(tolerance, (tuple, list)) else (None, None)
                 run_simulate(cfg, out, events=None if time is not None else events, time=time, seed=seed * 1000 + 100 * ti + r,
-                             tolerance=tolerance, progress=False)
+                             progress=False,
+                             **(dict(kick_tolerance=kick, precision_tolerance=precision) if kick is not None else dict(tolerance=tolerance)))  # fmt: skip
             files.append(out)
     return files
 

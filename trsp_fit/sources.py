@@ -266,11 +266,15 @@ class ParticleFile(FrameSource):
     def materialize(self) -> ParticleData:
         """The whole file in memory (``read_particles``), values checked (:meth:`ParticleData.validate`)."""
         S, F, P = self._read(0, self.n_frames)
+        p_hop = None
+        if self.head.indicator == "/frames/p_hop":  # kept, so that the data write back as they were read
+            with h5py.File(self.path, "r") as h5:
+                p_hop = np.asarray(h5["/frames/p_hop"][()], dtype=np.float64)
         data = ParticleData(
             time=self.time, box=self.box, positions=self.static_positions if P is None else P, types=self.types, softness=S,
             rearranging=F, temperature=self.temperature, kind=self.kind, duration=self.duration, lattice=self.lattice,
             cluster_shape=self.cluster_shape, source=self.source, name=self.name, n_rearrangements=self.n_rearrangements,
-            type_names=self.type_names,
+            type_names=self.type_names, p_hop=p_hop, p_hop_threshold=None if p_hop is None else self.head.p_hop_threshold,
         )
         try:
             return data.validate()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import sys
+from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 
@@ -58,6 +59,58 @@ MUTATIONS: dict[str, str] = {
     "gamma0_2pct": "bare gamma0 2% too large (in the rates and in mu', K')",
 }
 
+#: the one-parameter error families of the resolution law (issue 20; trsp_verify.resolution.COMPONENTS):
+#: name -> the error of relative size e.  ``error=(name, e)`` applies one to either simulator below
+ERROR_FAMILIES: dict[str, str] = {
+    "H_scale": "the kick's drift matrix is (1 + e) H",
+    "kick_noise_scale": "the kick noise's standard deviation is (1 + e) times the model's",
+    "mu_prime_shift": "the restoring target mu' is shifted by e x sigma (sigma^2 = softness.variance)",
+    "rate_scale": "every cluster's rate is (1 + e) times the model's",
+    "gamma0_scale": "the bare gamma0 is (1 + e) gamma0 (in the rates and in mu'; A0, delta0 unchanged)",
+    "delta0_scale": "the bare delta0 is (1 + e) delta0 (in the rates, K', mu' and H; A0, gamma0 unchanged)",
+    "kick_range_scale": "xi_sigma is (1 + e) xi_sigma (K_Delta and H; the declared kick window unchanged)",
+}
+
+#: the mutations of the catalog that are one error family at one size
+MUTATION_ERRORS: dict[str, tuple[str, float]] = {
+    "H_scaled_3pct": ("H_scale", 0.03),
+    "kick_variance_10pct": ("kick_noise_scale", math.sqrt(1.1) - 1.0),
+    "kick_variance_2pct": ("kick_noise_scale", math.sqrt(1.02) - 1.0),
+    "gamma0_2pct": ("gamma0_scale", 0.02),
+}
+
+
+@dataclass(frozen=True)
+class ErrorScales:
+    """What an error (name, e) of :data:`ERROR_FAMILIES` changes: factors (1 = none) and the shift of
+    mu' in units of sigma.  One place maps a family to the number it changes, for both simulators."""
+
+    H: float = 1.0
+    noise: float = 1.0
+    mu_shift: float = 0.0
+    rate: float = 1.0
+    gamma0: float = 1.0
+    delta0: float = 1.0
+    xi_sigma: float = 1.0
+
+    @classmethod
+    def of(cls, error: tuple[str, float] | None) -> "ErrorScales":
+        if error is None:
+            return cls()
+        name, e = error
+        fields = {"H_scale": "H", "kick_noise_scale": "noise", "mu_prime_shift": "mu_shift", "rate_scale": "rate",
+                  "gamma0_scale": "gamma0", "delta0_scale": "delta0", "kick_range_scale": "xi_sigma"}
+        if name not in fields:
+            raise ValueError(f"unknown error family {name!r}")
+        return cls(**{fields[name]: float(e) if name == "mu_prime_shift" else 1.0 + float(e)})
+
+
+def _error_of(mutation: str | None, error: tuple[str, float] | None) -> tuple[str, float] | None:
+    """The error to apply: ``error``, or the one a catalog mutation stands for (not both)."""
+    if error is not None and mutation in MUTATION_ERRORS:
+        raise ValueError(f"mutation {mutation!r} is itself an error family; pass only one")
+    return error if error is not None else MUTATION_ERRORS.get(mutation)
+
 
 def _offsets(dim: int, shape: str) -> list[np.ndarray]:
     e = np.eye(dim, dtype=np.int64)
@@ -83,14 +136,17 @@ def bare_rate_law(r, c: float, var: float, mean: float, z: float) -> tuple[float
     return A0, g0, d0
 
 class DenseTRSP:
-    """The model for ``params`` (a trsp_ref.params.Params; only its values are read), possibly mutated."""
+    """The model for ``params`` (a trsp_ref.params.Params; only its values are read), possibly mutated,
+    and with an ``error`` (name, e) of :data:`ERROR_FAMILIES` applied (or none)."""
 
-    def __init__(self, params, mutation: str | None = None):
+    def __init__(self, params, mutation: str | None = None, error: tuple[str, float] | None = None):
         if mutation is not None and mutation not in MUTATIONS:
             raise ValueError(f"unknown mutation {mutation!r}")
         if params.temperature is not None:
             raise ValueError("the mutant simulator takes explicit rates (no [temperature])")
         self.params, self.mutation = params, mutation
+        self.error = _error_of(mutation, error)
+        err = ErrorScales.of(self.error)
         mu_t = mutation
         dim, L, a = params.lattice.dim, params.lattice.L, params.lattice.spacing
         N = L**dim
@@ -136,10 +192,9 @@ class DenseTRSP:
                     (g * mu_ - d * mu_**2 + g * g * s2 / 2) / (1 + 2 * d * s2)
                     - (g0 * mu_ - d0 * mu_**2 + g0 * g0 * s2 / 2) / (1 + 2 * d0 * s2)
                 )
-        if mu_t == "gamma0_2pct":  # after A0 and delta0: only gamma0 itself is off
-            g0 = 1.02 * g0
+        g0, d0 = g0 * err.gamma0, d0 * err.delta0  # after A0: only the one coefficient is off
         self.A0, self.g0, self.d0 = A0, g0, d0
-        self.rate_prefactor = A0 / (1.0 if mu_t == "no_duration" else r.duration)
+        self.rate_prefactor = err.rate * A0 / (1.0 if mu_t == "no_duration" else r.duration)
         # ---- kick operators of every cluster
         k = params.kick
         rho = np.where(dist == 0, 1.0, k.rho1 * np.exp(-dist / k.xi_rho))
@@ -154,6 +209,7 @@ class DenseTRSP:
             mu_p = self.mean + (cg - 2 * cd * self.mean) * Kp @ w
             if mu_t == "restore_to_mean":
                 mu_p = np.full(N, self.mean)
+            mu_p = mu_p + err.mu_shift * math.sqrt(s.variance)
             if mu_t == "rt_from_centre":
                 centre = coords[sites].mean(axis=0)
                 dc = np.abs(coords - centre)
@@ -161,7 +217,7 @@ class DenseTRSP:
                 rt = np.sqrt((dc**2).sum(-1)) * a
             else:
                 rt = dist[:, sites].min(axis=1)
-            sD = np.where(rt == 0, k.sigma0, k.sigma1 * np.exp(-rt / k.xi_sigma))
+            sD = np.where(rt == 0, k.sigma0, k.sigma1 * np.exp(-rt / (k.xi_sigma * err.xi_sigma)))
             KD = k.facilitation * np.outer(sD, sD) * rho
             Kref = K if mu_t == "K_in_H" else Kp
             X = KD @ np.linalg.inv(Kref)
@@ -173,8 +229,7 @@ class DenseTRSP:
                 H = np.eye(N) - np.real(scipy.linalg.sqrtm(np.eye(N) - X))
             if mu_t == "H_transposed":
                 H = H.T.copy()
-            elif mu_t == "H_scaled_3pct":
-                H = 1.03 * H
+            H = err.H * H
             KDn = KD
             if mu_t == "rho_identity_noise":
                 KDn = k.facilitation * np.diag(sD * sD)
@@ -186,10 +241,7 @@ class DenseTRSP:
                 R = KDn
             else:
                 R = (V * np.sqrt(np.clip(lam, 0, None))) @ V.T
-            if mu_t == "kick_variance_10pct":
-                R = R * math.sqrt(1.1)
-            elif mu_t == "kick_variance_2pct":
-                R = R * math.sqrt(1.02)
+            R = err.noise * R
             self.H.append(H)
             self.noise.append(R)
             self.mu_prime.append(mu_p)
@@ -254,11 +306,16 @@ class DenseTRSP:
         return times, fired, states
 
 
-def write_run(path, params, mutation: str | None, n_events: int, seed, *, spawn_key=()) -> Path:
-    """Simulate ``n_events`` from an equilibrium S0 and write a "full" run file with trsp's RunWriter."""
+def _implementation_name(prefix: str, mutation: str | None, error: tuple[str, float] | None) -> str:
+    return f"{prefix}:{mutation or 'none'}" + (f"+{error[0]}={error[1]:.6g}" if error is not None else "")
+
+
+def write_run(path, params, mutation: str | None, n_events: int, seed, *, spawn_key=(), error=None) -> Path:
+    """Simulate ``n_events`` from an equilibrium S0 and write a "full" run file with trsp's RunWriter
+    (declaring ``params``: an ``error`` is in the simulation, not in the declared model)."""
     from trsp_runfile.runfile import Implementation, RunWriter, SeedRecord, Truncation
 
-    model = DenseTRSP(params, mutation)
+    model = DenseTRSP(params, mutation, error)
     ss = np.random.SeedSequence(seed, spawn_key=tuple(spawn_key))
     rng = np.random.Generator(np.random.PCG64(ss))
     S0 = model.sample_equilibrium(rng)
@@ -272,7 +329,7 @@ def write_run(path, params, mutation: str | None, n_events: int, seed, *, spawn_
         params=params,
         truncation=Truncation(math.inf, math.inf, 0.0),
         S0=S0,
-        implementation=Implementation(f"mutant:{mutation or 'none'}", "tests"),
+        implementation=Implementation(_implementation_name("mutant", mutation, error), "tests"),
         seed=SeedRecord("PCG64", int(ss.entropy), tuple(int(x) for x in ss.spawn_key)),
         target_events=n_events,
         overwrite=True,
@@ -288,12 +345,12 @@ def write_run(path, params, mutation: str | None, n_events: int, seed, *, spawn_
     return path
 
 
-def write_replicas(folder, params, mutation: str | None, replicas: int, n_events: int, seed: int) -> list[Path]:
+def write_replicas(folder, params, mutation: str | None, replicas: int, n_events: int, seed: int, *, error=None) -> list[Path]:
     """``replicas`` run files from one SeedSequence (spawn keys 0, 1, ...)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     return [
-        write_run(folder / f"{mutation or 'none'}_{k:03d}.h5", params, mutation, n_events, seed, spawn_key=(k,))
+        write_run(folder / f"{mutation or 'none'}_{k:03d}.h5", params, mutation, n_events, seed, spawn_key=(k,), error=error)
         for k in range(replicas)
     ]
 
@@ -336,10 +393,13 @@ class LocalTRSP:
     in :class:`DenseTRSP`; S0 ~ N(mean, K_t) by FFT filtering of white noise.
     """
 
-    def __init__(self, params, kick_radius: float, precision_radius: float, mutation: str | None = None):
+    def __init__(self, params, kick_radius: float, precision_radius: float, mutation: str | None = None,
+                 error: tuple[str, float] | None = None):
         if mutation is not None and mutation not in LOCAL_MUTATIONS:
             raise ValueError(f"unknown local mutation {mutation!r}")
         self.params, self.mutation = params, mutation
+        self.error = _error_of(mutation, error)
+        err = ErrorScales.of(self.error)
         dim, L, a = params.lattice.dim, params.lattice.L, params.lattice.spacing
         N = L**dim
         self.N, self.L, self.dim = N, L, dim
@@ -382,15 +442,16 @@ class LocalTRSP:
             A0, g0, d0_ = r.A, r.gamma, r.delta
         else:
             A0, g0, d0_ = bare_rate_law(r, c, var, self.mean, z)
+        g0, d0_ = g0 * err.gamma0, d0_ * err.delta0
         self.g0, self.d0 = g0, d0_
-        self.rate_prefactor = A0 / (1.0 if mutation == "no_duration" else r.duration)
+        self.rate_prefactor = err.rate * A0 / (1.0 if mutation == "no_duration" else r.duration)
         # per orientation: window A, neighbourhood B, drift and noise operators
         nz = np.flatnonzero(lam_t)
         self.frames = []
         for o in range(len(offs)):
             sites = self.clusters[o * N]
             rt = np.min([d0[index(coords - coords[c_])] for c_ in sites], axis=0)
-            sD = np.where(rt == 0, k.sigma0, k.sigma1 * np.exp(-rt / k.xi_sigma))
+            sD = np.where(rt == 0, k.sigma0, k.sigma1 * np.exp(-rt / (k.xi_sigma * err.xi_sigma)))
             A_ = np.flatnonzero((rt <= kick_radius) & (sD > 0))
             B_ = np.union1d(np.unique(index(coords[A_][:, None, :] + coords[nz][None, :, :])), sites)
             rho = lambda dd: np.where(dd == 0, 1.0, k.rho1 * np.exp(-dd / k.xi_rho))  # noqa: E731
@@ -405,13 +466,15 @@ class LocalTRSP:
                 M1 = (X / 2) @ np.linalg.inv(P_AA)
             else:
                 M1 = (np.eye(A_.size) - np.real(scipy.linalg.sqrtm(np.eye(A_.size) - X))) @ np.linalg.inv(P_AA)
-            noise = np.linalg.cholesky(KD)
-            if mutation == "kick_variance_10pct":
-                noise = noise * math.sqrt(1.1)
+            M1 = err.H * M1
+            noise = err.noise * np.linalg.cholesky(KD)
             cvec = (g0 - 2 * d0_ * self.mean) * w_A
             if mutation == "restore_to_mean":
                 cvec = 0.0 * cvec  # kick towards the mean: P (mean - S) instead of P (mu' - S)
-            self.frames.append((coords[A_], coords[B_], M1 @ P_AB, M1 @ (cvec + self.mean * P_AB.sum(axis=1)), noise))
+            HB = M1 @ P_AB
+            # mu' + shift: H (mu' + shift 1 - S) adds shift H 1 = shift (M1 P_AB 1_B) on A
+            h0 = M1 @ (cvec + self.mean * P_AB.sum(axis=1)) + err.mu_shift * math.sqrt(var) * HB.sum(axis=1)
+            self.frames.append((coords[A_], coords[B_], HB, h0, noise))
         self.site_clusters = np.argsort(self.clusters.ravel(), kind="stable").reshape(N, -1) // m
 
     def rates(self, S: np.ndarray, ids=None) -> np.ndarray:
@@ -456,19 +519,19 @@ class LocalTRSP:
             yield t, kc, a_sites, S[a_sites].copy()
 
 
-def write_local_run(path, params, radii, mutation: str | None, n_events: int, seed, *, spawn_key=()) -> Path:
+def write_local_run(path, params, radii, mutation: str | None, n_events: int, seed, *, spawn_key=(), error=None) -> Path:
     """A "full" run file of the truncated implementation (declaring its radii in /truncation)."""
     from trsp_runfile.events import EventRecord
     from trsp_runfile.runfile import Implementation, RunWriter, SeedRecord, Truncation
 
-    model = LocalTRSP(params, radii[0], radii[1], mutation)
+    model = LocalTRSP(params, radii[0], radii[1], mutation, error)
     ss = np.random.SeedSequence(seed, spawn_key=tuple(spawn_key))
     rng = np.random.Generator(np.random.PCG64(ss))
     S0 = model.sample_equilibrium(rng)
     path = Path(path)
     w = RunWriter.create(
         path, params=params, truncation=Truncation(radii[0], radii[1], 0.0), S0=S0,
-        implementation=Implementation(f"local-mutant:{mutation or 'none'}", "tests"),
+        implementation=Implementation(_implementation_name("local-mutant", mutation, error), "tests"),
         seed=SeedRecord("PCG64", int(ss.entropy), tuple(int(x) for x in ss.spawn_key)),
         target_events=n_events, overwrite=True,
     )  # fmt: skip
@@ -498,13 +561,13 @@ def write_local_run(path, params, radii, mutation: str | None, n_events: int, se
     return path
 
 
-def write_local_replicas(folder, params, radii, mutation, replicas: int, n_events: int, seed: int) -> list[Path]:
+def write_local_replicas(folder, params, radii, mutation, replicas: int, n_events: int, seed: int, *, error=None) -> list[Path]:
     """``replicas`` run files of :class:`LocalTRSP` from one SeedSequence (spawn keys 0, 1, ...)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     return [
         write_local_run(folder / f"local_{mutation or 'none'}_{k:03d}.h5", params, radii, mutation, n_events, seed,
-                        spawn_key=(k,))
+                        spawn_key=(k,), error=error)
         for k in range(replicas)
     ]
 
