@@ -21,17 +21,38 @@ import pytest
 from trsp_ref.params import params_from_dict
 from trsp_verify.model_side import ModelSide
 from trsp_verify.periodic_side import PeriodicModelSide
-from trsp_verify.replay import analyse_replica, make_plan
+from trsp_verify import replay
 from trsp_verify.simulate import simulate_replicas
 
 RADII = (3.8708286933869704, 5.567039912272021)  # trsp_fast's radii at tolerance 1e-4
 
 
+def held_replicas(p, replicas: int, events: int, seed: int, tolerance):
+    """(replicas, model side): trsp_fast replicas simulated once and held in memory (so that only the
+    replay is timed), and the model side of their declared truncation."""
+    from trsp_verify.data import Replica
+    from trsp_verify.model_side import model_side_for
+
+    class Held(Replica):
+        def __init__(self, r):
+            self.__dict__.update({k: getattr(r, k) for k in ("params", "kick_radius", "precision_radius", "scheme",
+                                                              "n_events", "name", "full", "t0")})
+            self.S0 = r.S0.copy()
+            self.records = list(r.chunks())
+            self.t_end = r.t_end
+
+        def chunks(self):
+            yield from self.records
+
+    runs = [Held(r) for r in simulate_replicas(p, replicas, events, seed=seed, tolerance=tolerance)[0]]
+    return runs, model_side_for(p, runs[0].kick_radius, runs[0].precision_radius, scheme=runs[0].scheme)
+
+
 def _per_event(side, runs) -> float:
-    plan = make_plan(side, runs)
+    plan = replay.make_plan(side, runs)
     t = time.process_time()
     for i, r in enumerate(runs):
-        analyse_replica(r, side, plan, i)
+        replay.analyse_replica(r, side, plan, i)  # through the module: benchmarks/gate.py --slow replay=2 wraps it
     return (time.process_time() - t) / sum(r.n_events for r in runs)
 
 
@@ -86,28 +107,11 @@ REPLAY_CASES = {
 def test_replay_cpu_per_event(benchmark, case):
     """Replay CPU microseconds per event (events simulated first and held in memory, so only the
     replay is timed). Measured values for this change: docs/verification.md, "Speed and memory"."""
-    from trsp_runfile.events import EventRecord  # noqa: F401 (the chunks' type)
-    from trsp_verify.data import Replica
-    from trsp_verify.model_side import model_side_for
     from trsp_verify.simulate import DEFAULT_TOLERANCE
 
     spec, tol, replicas, events = REPLAY_CASES[case]
     p = params_from_dict(spec)
-    sims, _ = simulate_replicas(p, replicas, events, seed=5, tolerance=DEFAULT_TOLERANCE if tol is None else tol)
-
-    class Held(Replica):
-        def __init__(self, r):
-            self.__dict__.update({k: getattr(r, k) for k in ("params", "kick_radius", "precision_radius", "scheme",
-                                                              "n_events", "name", "full", "t0")})
-            self.S0 = r.S0.copy()
-            self.records = list(r.chunks())
-            self.t_end = r.t_end
-
-        def chunks(self):
-            yield from self.records
-
-    runs = [Held(r) for r in sims]
-    side = model_side_for(p, runs[0].kick_radius, runs[0].precision_radius, scheme=runs[0].scheme)
+    runs, side = held_replicas(p, replicas, events, seed=5, tolerance=DEFAULT_TOLERANCE if tol is None else tol)
     out = {}
 
     def run():

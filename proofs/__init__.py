@@ -15,6 +15,8 @@ the printed paper is wrong and the function that settles it.
 - :mod:`proofs.onset`: Eqs. 27-28; exports :func:`derived_temperature_rates`.
 - :mod:`proofs.fit_kick`: what ``trsp fit`` measures about the kick: Var(dS) vs K_Delta, the
   regression that recovers K_Delta, Appendix E for covariances.
+- :mod:`proofs.fit_interval`: P(R|S) from frames: the one-interval estimator's O(dt) bias and the
+  interval extrapolation (pseudo-count 3/2 k1 - 1/2 k2) that removes it.
 - :mod:`proofs.exact_limits`: the onset and frozen-site limits of Q(t), chi_4(t).
 - :mod:`proofs.targeted_statistics`: the battery's targeted statistics (score tests of the
   drift scale, the noise scale and the rate law; Hermite moments); run by tests/test_verify_targeted.py.

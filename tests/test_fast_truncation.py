@@ -213,17 +213,76 @@ def test_run_file_declares_the_scheme(tmp_path):
     assert "/truncation/@scheme" in str(err.value)
 
 
-def test_default_tolerance_is_stated_once_per_package_and_covers_the_replay_check():
-    """trsp_verify keeps its own copy of the default tolerance (it must not import trsp_fast): the
-    two agree.  And the reason the default is what it is (docs/fast.md, "The default tolerance"):
-    for the default parameters its kick window holds every site the battery's replay check whitens
-    (up to DEFAULT_MAX_CHECK_SITES nearest the cluster), so a run cannot be told from the
-    untruncated model by the window's edge; 1e-4's window is smaller than that set."""
-    from trsp_fast.model import DEFAULT_TOLERANCE
-    from trsp_verify.model_side import DEFAULT_MAX_CHECK_SITES
-    from trsp_verify.simulate import DEFAULT_TOLERANCE as VERIFY_DEFAULT
+def test_default_tolerances_are_stated_once_per_package_and_the_window_covers_the_replay_check():
+    """trsp_verify keeps its own copies of the default tolerances (it must not import trsp_fast): the
+    copies agree.  And the reason the kick tolerance is what it is (docs/fast.md, "The default
+    tolerances"): for the default parameters (L = 10, 20) and the illustrative preset (L = 20) the
+    default kick window holds every site the battery's replay check whitens (whole distance shells of
+    up to DEFAULT_MAX_CHECK_SITES sites nearest the cluster, on the untruncated model's support), so
+    a run cannot be told from the untruncated model by the window's edge; 1e-4's window is smaller
+    than that set."""
+    from trsp_fast.model import DEFAULT_KICK_TOLERANCE, DEFAULT_PRECISION_TOLERANCE, DEFAULT_TOLERANCE
+    from trsp_obs.presets import preset_params
+    from trsp_verify import simulate as vs
+    from trsp_verify.model_side import DEFAULT_MAX_CHECK_SITES, checked_sites
 
-    assert VERIFY_DEFAULT == DEFAULT_TOLERANCE
-    p = params_from_dict({"lattice": {"dim": 3, "L": 10}})
-    assert FastModel(p).active_size >= DEFAULT_MAX_CHECK_SITES
-    assert FastModel(p, tolerance=1e-4).active_size < DEFAULT_MAX_CHECK_SITES
+    assert (vs.DEFAULT_KICK_TOLERANCE, vs.DEFAULT_PRECISION_TOLERANCE) == (DEFAULT_KICK_TOLERANCE, DEFAULT_PRECISION_TOLERANCE)
+    assert tuple(vs.DEFAULT_TOLERANCE) == tuple(DEFAULT_TOLERANCE) == (DEFAULT_KICK_TOLERANCE, DEFAULT_PRECISION_TOLERANCE)
+    for p in (params_from_dict({"lattice": {"dim": 3, "L": 10}}), params_from_dict({"lattice": {"dim": 3, "L": 20}}),
+              preset_params("ka_illustrative")):  # fmt: skip
+        # the sites the replay checks against the untruncated model: nearest shells of its support (every site)
+        op = FastModel(p, tolerance=(1e-7, 1e-2)).operators[0]  # a window well beyond the checked set
+        rt = np.full(p.N, np.inf)
+        rt[op.window] = op.window_rt
+        check, _ = checked_sites(op.window, rt, p.lattice.spacing, DEFAULT_MAX_CHECK_SITES)
+        assert np.isin(check, FastModel(p, tolerance=(DEFAULT_KICK_TOLERANCE, 1e-2)).operators[0].active).all()
+        assert not np.isin(check, FastModel(p, tolerance=(1e-4, 1e-2)).operators[0].active).all()
+
+
+@pytest.mark.parametrize("case", ["3d_plaquette", "2d_dimer"])
+def test_two_tolerances_set_the_two_radii_separately(case):
+    """tolerance=(kick, precision): the kick radius is the one of the kick tolerance alone and the
+    precision radius the one of the precision tolerance alone; each bound holds for its own
+    tolerance; one number sets both."""
+    p = params_from_dict(CASES[case])
+    kick, precision = 3e-5, 1e-2
+    both = FastModel(p, tolerance=(kick, precision))
+    assert both.tolerance == (kick, precision)
+    assert both.kick_radius == FastModel(p, tolerance=kick).kick_radius
+    assert both.precision_radius == FastModel(p, tolerance=precision).precision_radius
+    b, var = both.truncation_bounds(), p.softness.variance
+    assert b["kick_covariance"] <= kick * var and b["covariance"] <= precision * var and b["equilibrium"] <= precision
+    one = FastModel(p, tolerance=1e-3)
+    assert one.tolerance == (1e-3, 1e-3)
+    untruncated_kick = FastModel(p, tolerance=(0, precision))
+    assert math.isinf(untruncated_kick.kick_radius) and untruncated_kick.precision_radius == both.precision_radius
+
+
+def test_run_file_records_both_tolerances(tmp_path):
+    """Run-file format 1.2: /truncation@kick_tolerance and @precision_tolerance are written and read back
+    (@tolerance holds their max); a file without them (1.0, 1.1) reads both as @tolerance; a negative one
+    is refused naming the attribute."""
+    import h5py
+
+    from trsp_runfile.runfile import Implementation, RunFile, RunWriter, Truncation, TrspFileError
+
+    p = params_from_dict({"lattice": {"dim": 2, "L": 4}})
+    path = tmp_path / "run.h5"
+    tr = Truncation.of(2.5, 3.5, 3e-5, 1e-2, "row_sum")
+    assert tr.tolerance == 1e-2 and (tr.kick_tolerance, tr.precision_tolerance) == (3e-5, 1e-2)
+    w = RunWriter.create(path, params=p, truncation=tr, S0=np.zeros(p.N), implementation=Implementation("toy", "1"),
+                         rng_state=None, target_events=1)  # fmt: skip
+    w.commit(np.zeros(p.N), 0.0, 0, 0.0, None)
+    w.close()
+    run = RunFile.open(path)
+    assert run.truncation == tr and run.format_version == "1.2"
+    with h5py.File(path, "r+") as f:
+        for key in ("kick_tolerance", "precision_tolerance"):
+            del f["truncation"].attrs[key]
+    old = RunFile.open(path).truncation
+    assert (old.kick_tolerance, old.precision_tolerance, old.tolerance) == (1e-2, 1e-2, 1e-2)
+    with h5py.File(path, "r+") as f:
+        f["truncation"].attrs["kick_tolerance"] = -1.0
+    with pytest.raises(TrspFileError) as err:
+        RunFile.open(path)
+    assert "/truncation/@kick_tolerance" in str(err.value)

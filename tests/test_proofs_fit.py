@@ -87,6 +87,49 @@ def test_regression_residual_is_K_Delta_within_the_population_bias():
             assert Vy[js].mean() / k - 1 > 0.10
 
 
+def test_kick_population_is_the_regression_limit_above():
+    """trsp_fit.systematics.kick_population (vectorized, behind the fit's bias correction) gives the
+    per-bin population residual of the loop in test_regression_residual_is_K_Delta_within_the_population_bias,
+    and pair covariances whose limit is K_Delta(i, j) within the same small bias."""
+    from trsp_fit.neighbours import distance_bins, lattice_displacement_distances
+    from trsp_fit.roundtrip import set_params
+    from trsp_fit.statistics import Settings
+    from trsp_fit.systematics import kick_population
+    from trsp_ref.model import ReferenceModel
+
+    p = set_params("plaquette", 8)
+    lat = lattice_displacement_distances(2, 8, 1.0).ravel()
+    bins = distance_bins(3.99, 1.0, lat)
+    st = Settings(np.linspace(-5, 5, 11), bins, bins, distance_bins(3.0, 1.0, lat), 3.99, 1.5, 1, 0)
+    pop = kick_population(p, st)
+    m = ReferenceModel(p)
+    ops = m.kick_operators(0)
+    H, Kp, KD, mu, D, sites = ops.H, ops.K_prime, ops.K_Delta, ops.mu_prime, m.dist, ops.sites
+    rt = D[:, sites].min(axis=1)
+    Vy, Cxy = np.diag(H @ Kp @ H.T + KD), -(Kp @ H.T)
+    for b, r in enumerate(st.rt_bins.centers[:5]):
+        js = np.flatnonzero(np.abs(rt - r) < 1e-9)
+        A, v, yy = np.zeros((4, 4)), np.zeros(4), 0.0
+        for j in js:
+            e = np.zeros(m.N)
+            e[j] = 1
+            nb = (D[j] > 0) & (D[j] <= 1.5)
+            near = np.zeros(m.N)
+            sel = [k for k in sites if D[j, k] <= rt[j] + 1.5]
+            near[sel] = 1 / len(sel)
+            F = np.vstack([np.zeros(m.N), e, nb / nb.sum(), near])
+            mj = F @ mu
+            mj[0] = 1.0
+            A += F @ Kp @ F.T + np.outer(mj, mj)
+            v += F @ Cxy[:, j]
+            yy += Vy[j]
+        beta = np.linalg.lstsq(A, v, rcond=None)[0]
+        assert pop["K"][b] == pytest.approx((yy - beta @ v) / js.size, rel=1e-10)
+        assert pop["K_true"][b] == pytest.approx(KD[js, js].mean(), rel=1e-12)
+    ok = np.isfinite(pop["pair_cov"])
+    assert np.allclose(pop["pair_cov"][ok], pop["pair_true"][ok], rtol=0.05, atol=2e-3 * KD.max())
+
+
 def test_frame_centred_covariance_is_K_minus_mean_of_K():
     from proofs import fit_centring
 
@@ -117,3 +160,30 @@ def test_centring_offset_matches_the_oracle():
     jitter = np.random.default_rng(0).normal(0, 0.02, grid.shape)
     rp, wp = all_pair_distances(grid + jitter, box, 1.0, None)
     assert est.centring_offset(rp, wp, s.variance, s.C1, s.xi) == pytest.approx(K.mean(), rel=0.02)
+
+
+def test_one_interval_estimator_is_biased_to_first_order():
+    """proofs/fit_interval.py: -log(1 - Q(dt)) / dt = ell + (E[b] - Var(a)) dt / 2 + O(dt^2) (the bias that
+    grows with the frame interval), from Q(t) = E[a] t + (E[b] - E[a^2]) t^2 / 2 + O(t^3)."""
+    from proofs import fit_interval
+
+    assert fit_interval.survival_expansion()["residual"] == 0
+    d = fit_interval.one_interval_bias()
+    assert d["residual"] == 0 and d["bias"] != 0
+
+
+def test_interval_pseudo_count_is_the_derived_combination():
+    """The weights of Q(dt), Q(2 dt) that cancel the t^2 term are (2, -1/2); trsp_fit's pseudo-count
+    3/2 k1 - 1/2 k2 (k2: rearranged in the second interval only) is that combination, and its
+    remainder is O(dt^2) per unit exposure."""
+    import sympy as sp
+
+    from proofs import fit_interval
+    from trsp_fit import statistics
+
+    assert fit_interval.interval_weights(2) == [2, sp.Rational(-1, 2)]
+    d = fit_interval.interval_estimator_remainder()
+    assert d["weights_match"] == 0
+    dt = sp.Symbol("dt", positive=True)
+    assert sp.limit(d["remainder"] / dt, dt, 0) == 0
+    assert statistics.INTERVAL_WEIGHTS == (1.5, -0.5)

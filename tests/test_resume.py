@@ -271,10 +271,12 @@ def test_existing_runs_are_protected(tmp_path, config):
         (dict(seed=2), "seed"),
         (dict(mode="light"), "mode"),
         (dict(tolerance=1e-4), "tolerance"),
+        (dict(precision_tolerance=1e-2), "precision tolerance .*--precision-tolerance"),
+        (dict(kick_tolerance=1e-4), "kick tolerance .*--kick-tolerance"),
         (dict(snapshot_every=30.0), "snapshot interval"),
         ("params", "softness.C1"),
     ],
-    ids=["seed", "mode", "tolerance", "snapshot interval", "parameter file"],
+    ids=["seed", "mode", "tolerance", "precision tolerance", "kick tolerance", "snapshot interval", "parameter file"],
 )
 def test_mismatching_resume_is_refused(tmp_path, config, change, words):
     out = tmp_path / "run.h5"
@@ -302,9 +304,10 @@ def test_mismatching_resume_is_refused(tmp_path, config, change, words):
         (dict(events=10, snapshot_every=0.0), "--snapshot-every"),
         (dict(events=10, checkpoint_every=2.5), "--checkpoint-every"),
         (dict(events=10, tolerance=-1.0), "--tolerance"),
+        (dict(events=10, precision_tolerance=float("inf")), "--precision-tolerance"),
     ],
     ids=["no target", "negative events", "nan time", "negative seed", "unknown mode", "zero snapshot interval",
-         "fractional checkpoint interval", "negative tolerance"],
+         "fractional checkpoint interval", "negative tolerance", "infinite precision tolerance"],
 )
 def test_bad_options_name_the_option(tmp_path, config, kw, name):
     with pytest.raises(ParameterError) as info:

@@ -5,6 +5,7 @@ and the figures.  Deterministic (fixed seeds); no statistical assertions.
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import h5py
@@ -88,8 +89,9 @@ def test_sweep_file_schema_and_combined_values(tiny_run):
     assert summary["members_done"] == summary["members_total"] == 2 * 2 * 2
     assert summary["aging_members_done"] == 2 * 2 and summary["failed"] == []
     with h5py.File(out, "r") as h5:
-        assert h5.attrs["format"] == "trsp-sweep" and h5.attrs["format_version"] == "1.1"
+        assert h5.attrs["format"] == "trsp-sweep" and h5.attrs["format_version"] == "1.2"
         assert int(h5.attrs["illustrative"]) == 1
+        assert (h5.attrs["kick_tolerance"], h5.attrs["precision_tolerance"], h5.attrs["tolerance"]) == (1e-3, 1e-3, 1e-3)
         # every variable's axes are attached to dimension scales named like netCDF4 dimensions
         for name, ds in h5.items():
             if not isinstance(ds, h5py.Dataset) or ds.is_scale:
@@ -212,11 +214,12 @@ def test_member_streams_are_spawned_children_of_one_seed_sequence():
         (lambda t: t.replace('shape = "site"', "lattice = { L = 8 }"), "variants"),
         (lambda t: t.replace("t_max_scale = 0.5", "t_max_scale = 0"), "variants[1].t_max_scale"),
         (lambda t: t.replace("overrides = { lattice = { L = 6 } }", "overrides = { softness = { C1 = \"a\" } }"), "softness.C1"),
+        (lambda t: t.replace("tolerance = 1e-3", "tolerance = 1e-3\nprecision_tolerance = -1.0"), "sweep.precision_tolerance"),
     ],
     ids=[
         "one replica", "unknown preset", "t_max per temperature missing", "no t_max", "unknown run key",
         "variant with unknown shape", "negative temperature", "duplicate variant name", "aging names no variant",
-        "variant with another lattice", "zero t_max_scale", "base override of wrong type",
+        "variant with another lattice", "zero t_max_scale", "base override of wrong type", "negative precision tolerance",
     ],
 )
 def test_bad_sweep_files_raise_parameter_errors_naming_the_key(tmp_path, edit, parameter):
@@ -225,11 +228,39 @@ def test_bad_sweep_files_raise_parameter_errors_naming_the_key(tmp_path, edit, p
     assert info.value.parameter == parameter
 
 
-def test_params_file_without_temperature_is_refused(tmp_path):
-    (tmp_path / "p.toml").write_text("[lattice]\nL = 4\n")
+def test_sweep_tolerances(tmp_path):
+    """tolerance sets both parts, kick_tolerance / precision_tolerance one each; no key: trsp_fast's default."""
+    from trsp_fast.model import DEFAULT_TOLERANCE
+
+    assert sw.load_sweep_config(_write(tmp_path, TINY)).tolerance == (1e-3, 1e-3)
+    two = TINY.replace("tolerance = 1e-3", "tolerance = 1e-3\nkick_tolerance = 3e-5")
+    assert sw.load_sweep_config(_write(tmp_path, two)).tolerance == (3e-5, 1e-3)
+    assert sw.load_sweep_config(_write(tmp_path, TINY.replace("tolerance = 1e-3\n", ""))).tolerance == tuple(DEFAULT_TOLERANCE)
+    assert sw.load_sweep_config(_write(tmp_path, TINY.replace("tolerance = 1e-3", "tolerance = 0"))).tolerance is None
+
+
+def test_params_file_without_temperature_sweeps_its_one_temperature_only(tmp_path):
+    """A set without [temperature] (trsp fit at one T) is that temperature's: its rates and <S> as
+    given, one listed T; two temperatures or aging quenches are refused (issue 19)."""
+    from trsp_obs.presets import preset_params
+    from trsp_ref.params import dumps_toml, params_from_dict
+
+    p = preset_params("ka_illustrative", 0.55)
+    d = tomllib.loads(dumps_toml(p))
+    fixed = {k: v for k, v in d.items() if k != "temperature"}
+    fixed["softness"]["mean"] = -0.8
+    fixed["rates"].update(A=0.01, gamma=1.5, delta=0.1)
+    (tmp_path / "p.toml").write_text(dumps_toml(params_from_dict(fixed)))
     with pytest.raises(ParameterError) as info:
         sw.load_sweep_config(_write(tmp_path, TINY.replace('"ka_illustrative"', '"p.toml"')))
-    assert info.value.parameter == "sweep.params"
+    assert info.value.parameter == "sweep.temperatures"
+    one = TINY.replace('"ka_illustrative"', '"p.toml"').replace("[0.55, 0.70]", "[0.55]").replace("[200.0, 60.0]", "200.0")
+    with pytest.raises(ParameterError) as info:
+        sw.load_sweep_config(_write(tmp_path, one))
+    assert info.value.parameter == "aging"
+    cfg = sw.load_sweep_config(_write(tmp_path, one[: one.index("[aging]")]))
+    q = cfg.params(0, 0.55)
+    assert q.temperature is None and (q.rates.A, q.rates.gamma, q.rates.delta, q.softness.mean) == (0.01, 1.5, 0.1, -0.8)
 
 
 def test_plot_writes_the_figures(tiny_run, tmp_path, monkeypatch):
@@ -281,7 +312,7 @@ def test_summary_keeps_the_observables_and_plots_like_the_sweep_file(tiny_run, t
     info = summaries.summarize(out, res / "tiny.h5")
     assert info["bytes"] < info["source_bytes"]
     with h5py.File(out, "r") as a, h5py.File(res / "tiny.h5", "r") as b:
-        assert b.attrs["format"] == "trsp-summary" and b.attrs["source_format_version"] == "1.1"
+        assert b.attrs["format"] == "trsp-summary" and b.attrs["source_format_version"] == "1.2"
         kept = [k for k in a if k not in summaries.DROPPED]
         assert sorted(b) == sorted(kept) and not set(summaries.DROPPED) & set(b)
         for k in kept:

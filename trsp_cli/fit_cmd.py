@@ -31,10 +31,10 @@ def _positive(option: str, value: float | None) -> None:
         raise ParameterError(option, "must be a finite number > 0", value)
 
 
-def _check_frames(infos, frame_interval: float | None, what: str) -> None:
+def _check_frames(infos, frame_interval: float | None, what: str, held: bool = True) -> None:
     """The run files' conversions: ``--frame-interval`` applies to "full" runs only (a "light"
-    run's frames are its snapshots); each must give >= 2 frames, and all of them must fit in
-    memory together (all inputs are held at once)."""
+    run's frames are its snapshots); each must give >= 2 frames, and (``held``: to-particles holds
+    the whole conversion; trsp fit streams it a block at a time) they must fit in memory."""
     from trsp_runfile.resources import check_memory
 
     runs = [i for i in infos if i.format == "trsp-run"]
@@ -49,18 +49,27 @@ def _check_frames(infos, frame_interval: float | None, what: str) -> None:
             raise ParameterError("--frame-interval", f"gives {i.n_frames} frame(s) of {i.path}; at least 2 are needed: "
                                  "choose a shorter --frame-interval", frame_interval)
     full = [i for i in runs if not i.light]
-    values = sum(float(i.n_frames) * i.n_particles for i in runs)
+    if not runs or (not held and frame_interval is None and not any(i.light for i in runs)):
+        return  # nothing converted: run files read event by event hold one chunk of events at a time
+    if held:
+        values = sum(float(i.n_frames) * i.n_particles for i in runs)
+    else:  # streamed: each run's frame times (float64) and one block of frames (trsp_fit.sources.ROWS_BUDGET values) at a time
+        from trsp_fit.sources import ROWS_BUDGET
+
+        values = max((float(i.n_frames) for i in runs), default=0.0) * 8 / _BYTES_PER_VALUE + 4 * ROWS_BUDGET
     check_memory(values * _BYTES_PER_VALUE, "--frame-interval" if full else "DATA",
                  f"{what} ({sum(i.n_frames for i in runs):.3g} frames of {runs[0].n_particles:,} particles)" if runs else what,
                  "choose a longer --frame-interval" if full else "convert fewer runs at once")
 
 
 def run_fit(data: list[Path], out: Path, *, report: Path | None = None, plots: Path | None = None, bootstrap: int = 200,
-            seed: int = 0, blocks: int = 4, before: int | None = None, after: int | None = None,
+            seed: int = 0, blocks: int = 8, before: int | None = None, after: int | None = None,
             at_temperature: float | None = None, cluster_shape: str | None = None, frame_interval: float | None = None,
-            duration: float | None = None, force: bool = False, quiet: bool = False) -> dict:
+            duration: float | None = None, types: list | None = None, isolation_margin: float = 3.0, progress: bool = False,
+            force: bool = False, quiet: bool = False) -> dict:
     """Check everything at the door, fit, write the parameter TOML, the JSON report and the plots
-    as one set; print the warnings."""
+    as one set; print the warnings.  ``frame_interval`` None: run files are read event by event
+    (exact times); a value: as frames that far apart (streamed)."""
     from trsp_fit import FitOptions
     from trsp_fit.convert import DEFAULT_DURATION, DEFAULT_FRAME_INTERVAL
     from trsp_fit.pipeline import MIN_TEMPERATURES, collect, estimate
@@ -76,25 +85,29 @@ def run_fit(data: list[Path], out: Path, *, report: Path | None = None, plots: P
     _positive("--duration", duration)
     if at_temperature is not None:
         _positive("--at-temperature", at_temperature)
+    if not (isinstance(isolation_margin, (int, float)) and math.isfinite(isolation_margin) and isolation_margin >= 0):
+        raise ParameterError("--isolation-margin", "must be a finite number >= 0 (spacings)", isolation_margin)
     opts = FitOptions(bootstrap=bootstrap, seed=seed, blocks_per_file=blocks, before=before, after=after, at_temperature=at_temperature,
-                      cluster_shape=cluster_shape, frame_interval=DEFAULT_FRAME_INTERVAL if frame_interval is None else frame_interval,
-                      duration=DEFAULT_DURATION if duration is None else duration)  # fmt: skip
-    infos = [inspect_input(p, opts.frame_interval) for p in data]
+                      cluster_shape=cluster_shape, frame_interval=frame_interval,
+                      duration=DEFAULT_DURATION if duration is None else duration, types=list(types) if types else None,
+                      isolation_margin=isolation_margin, progress=progress)  # fmt: skip
+    infos = [inspect_input(p, DEFAULT_FRAME_INTERVAL if frame_interval is None else frame_interval) for p in data]
     check_fit_inputs(infos, opts.neighbour_radius, cluster_shape)
     if not any(i.format == "trsp-run" for i in infos):
         for option, value in (("--frame-interval", frame_interval), ("--duration", duration)):
             if value is not None:
                 raise ParameterError(option, "does not apply: it is for run files, and every input is a particle-data file "
                                      "(its frames and rearrangements are its own)", value)  # fmt: skip
-    _check_frames(infos, frame_interval, "converting the run files")
+    _check_frames(infos, frame_interval, "converting the run files", held=False)
     temps = sorted({i.temperature for i in infos})
     if at_temperature is not None and len(temps) < MIN_TEMPERATURES and not any(math.isclose(at_temperature, t, rel_tol=1e-9) for t in temps):
         raise ParameterError("--at-temperature", f"does not apply: the data hold {len(temps)} temperature(s) "
                              f"({', '.join(f'{t:g}' for t in temps)}), so the parameter set is measured at one of them; "
                              f"another temperature needs Eqs. 27-28, from data at >= {MIN_TEMPERATURES} temperatures", at_temperature)
-    shortest = min(infos, key=lambda i: i.n_frames)
+    framed = [i for i in infos if i.format != "trsp-run" or i.light or frame_interval is not None]  # run files are read event by event
+    shortest = min(framed, key=lambda i: i.n_frames) if framed else None
     reach = (1 if before is None else before) + (0 if after is None else after)
-    if reach >= shortest.n_frames:
+    if shortest is not None and reach >= shortest.n_frames:
         option = "--before" if before is not None else "--after"
         raise ParameterError(option, f"--before {1 if before is None else before} + --after {0 if after is None else after} frames "
                              f"leave no rearrangement window in {shortest.path} ({shortest.n_frames} frames): "
@@ -154,13 +167,20 @@ def register(app: typer.Typer, guarded) -> None:
         after: Optional[int] = typer.Option(None, "--after", min=0, help="Frames after it (default 0; sustained data: the duration)."),
         at_temperature: Optional[float] = typer.Option(None, "--at-temperature", help="\\[temperature] T of the written set (default: lowest)."),
         cluster_shape: Optional[str] = typer.Option(None, "--cluster-shape", help="Cluster shape (site, dimer, plaquette) when the data do not say."),
-        frame_interval: Optional[float] = typer.Option(None, "--frame-interval", help="Run files only: time between frames (default 1)."),
+        frame_interval: Optional[float] = typer.Option(None, "--frame-interval", help="Run files only: read them as frames this far "
+                                                       "apart (default: event by event, with their exact times)."),
         duration: Optional[float] = typer.Option(None, "--duration", help="Run files only: the given rearrangement duration (default 4)."),
+        types: Optional[List[str]] = typer.Option(None, "--types", help="Particle types to use: names (the file's type_names) or ids; "
+                                                  "repeat the option (default: every particle)."),
+        isolation_margin: float = typer.Option(3.0, "--isolation-margin", help="Frames: a particle is used for a rearrangement's kick "
+                                               "when no other rearrangement of its frame is within rt + this (spacings)."),
+        blocks: int = typer.Option(8, "--blocks", min=1, help="Bootstrap units per file, at most (docs/fit.md, 'Errors')."),
+        progress: bool = typer.Option(True, "--progress/--no-progress", help="A progress bar while run files are read."),
     ) -> None:
         """Measure a TRSP model from softness trajectories (Sec. V, App. E): parameter TOML, JSON report, plots."""
         guarded(run_fit, list(data), out, report=report, plots=plots, force=force, bootstrap=bootstrap, seed=seed, before=before,
                 after=after, at_temperature=at_temperature, cluster_shape=cluster_shape, frame_interval=frame_interval,
-                duration=duration)  # fmt: skip
+                duration=duration, types=types, isolation_margin=isolation_margin, blocks=blocks, progress=progress)  # fmt: skip
 
     @app.command("to-particles")
     def to_particles(

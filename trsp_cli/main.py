@@ -95,7 +95,9 @@ def simulate(
     mode: Optional[str] = typer.Option(None, "--mode", help="'full' (default) records every change (replayable); 'light' only times and clusters. On resume: the run's own."),
     snapshot_every: Optional[float] = typer.Option(None, "--snapshot-every", help="Simulated time between full snapshots of S (> 0)."),
     checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="Events between checkpoints (>= 1). Default: trsp_fast.run_job.DEFAULT_CHECKPOINT_EVERY."),
-    tolerance: Optional[float] = typer.Option(None, "--tolerance", help="Truncation tolerance of the local kicks (docs/fast.md); 0 = the exact model. Default: trsp_fast.model.DEFAULT_TOLERANCE, or the run's own on resume."),
+    tolerance: Optional[float] = typer.Option(None, "--tolerance", help="Truncation tolerance of both the kick window and the precision (docs/fast.md); 0 = the exact model. Default: trsp_fast.model.DEFAULT_TOLERANCE (kick 3e-5, precision: see docs/fast.md), or the run's own on resume."),
+    kick_tolerance: Optional[float] = typer.Option(None, "--kick-tolerance", help="Tolerance of the kick window alone (overrides --tolerance for it); 0 = untruncated kick."),
+    precision_tolerance: Optional[float] = typer.Option(None, "--precision-tolerance", help="Tolerance of the truncated precision alone (overrides --tolerance for it); 0 = exact equilibrium covariance."),
     force: bool = typer.Option(False, "--force", help="Replace an existing run file (atomically)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
@@ -114,6 +116,8 @@ def simulate(
         snapshot_every=snapshot_every,
         checkpoint_every=checkpoint_every,
         tolerance=tolerance,
+        kick_tolerance=kick_tolerance,
+        precision_tolerance=precision_tolerance,
         progress=progress,
         force=force,
     )
@@ -203,6 +207,13 @@ _register_fit(app, _guarded)
 from trsp_cli.md_cmd import register as _register_md  # noqa: E402  (trsp md)
 
 _register_md(app, _guarded)
+
+from trsp_cli.softness_cmd import register as _register_softness  # noqa: E402  (trsp softness train / apply)
+
+_register_softness(app, _guarded)
+from trsp_cli.liquid_cmd import register as _register_liquid  # noqa: E402  (trsp liquid summarize / compare)
+
+_register_liquid(app, _guarded)
 
 
 def main(argv: list[str] | None = None) -> int:

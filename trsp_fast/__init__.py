@@ -7,11 +7,15 @@ event loop; ``run``, ``get_state``, ``from_state``) and :class:`EventChunk`.
 Imported lazily, so that importing the package does not pay for Numba until a name is used.
 """
 
-__all__ = ["FastModel", "Simulation", "EventChunk", "DEFAULT_TOLERANCE", "DEFAULT_SCHEME"]
+_MODEL_NAMES = (
+    "FastModel", "Tolerance", "as_tolerance", "DEFAULT_TOLERANCE", "DEFAULT_KICK_TOLERANCE", "DEFAULT_PRECISION_TOLERANCE",
+    "DEFAULT_SCHEME",
+)  # fmt: skip
+__all__ = [*_MODEL_NAMES, "Simulation", "EventChunk"]
 
 
 def __getattr__(name):
-    if name in ("FastModel", "DEFAULT_TOLERANCE", "DEFAULT_SCHEME"):
+    if name in _MODEL_NAMES:
         from . import model
 
         return getattr(model, name)

@@ -29,6 +29,7 @@ without reordering any sum, so results do not depend on a BLAS build or thread c
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -72,10 +73,19 @@ class KernelModel(NamedTuple):
     drift_t_lo, drift_t                          per block G_s^T (n_Z,s x padded n_A,s, row-major), G_s = H_s U_s^T Lambda_t V_s
     noise_lo, noise                              per block R_s = U_s^T R_A U_s (n_A,s x padded n_A,s, row-major; symmetric)
     tilt_drift                                   U^T H_A w_A (padded output order)
+    twin (n_blocks,)                             for a primary block k, the block k2 of the character an axis swap
+                                                 maps it to (trsp_fast.symmetry.swap_permutations), whose data are
+                                                 not stored: G_k2 = P_A G_k P_Z^T, R_k2 = P_A R_k P_A^T; -2 on such
+                                                 a mirror block, -1 on a block alone
+    mirror_a_perm, mirror_a_sign (nA,)           P_A of a mirror block, in that block's range of the basis of A:
+                                                 (P_A y)[i] = sign[i] y[perm[i]] (y in the primary's basis)
+    mirror_z_perm, mirror_z_sign (nZ,)           P_Z likewise, in the block's range of the basis of Z
     -- clusters whose rate a kick changes (a site in A), sorted by id at anchor 0, and their sites:
     affected_lo (n_orient + 1,), affected_orientation, affected_local (n, m) (site 0 = anchor):
     positions in the orientation's list of those clusters' distinct sites,
     affected_site_lo (n_orient + 1,), affected_site_coord (n_sites, 3)
+    subtree_levels                  the rate updates recompute whole subtrees of 2^subtree_levels leaves
+                                    (trsp_fast.model.FastModel._subtree_levels: any value gives the same tree)
     """
 
     grid: np.ndarray
@@ -118,28 +128,81 @@ class KernelModel(NamedTuple):
     noise_lo: np.ndarray
     noise: np.ndarray
     tilt_drift: np.ndarray
+    twin: np.ndarray
+    mirror_a_perm: np.ndarray
+    mirror_a_sign: np.ndarray
+    mirror_z_perm: np.ndarray
+    mirror_z_sign: np.ndarray
     affected_lo: np.ndarray
     affected_orientation: np.ndarray
     affected_local: np.ndarray
     affected_site_lo: np.ndarray
     affected_site_coord: np.ndarray
+    subtree_levels: int
 
 
 #: the blocks' output length is padded to a multiple of this: LLVM's vectorized loop body takes
 #: 16 doubles per iteration (AVX2, interleaved 4x) and leaves the rest to a scalar loop
-OUT_PAD = 16
+OUT_PAD = 8
 
 # field names under the names tests use to change one of them (tests/test_fast_exactness.py)
 GT, HW, RB, GAMMA0, MEAN, LOG_RATE_LIMIT = "drift_t", "tilt_drift", "noise", "gamma0", "mean", "log_rate_limit"
+
+
+# exp(x) in IEEE arithmetic (docs/fast.md, "Rates and event selection"): x = k ln2 + r with
+# |r| <= ln2 / 2 (Cody-Waite: k ln2_hi is exact for |k| < 2^20), exp(r) by its Taylor polynomial of
+# degree 13 (truncation error < 2e-18 relative), times 2^k from a table.  No libm call, so a loop over
+# rates vectorizes (libm's exp is a scalar call: 7.5 ns each, the largest part of the rate updates),
+# and the same bits come out on every CPU and in the scalar rebuild (cluster_rates) as in the
+# vectorized update (_update_rates): the tree stays a pure function of the state.
+_LN2_HI = 6.93147180369123816490e-01  # ln 2 to 32 bits (fdlibm's ln2HI)
+_LN2_LO = 1.90821492927058770002e-10  # ln 2 - _LN2_HI
+_INV_LN2 = 1.44269504088896338700e00
+_EXP_MIN = -746.0  # exp(x) rounds to 0 below about -745.13
+_POW2_LO = -1080  # _POW2[k - _POW2_LO] = 2^k for k in [-1080, 1024] (0 below 2^-1074, inf at 2^1024)
+_POW2 = np.array([math.ldexp(1.0, k) if k < 1024 else math.inf for k in range(_POW2_LO, 1025)])
+_EXP_C = tuple(1.0 / math.factorial(n) for n in range(14))
+
+
+@njit(cache=True, inline="always")
+def _exp(x):
+    """exp(x) within 1 ulp of numpy's for -708 < x < 709 (tests/test_fast_exactness.py), 0 for x < -746; the
+    callers keep x below log_rate_limit < 700."""
+    x = max(x, _EXP_MIN)
+    k = math.floor(x * _INV_LN2 + 0.5)
+    r = (x - k * _LN2_HI) - k * _LN2_LO
+    c = _EXP_C
+    q = c[13]
+    q = q * r + c[12]
+    q = q * r + c[11]
+    q = q * r + c[10]
+    q = q * r + c[9]
+    q = q * r + c[8]
+    q = q * r + c[7]
+    q = q * r + c[6]
+    q = q * r + c[5]
+    q = q * r + c[4]
+    q = q * r + c[3]
+    q = q * r + c[2]
+    return (1.0 + (r + (r * r) * q)) * _POW2[int(k) - _POW2_LO]
+
+
+@njit(cache=True)
+def exp_array(x, out):
+    """out[i] = _exp(x[i]) (for tests: the kernels' exp against numpy's)."""
+    for i in range(x.shape[0]):
+        out[i] = _exp(x[i])
+    return out
 
 
 @njit(cache=True)
 def _cluster_rate(S, M, o, x0, x1, x2):
     """(rate, sbar, ok) of the cluster of orientation o anchored at (x0, x1, x2) (all in [0, n)).
 
-    rate = A0 exp(gamma0 sbar - delta0 sbar^2) / duration (Eq. D1 over the rate duration), the
-    m sites summed in cluster order (as in _update_rates: the leaves are bit-identical).  ok is
-    False when the log-rate exceeds the limit (which also keeps the sum of all rates finite).
+    rate = A0 exp(gamma0 sbar - delta0 sbar^2) / duration (Eq. D1 over the rate duration), computed
+    as exp(log(A0 / duration) + gamma0 sbar - delta0 sbar^2) with the kernels' _exp, the m sites
+    summed in cluster order (as in _update_rates: the leaves are bit-identical).  ok is False when
+    the log-rate exceeds the limit (which also keeps the sum of all rates finite).
     """
     grid, cl = M.grid, M.cluster_offsets
     m = cl.shape[1]
@@ -150,10 +213,10 @@ def _cluster_rate(S, M, o, x0, x1, x2):
         y2 = (x2 + cl[o, j, 2]) % grid[2]
         s += S[(y0 * grid[1] + y1) * grid[2] + y2]
     sbar = s / m
-    exponent = M.gamma0 * sbar - M.delta0 * sbar * sbar
-    if not M.log_prefactor + exponent < M.log_rate_limit:
+    log_rate = M.log_prefactor + (M.gamma0 * sbar - M.delta0 * sbar * sbar)
+    if not log_rate < M.log_rate_limit:
         return 0.0, sbar, False
-    return M.A0 * np.exp(exponent) / M.duration, sbar, True
+    return _exp(log_rate), sbar, True
 
 
 @njit(cache=True)
@@ -315,6 +378,49 @@ def _column_updates(mt, x, out, n_out, n_in, sign):
         j += 1
 
 
+@njit(cache=True, inline="never")
+def _column_updates2(mt, x, x2, out, out2, n_out, n_in, sign):
+    """out += sign * A x and out2 += sign * A x2 in one pass over A (stored as in _column_updates):
+    each output receives its terms in the same order as with _column_updates, so the sums are the
+    same; A is read once for both (a primary block and its mirror)."""
+    j = 0
+    while j + 4 <= n_in:
+        x0 = sign * x[j]
+        x1 = sign * x[j + 1]
+        x2_ = sign * x[j + 2]
+        x3 = sign * x[j + 3]
+        y0 = sign * x2[j]
+        y1 = sign * x2[j + 1]
+        y2 = sign * x2[j + 2]
+        y3 = sign * x2[j + 3]
+        r0 = j * n_out
+        r1 = r0 + n_out
+        r2 = r1 + n_out
+        r3 = r2 + n_out
+        for i in range(n_out):
+            m0 = mt[r0 + i]
+            m1 = mt[r1 + i]
+            m2 = mt[r2 + i]
+            m3 = mt[r3 + i]
+            acc = out[i] + m0 * x0
+            acc = acc + m1 * x1
+            acc = acc + m2 * x2_
+            out[i] = acc + m3 * x3
+            acc2 = out2[i] + m0 * y0
+            acc2 = acc2 + m1 * y1
+            acc2 = acc2 + m2 * y2
+            out2[i] = acc2 + m3 * y3
+        j += 4
+    while j < n_in:
+        xj = sign * x[j]
+        yj = sign * x2[j]
+        row = j * n_out
+        for i in range(n_out):
+            out[i] += mt[row + i] * xj
+            out2[i] += mt[row + i] * yj
+        j += 1
+
+
 @njit(cache=True, inline="always")  # per event: no call (and no reference counting of M's arrays)
 def _kick(S, o, zloc, M, tab, work):
     """Apply the kick of a cluster of orientation o at the anchor of the axis tables ``tab``;
@@ -325,7 +431,7 @@ def _kick(S, o, zloc, M, tab, work):
     (= [K'^-1 (mu' - S)]_A), computed in the reflection bases (module docstring) as
     U^T dS_A = -G (V^T x_Z) + tilt U^T H_A w_A + R_blocks (U^T zeta_A).   (Eqs. 10, 16, 19, 30; docs/fast.md)
     """
-    old, xg, xb, zb, ob, v = work
+    old, xg, xb, zb, ob, v, xm, zm, ym = work
     ac = M.active_coord
     nA = ac.shape[1]
     if nA == 0:
@@ -362,15 +468,37 @@ def _kick(S, o, zloc, M, tab, work):
     for b in range(olo[-1]):
         ob[b] = tilt * hw[b]
     blk, zblk, gt_lo, gt, r_lo, rb = M.block_lo, M.zone_block_lo, M.drift_t_lo, M.drift_t, M.noise_lo, M.noise
+    twin = M.twin
     for k in range(blk.shape[0] - 1):
+        k2 = twin[k]
+        if k2 == -2:
+            continue  # a mirror: done with its primary
         lo = blk[k]
         na = blk[k + 1] - lo
         zlo = zblk[k]
         nz = zblk[k + 1] - zlo
         npad = olo[k + 1] - olo[k]
         out = ob[olo[k] : olo[k + 1]]
-        _column_updates(gt[gt_lo[k] : gt_lo[k] + nz * npad], xb[zlo : zlo + nz], out, npad, nz, -1.0)
-        _column_updates(rb[r_lo[k] : r_lo[k] + na * npad], zb[lo : lo + na], out, npad, na, 1.0)
+        g = gt[gt_lo[k] : gt_lo[k] + nz * npad]
+        r = rb[r_lo[k] : r_lo[k] + na * npad]
+        if k2 < 0:
+            _column_updates(g, xb[zlo : zlo + nz], out, npad, nz, -1.0)
+            _column_updates(r, zb[lo : lo + na], out, npad, na, 1.0)
+            continue
+        # the mirror k2 in the primary's basis: P_Z^T x, P_A^T zeta, P_A^T (its tilt term); back by P_A
+        lo2, zlo2, o2 = blk[k2], zblk[k2], olo[k2]
+        ap, asg, zp, zsg = M.mirror_a_perm, M.mirror_a_sign, M.mirror_z_perm, M.mirror_z_sign
+        for i in range(nz):
+            xm[zp[zlo2 + i]] = zsg[zlo2 + i] * xb[zlo2 + i]
+        for i in range(na):
+            zm[ap[lo2 + i]] = asg[lo2 + i] * zb[lo2 + i]
+            ym[ap[lo2 + i]] = asg[lo2 + i] * ob[o2 + i]
+        for i in range(na, npad):
+            ym[i] = 0.0
+        _column_updates2(g, xb[zlo : zlo + nz], xm[:nz], out, ym[:npad], npad, nz, -1.0)
+        _column_updates2(r, zb[lo : lo + na], zm[:na], out, ym[:npad], npad, na, 1.0)
+        for i in range(na):
+            ob[o2 + i] = asg[lo2 + i] * ym[ap[lo2 + i]]
     # back to sites: dS = U ob, the inverse transform per orbit of A
     aout = M.a_out
     for q in range(acol.shape[0]):
@@ -388,14 +516,36 @@ def _kick(S, o, zloc, M, tab, work):
     return nA
 
 
-@njit(cache=True, inline="always")  # per event: no call (and no reference counting of M's arrays)
-def _update_rates(S, tree, mark, o, M, tab, level, nxt, site_buf, value_buf):
-    """Recompute the rate of every cluster with a site among the kick's moving sites and the
-    tree nodes above them, level by level, each node once (``mark`` flags a node already queued;
-    it is all False again on return).  Sites are summed in cluster order, as in cluster_rates,
-    so the leaves are bit-identical to a rebuild.  Returns (status, cluster, sbar).
+@njit(cache=True, inline="never")
+def _exp_rates(log_rate, n):
+    """log_rate[i] <- _exp(log_rate[i]) for i < n: a separate function on a plain loop, so that LLVM
+    vectorizes it (the table read becomes a gather)."""
+    for i in range(n):
+        log_rate[i] = _exp(log_rate[i])
 
-    The clusters' distinct sites are translated and read once into site_buf / value_buf."""
+
+@njit(cache=True, inline="never")
+def _subtree_sums(tree, root, height):
+    """Recompute every internal node of the subtree of ``root`` (``height`` levels of children
+    below it) from its leaves, bottom up: tree[i] = tree[2i] + tree[2i+1], as a rebuild does."""
+    for up in range(height - 1, -1, -1):
+        lo = root << up
+        for i in range(lo, lo + (1 << up)):
+            tree[i] = tree[2 * i] + tree[2 * i + 1]
+
+
+@njit(cache=True, inline="always")  # per event: no call (and no reference counting of M's arrays)
+def _update_rates(S, tree, mark, o, M, tab, level, nxt, site_buf, value_buf, rate_buf):
+    """Recompute the rate of every cluster with a site among the kick's moving sites and the
+    tree nodes above them (``mark`` flags a node already queued; it is all False again on
+    return): each subtree of 2^M.subtree_levels leaves holding a changed leaf whole
+    (_subtree_sums), then the ancestors of those subtrees level by level, each node once.
+    Every node is recomputed from its children, so the tree stays a pure function of the leaves;
+    sites are summed in cluster order, as in cluster_rates, so the leaves are bit-identical to a
+    rebuild.  Returns (status, cluster, sbar).
+
+    The clusters' distinct sites are translated and read once into site_buf / value_buf; their
+    log-rates go to rate_buf and are exponentiated in one vectorized pass (_exp_rates)."""
     grid = M.grid
     lo, hi = M.affected_lo[o], M.affected_lo[o + 1]
     ao, loc, sc = M.affected_orientation, M.affected_local, M.affected_site_coord
@@ -412,23 +562,41 @@ def _update_rates(S, tree, mark, o, M, tab, level, nxt, site_buf, value_buf):
     bad_k = -1
     bad_s = 0.0
     for q in range(lo, hi):
-        anchor = site_buf[loc[q, 0]]  # site 0 of a cluster is its anchor
         s = value_buf[loc[q, 0]]
         for j in range(1, m):
             s += value_buf[loc[q, j]]
         sbar = s / m
-        exponent = M.gamma0 * sbar - M.delta0 * sbar * sbar
-        k = ao[q] * N + anchor
-        if not M.log_prefactor + exponent < M.log_rate_limit:
+        log_rate = M.log_prefactor + (M.gamma0 * sbar - M.delta0 * sbar * sbar)
+        if not log_rate < M.log_rate_limit:
             if status == OK:
-                status, bad_k, bad_s = RATE_OVERFLOW, k, sbar
-            continue
-        tree[P + k] = M.A0 * np.exp(exponent) / M.duration
-        parent = (P + k) >> 1
-        if not mark[parent]:
-            mark[parent] = True
-            level[n_level] = parent
+                status, bad_k, bad_s = RATE_OVERFLOW, ao[q] * N + site_buf[loc[q, 0]], sbar
+            log_rate = -math.inf  # rate 0 for now: the caller undoes the event, which recomputes this leaf
+        rate_buf[q - lo] = log_rate
+    _exp_rates(rate_buf, hi - lo)
+    height = M.subtree_levels
+    while (P >> height) == 0:  # a tree of fewer leaves than a subtree
+        height -= 1
+    for q in range(lo, hi):
+        k = ao[q] * N + site_buf[loc[q, 0]]  # site 0 of a cluster is its anchor
+        tree[P + k] = rate_buf[q - lo]
+        root = (P + k) >> height
+        if not mark[root]:
+            mark[root] = True
+            level[n_level] = root
             n_level += 1
+    for e in range(n_level):  # the subtrees, whole
+        root = level[e]
+        mark[root] = False
+        _subtree_sums(tree, root, height)
+    n_next = 0
+    for e in range(n_level):  # their parents: the node-by-node levels start here
+        parent = level[e] >> 1
+        if parent >= 1 and not mark[parent]:
+            mark[parent] = True
+            nxt[n_next] = parent
+            n_next += 1
+    level, nxt = nxt, level
+    n_level = n_next
     while n_level > 0:
         n_next = 0
         for e in range(n_level):
@@ -498,24 +666,29 @@ def _window_normals(rng, o, x0, x1, x2, M, zloc, drawn):
 
 @njit(cache=True)
 def _scratch(M):
-    """Work arrays sized for the model: axis tables, and the kick's (old, xg, xb, zb, ob, v)."""
+    """Work arrays sized for the model: axis tables, and the kick's (old, xg, xb, zb, ob, v, xm, zm, ym)."""
     grid = M.grid
     nA = max(1, M.active_coord.shape[1])
     nZ = max(1, M.zone_block_lo[-1])
     n_group = max(1, M.a_images.shape[1], M.z_columns.shape[1])
     tab = np.empty((3, max(grid[0], grid[1], grid[2])), dtype=np.int64)
     n_out = max(1, M.out_lo[-1])
-    return tab, (np.empty(nA), np.empty(nZ), np.empty(nZ), np.empty(nA), np.empty(n_out), np.empty(n_group))
+    # (old, xg, xb, zb, ob, v) and a mirror block's inputs and output in its primary's basis (xm, zm, ym)
+    return tab, (np.empty(nA), np.empty(nZ), np.empty(nZ), np.empty(nA), np.empty(n_out), np.empty(n_group),
+                 np.empty(nZ), np.empty(nA), np.empty(n_out))  # fmt: skip
 
 
 @njit(cache=True)
 def _affected_buffers(M):
-    """(site_buf, value_buf) for _update_rates, sized for the largest orientation."""
+    """(site_buf, value_buf, rate_buf) for _update_rates, sized for the largest orientation."""
     n = 1
     lo = M.affected_site_lo
     for o in range(lo.shape[0] - 1):
         n = max(n, lo[o + 1] - lo[o])
-    return np.empty(n, dtype=np.int64), np.empty(n)
+    n_aff = 1
+    for o in range(M.affected_lo.shape[0] - 1):
+        n_aff = max(n_aff, M.affected_lo[o + 1] - M.affected_lo[o])
+    return np.empty(n, dtype=np.int64), np.empty(n), np.empty(n_aff)
 
 
 @njit(cache=True)
@@ -571,7 +744,7 @@ def run_events(
         n_aff = max(n_aff, M.affected_lo[o + 1] - M.affected_lo[o])
     level = np.empty(n_aff, dtype=np.int64)
     nxt = np.empty(n_aff, dtype=np.int64)
-    site_buf, value_buf = _affected_buffers(M)
+    site_buf, value_buf, rate_buf = _affected_buffers(M)
     cap = sites.shape[0]
     t = clock[0]
     comp = clock[1]
@@ -605,12 +778,12 @@ def run_events(
         x0, x1, x2 = _axis_tables(grid, k % N, tab)
         n_drawn = _window_normals(rng, o, x0, x1, x2, M, zloc, drawn)
         nA = _kick(S, o, zloc, M, tab, work)
-        status, info_k, info_s = _update_rates(S, tree, mark, o, M, tab, level, nxt, site_buf, value_buf)
+        status, info_k, info_s = _update_rates(S, tree, mark, o, M, tab, level, nxt, site_buf, value_buf, rate_buf)
         if status != OK:
             # undo the event so the state stays the last good one; the caller raises
             for i in range(nA):
                 S[_site(tab, ac, o, i)] = old[i]
-            _update_rates(S, tree, mark, o, M, tab, level, nxt, site_buf, value_buf)
+            _update_rates(S, tree, mark, o, M, tab, level, nxt, site_buf, value_buf, rate_buf)
             t, comp = t_prev, comp_prev
             break
         if record:

@@ -50,14 +50,63 @@ from . import geometry as geo
 from . import spectral
 from .rates import RateLaw, rate_law
 from ._blas import single_threaded_blas
-from .symmetry import reflection_basis, reflection_orbits
+from .symmetry import cluster_axis_swap, reflection_basis, reflection_orbits, swap_permutations
 
-__all__ = ["FastModel", "OrientationOperators", "DenseKick", "DEFAULT_TOLERANCE", "DEFAULT_SCHEME", "SCHEMES", "PLAUSIBLE_SD"]
+__all__ = [
+    "FastModel", "OrientationOperators", "DenseKick", "Tolerance", "as_tolerance", "DEFAULT_TOLERANCE",
+    "DEFAULT_KICK_TOLERANCE", "DEFAULT_PRECISION_TOLERANCE", "DEFAULT_SCHEME", "SCHEMES", "PLAUSIBLE_SD",
+]  # fmt: skip
 
-#: default truncation tolerance, chosen by measurement (docs/fast.md, "The default tolerance
-#: (measured)"): the loosest of 1e-3, 3e-4, 1e-4, 3e-5, 1e-5 at which trsp_fit's round trip passes and
-#: the battery (4 x 10^5 events) cannot tell the runs from the untruncated model
-DEFAULT_TOLERANCE = 3e-5
+
+class Tolerance(NamedTuple):
+    """The two truncation tolerances (dimensionless; 0 = that part untruncated; docs/fast.md):
+
+    kick      : every neglected entry of the kick covariance K_Delta is <= kick x variance (sets kick_radius)
+    precision : K_t = Lambda_t^-1 is within precision x variance of K entrywise and within
+                precision x ||K||_2 in the spectral norm (sets precision_radius)
+    """
+
+    kick: float
+    precision: float
+
+
+#: the kick window's default tolerance (docs/fast.md, "The default tolerances (measured)"): the
+#: battery's replay check whitens each kick on the ~364 sites nearest the cluster, and the window must
+#: hold them all for a run not to be told from the untruncated model by its edge (issues 9, 21)
+DEFAULT_KICK_TOLERANCE = 3e-5
+#: the precision radius's default tolerance (docs/fast.md, "The default tolerances (measured)"): the
+#: loosest candidate at which trsp_fit's round trip and the battery against the untruncated model pass
+#: (default parameters and the illustrative preset at L = 20; measured at up to 4 x 30 000 events) and
+#: which the scaling of 1e-1's failure predicts to pass at 4 x 10^5 (3e-2 passes at 4 x 20 000 but is
+#: predicted to fail there); the observables' 1% bound was not measured for it (issue 21)
+DEFAULT_PRECISION_TOLERANCE = 1e-2
+#: the default of FastModel, ``trsp simulate`` and ``trsp sweep``
+DEFAULT_TOLERANCE = Tolerance(DEFAULT_KICK_TOLERANCE, DEFAULT_PRECISION_TOLERANCE)
+
+
+def _one_tolerance(value, name: str) -> float:
+    if value is None:
+        return 0.0
+    try:
+        tol = float(value)
+    except (TypeError, ValueError):
+        raise ParameterError(name, "must be a number or None", value) from None
+    if not (math.isfinite(tol) and tol >= 0):
+        raise ParameterError(name, "must be a finite number >= 0 (0 or None = no truncation)", value)
+    return tol
+
+
+def as_tolerance(value, name: str = "tolerance") -> Tolerance:
+    """A :class:`Tolerance` from one number (both parts), a (kick, precision) pair, or None (no truncation).
+
+    Each part must be a finite number >= 0; 0 (or None) leaves that part untruncated.  Raises
+    ParameterError naming ``name`` (``name.kick`` / ``name.precision`` for a pair's parts)."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ParameterError(name, "must be one number or a pair (kick, precision)", value)
+        return Tolerance(_one_tolerance(value[0], f"{name}.kick"), _one_tolerance(value[1], f"{name}.precision"))
+    tol = _one_tolerance(value, name)
+    return Tolerance(tol, tol)
 
 #: precision truncation schemes (the same rules as trsp_ref.truncation.SCHEMES, implemented here)
 SCHEMES = ("cut", "row_sum")
@@ -169,11 +218,13 @@ class FastModel:
     Parameters
     ----------
     params : trsp_ref.params.Params
-    tolerance : float or None
-        Truncation tolerance (dimensionless): every neglected kick covariance entry and every
-        entry of K_t - K are at most ``tolerance`` in units of the softness variance, and
-        ||K_t - K||_2 <= tolerance ||K||_2 (docs/fast.md, "Choosing the radii").  None or 0: no truncation (the
-        windows cover the lattice; the oracle's model exactly).
+    tolerance : Tolerance, (kick, precision), float or None
+        Truncation tolerances (dimensionless; :class:`Tolerance`; one number sets both): every
+        neglected kick covariance entry is at most ``kick`` times the softness variance, every entry
+        of K_t - K at most ``precision`` times it, and ||K_t - K||_2 <= precision ||K||_2
+        (docs/fast.md, "Choosing the radii").  Default :data:`DEFAULT_TOLERANCE`.  None or 0 (for
+        either part): no truncation of that part (the window or the precision covers the lattice;
+        both: the oracle's model exactly).
     kick_radius, precision_radius : float, optional
         Explicit radii (lattice distance units, i.e. sigma_AA); override the ones derived
         from ``tolerance``.  ``inf`` = no truncation.  These are what a run file records.
@@ -185,7 +236,7 @@ class FastModel:
     Attributes
     ----------
     params, dim, L, N, grid, m, z, c, n_orientations, n_clusters, mean, rates (RateLaw),
-    tolerance, kick_radius, precision_radius, operators (one OrientationOperators per
+    tolerance (a :class:`Tolerance`, 0 = untruncated part), kick_radius, precision_radius, operators (one OrientationOperators per
     orientation), stencil_size, equilibrium_error (exact ||K_t - K||_2 / ||K||_2).
 
     Raises ParameterError naming the parameter to change for every lattice-level
@@ -198,7 +249,7 @@ class FastModel:
         self,
         params: Params,
         *,
-        tolerance: float | None = DEFAULT_TOLERANCE,
+        tolerance: Tolerance | tuple | float | None = DEFAULT_TOLERANCE,
         kick_radius: float | None = None,
         precision_radius: float | None = None,
         precision_scheme: str = DEFAULT_SCHEME,
@@ -215,16 +266,8 @@ class FastModel:
         self.precision_scheme = precision_scheme
         p = params
         self.params = p
-        if tolerance is not None:
-            try:
-                tol = float(tolerance)
-            except (TypeError, ValueError):
-                raise ParameterError("tolerance", "must be a number or None", tolerance) from None
-            if not (math.isfinite(tol) and tol >= 0):
-                raise ParameterError("tolerance", "must be a finite number >= 0 (or None = exact)", tolerance)
-            tolerance = tol
+        tolerance = as_tolerance(tolerance)
         self.tolerance = tolerance
-        exact = tolerance is None or tolerance == 0.0
         self.dim, self.L = p.lattice.dim, p.lattice.L
         self.grid = geo.grid_shape(self.dim, self.L)
         self.N = p.N
@@ -276,21 +319,21 @@ class FastModel:
         if precision_radius is not None:
             self.precision_radius = _radius("precision_radius", precision_radius, allow_zero=False)
             self._set_precision(lam_row, derived=False)
-        elif exact:
+        elif tolerance.precision == 0.0:
             self.precision_radius = math.inf
             self._set_precision(lam_row, derived=False)
         else:
-            self._derive_precision_radius(lam_row, tolerance)
+            self._derive_precision_radius(lam_row, tolerance.precision)
 
         self._check_rates_finite()
 
-        # ---- kick window radius: every neglected entry of K_Delta <= tolerance * variance
+        # ---- kick window radius: every neglected entry of K_Delta <= tolerance.kick * variance
         if kick_radius is not None:
             self.kick_radius = _radius("kick_radius", kick_radius, allow_zero=True)
-        elif exact:
+        elif tolerance.kick == 0.0:
             self.kick_radius = math.inf
         else:
-            allowed = tolerance * s.variance
+            allowed = tolerance.kick * s.variance
             self.kick_radius = math.inf
             for inner, outer in zip(self._distances[:-1], self._distances[1:]):
                 if self._kick_neglect_bound(float(outer)) <= allowed:
@@ -404,7 +447,7 @@ class FastModel:
             raise ParameterError(
                 "tolerance",
                 f"the kick window has {nA} moving sites: its operators would take {16 * nA * nA / 2**self.dim / 1e9:.3g} GB; "
-                "use a finite tolerance (or smaller kick_radius) on a lattice this large",
+                "use a finite kick tolerance (or smaller kick_radius) on a lattice this large",
             )
         self._check_conditioning(cl)
         if nA == 0:
@@ -478,7 +521,7 @@ class FastModel:
             raise ParameterError(
                 "tolerance",
                 f"the drift operator couples {active.size} moving sites to {zone.size} sites and would take "
-                f"{8 * active.size * zone.size / 2**self.dim / 1e9:.3g} GB; use a larger tolerance (or smaller radii)",
+                f"{8 * active.size * zone.size / 2**self.dim / 1e9:.3g} GB; use larger tolerances (or smaller radii)",
             )
         V, zsizes = reflection_basis(zone, cl, self.grid, self.dim)
         VT = V.T.tocsr()
@@ -635,8 +678,28 @@ class FastModel:
             out[:, : X.shape[0]] = X.T
             return out.ravel()
 
-        gts = [padded_t(g, n) for g, n in zip(base.drift, padded)]
-        rbs = [padded_t(r, n) for (_, r), n in zip(base.blocks, padded)]
+        # blocks that an axis swap fixing the cluster maps onto each other (trsp_fast.symmetry): the
+        # mirror's blocks are the primary's up to signed permutations of rows and columns, so only
+        # the primary's are stored and an event applies them to both (one pass over the data)
+        n_blocks = len(sizes)
+        twin = np.full(n_blocks, -1, dtype=np.int64)  # primary -> its mirror; -2 on a mirror
+        a_perm, a_sign = np.arange(max(1, sum(sizes))), np.ones(max(1, sum(sizes)))
+        z_perm, z_sign = np.arange(max(1, sum(zsizes))), np.ones(max(1, sum(zsizes)))
+        swap = cluster_axis_swap(cl0, self.grid, self.dim) if n_blocks else None
+        if swap is not None:
+            a_lo, z_lo = np.cumsum([0] + sizes), np.cumsum([0] + zsizes)
+            pa = swap_permutations(base.active, base.basis, sizes, self.grid, self.dim, swap)
+            pz = swap_permutations(base.zone, base.zone_basis, zsizes, self.grid, self.dim, swap)
+            for k, (k2, perm, sign) in pa.items():
+                if k2 < k or not sizes[k]:
+                    continue
+                twin[k], twin[k2] = k2, -2
+                a_perm[a_lo[k2] : a_lo[k2 + 1]], a_sign[a_lo[k2] : a_lo[k2 + 1]] = perm, sign
+                _, zp, zsg = pz[k]
+                z_perm[z_lo[k2] : z_lo[k2 + 1]], z_sign[z_lo[k2] : z_lo[k2 + 1]] = zp, zsg
+        stored = lambda X, k, n: padded_t(X, n) if twin[k] != -2 else np.zeros(0)  # noqa: E731
+        gts = [stored(g, k, n) for k, (g, n) in enumerate(zip(base.drift, padded))]
+        rbs = [stored(r, k, n) for k, ((_, r), n) in enumerate(zip(base.blocks, padded))]
         out_lo = np.concatenate([[0], np.cumsum(padded)]).astype(np.int64)
         # basis column -> its output position; tilt_drift in output order
         out_of_col = np.concatenate([out_lo[k] + np.arange(n) for k, n in enumerate(sizes)]).astype(np.int64) if sizes else np.zeros(0, np.int64)
@@ -670,10 +733,40 @@ class FastModel:
             drift_t_lo=starts(gts), drift_t=f64(gts),
             noise_lo=starts(rbs), noise=f64(rbs),
             tilt_drift=np.ascontiguousarray(tilt),
+            twin=i64(twin), mirror_a_perm=i64(a_perm), mirror_a_sign=np.ascontiguousarray(a_sign),
+            mirror_z_perm=i64(z_perm), mirror_z_sign=np.ascontiguousarray(z_sign),
             affected_lo=i64(aff_lo), affected_orientation=i64(np.concatenate(aff_o)),
             affected_local=i64(np.concatenate(aff_local).reshape(-1, m)),
             affected_site_lo=i64(aff_site_lo), affected_site_coord=i64(np.concatenate(aff_site_coord).reshape(-1, 3)),
+            subtree_levels=self._subtree_levels(aff_o, aff_local, aff_site_coord),
         )  # fmt: skip
+
+    #: relative cost of a sum-tree node recomputed on its own (queued, flagged, scattered) against one
+    #: recomputed inside a whole subtree (a contiguous vectorized loop), measured at 3D L = 20 and 128
+    #: (docs/fast.md, "Rates and event selection": between 5.7 and 12.4 both sizes get their fastest height)
+    QUEUED_NODE_COST = 8
+
+    def _subtree_levels(self, aff_o, aff_local, aff_site_coord) -> int:
+        """The height h of the sum-tree subtrees the rate updates recompute whole: the h minimizing
+        (subtrees touched) x (2^h - 1) + QUEUED_NODE_COST x (subtree roots + their distinct ancestors),
+        counted for the affected clusters of each orientation at 12 fixed anchors.  Speed only: the tree
+        is the same for every h (every node is the sum of its children)."""
+        P = 1 << max(0, (self.n_clusters - 1).bit_length())
+        grid = np.array(self.grid)
+        anchors = geo.coords_of(np.random.default_rng(0).integers(0, self.N, 12), self.grid)  # fixed: same h every build
+        cost = np.zeros(min(8, P.bit_length() - 1) + 1)
+        for o_ids, local, sites in zip(aff_o, aff_local, aff_site_coord):
+            for a in anchors:
+                c = np.mod(sites[local[:, 0]] + a, grid)  # site 0 of a cluster is its anchor
+                leaves = P + o_ids * self.N + geo.index_of(c, self.grid)
+                for h in range(cost.size):
+                    roots = np.unique(leaves >> h)
+                    queued, level = roots.size, roots
+                    while level.size and level[0] > 1:
+                        level = np.unique(level >> 1)
+                        queued += level.size
+                    cost[h] += roots.size * ((1 << h) - 1) + self.QUEUED_NODE_COST * queued
+        return int(np.argmin(cost)) if cost.sum() > 0 else 0
 
     # ------------------------------------------------------------------ public API
 

@@ -12,7 +12,7 @@ then the events.  The trajectory does not depend on the checkpoint or snapshot s
 nor on where a run was interrupted: ``resume`` continues bit for bit.
 
 Resume protocol: ``resume`` needs an existing run file written by trsp_fast; every option
-given must agree with the run's (parameters, seed, mode, tolerance, snapshot interval).  An
+given must agree with the run's (parameters, seed, mode, tolerances, snapshot interval).  An
 unfinished run keeps its target (``events`` / ``time``, when given, must equal it); a
 finished run can be extended to a later target, never shortened.
 
@@ -105,7 +105,7 @@ def _finite(value) -> bool:
     return not isinstance(value, bool) and isinstance(value, (int, float, np.floating, np.integer)) and math.isfinite(value)
 
 
-def _check_options(events, time, seed, mode, snapshot_every, checkpoint_every, tolerance) -> int:
+def _check_options(events, time, seed, mode, snapshot_every, checkpoint_every, tolerances) -> int:
     if events is not None and (not _whole(events) or events < 1):
         raise ParameterError("--events", "must be a whole number >= 1", events)
     if time is not None and (not _finite(time) or time < 0):
@@ -121,9 +121,24 @@ def _check_options(events, time, seed, mode, snapshot_every, checkpoint_every, t
     ce = float(checkpoint_every) if _finite(checkpoint_every) else math.nan
     if not (math.isfinite(ce) and ce >= 1 and ce.is_integer()):
         raise ParameterError("--checkpoint-every", "must be a whole number of events >= 1", checkpoint_every)
-    if tolerance is not None and (not _finite(tolerance) or tolerance < 0):
-        raise ParameterError("--tolerance", "must be a finite number >= 0", tolerance)
+    for option, tol in zip(_TOLERANCE_OPTIONS, tolerances):
+        if tol is not None and (not _finite(tol) or tol < 0):
+            raise ParameterError(option, "must be a finite number >= 0", tol)
     return int(ce)
+
+
+#: the options of (tolerance, kick_tolerance, precision_tolerance)
+_TOLERANCE_OPTIONS = ("--tolerance", "--kick-tolerance", "--precision-tolerance")
+
+
+def _requested(tolerance, kick_tolerance, precision_tolerance) -> tuple:
+    """((kick, option), (precision, option)): the tolerance asked for each part and the option that
+    asked (the specific option over ``--tolerance``), or (None, None) where none was given."""
+    kick = (float(kick_tolerance), "--kick-tolerance") if kick_tolerance is not None else (
+        (float(tolerance), "--tolerance") if tolerance is not None else (None, None))
+    precision = (float(precision_tolerance), "--precision-tolerance") if precision_tolerance is not None else (
+        (float(tolerance), "--tolerance") if tolerance is not None else (None, None))
+    return kick, precision
 
 
 def _mismatch(out: Path, what: str, in_file, given, option: str):
@@ -375,6 +390,8 @@ def simulate_to_file(
     tolerance: float | None = None,
     progress: bool = True,
     force: bool = False,
+    kick_tolerance: float | None = None,
+    precision_tolerance: float | None = None,
 ) -> None:
     """Simulate with trsp_fast and write the HDF5 run file ``out`` (docs/formats.md).
 
@@ -394,8 +411,10 @@ def simulate_to_file(
         run's on resume.
     checkpoint_every : events between checkpoints (at most this much work is lost to a crash);
         None = :data:`DEFAULT_CHECKPOINT_EVERY`.
-    tolerance : truncation tolerance of the local kicks (docs/fast.md); 0 = exact model; None =
-        :data:`trsp_fast.model.DEFAULT_TOLERANCE` for a new run, the run's on resume.
+    tolerance : truncation tolerance of both the kick window and the precision (docs/fast.md); 0 =
+        exact model; None = :data:`trsp_fast.model.DEFAULT_TOLERANCE` for a new run, the run's on resume.
+    kick_tolerance, precision_tolerance : the tolerance of one part (overrides ``tolerance`` for it);
+        None = ``tolerance``'s, else the default's part (new run) or the run's (resume).
     progress : show a progress bar and a summary line (stderr).
     force : replace an existing ``out`` by a new run (atomically, once the new one exists).
 
@@ -407,7 +426,9 @@ def simulate_to_file(
     from trsp_runfile.runfile import TrspFileError
 
     out = Path(out)
-    ce = _check_options(events, time, seed, mode, snapshot_every, checkpoint_every, tolerance)
+    tolerances = (tolerance, kick_tolerance, precision_tolerance)
+    ce = _check_options(events, time, seed, mode, snapshot_every, checkpoint_every, tolerances)
+    tolerance = _requested(*tolerances)
     # the one output policy (trsp_runfile.outputs); an existing run is continued (--resume) or replaced (--force)
     check_outputs([Output("--out", out)], inputs=[config], force=force or resume,
                   exists_hint="continue it with --resume, or replace it with --force")
@@ -497,7 +518,7 @@ def _write_failure(exc: BaseException) -> str:
     return reason
 
 
-def _new_job(config, out, events, time, seed, mode, snapshot_every, tolerance, force) -> dict:
+def _new_job(config, out, events, time, seed, mode, snapshot_every, requested, force) -> dict:
     from trsp_runfile.runfile import RunWriter, SeedRecord, Truncation
 
     if events is None and time is None:
@@ -508,7 +529,8 @@ def _new_job(config, out, events, time, seed, mode, snapshot_every, tolerance, f
     from trsp_fast.model import DEFAULT_TOLERANCE
 
     mode = mode or "full"
-    tol = DEFAULT_TOLERANCE if tolerance is None else float(tolerance)
+    (kick, _), (precision, _) = requested
+    tol = (DEFAULT_TOLERANCE.kick if kick is None else kick, DEFAULT_TOLERANCE.precision if precision is None else precision)
     model = FastModel(params, tolerance=tol)
     seq = np.random.SeedSequence(seed)
     rng = np.random.Generator(np.random.PCG64(seq))
@@ -520,7 +542,7 @@ def _new_job(config, out, events, time, seed, mode, snapshot_every, tolerance, f
     writer = RunWriter.create(
         out,
         params=params,
-        truncation=Truncation(float(model.kick_radius), float(model.precision_radius), tol, model.precision_scheme),
+        truncation=Truncation.of(model.kick_radius, model.precision_radius, *model.tolerance, model.precision_scheme),
         S0=S0,
         t0=0.0,
         mode=mode,
@@ -560,7 +582,7 @@ def _resume_targets(out: Path, run, events, time):
     return events, time
 
 
-def _resume_job(config, out, events, time, seed, mode, snapshot_every, tolerance, progress) -> dict | None:
+def _resume_job(config, out, events, time, seed, mode, snapshot_every, requested, progress) -> dict | None:
     from trsp_runfile.runfile import RunFile, RunWriter, TrspFileError, first_difference
 
     run = RunFile.open(out)
@@ -580,8 +602,10 @@ def _resume_job(config, out, events, time, seed, mode, snapshot_every, tolerance
         raise _mismatch(out, "the seed", None if run.seed is None else run.seed.entropy, seed, "--seed")
     if mode is not None and mode != run.mode:
         raise _mismatch(out, "the mode", run.mode, mode, "--mode")
-    if tolerance is not None and tolerance != run.truncation.tolerance:
-        raise _mismatch(out, "the tolerance", run.truncation.tolerance, tolerance, "--tolerance")
+    tr = run.truncation
+    for (given, option), part, recorded in zip(requested, ("kick", "precision"), (tr.kick_tolerance, tr.precision_tolerance)):
+        if given is not None and given != recorded:
+            raise _mismatch(out, f"the {part} tolerance", recorded, given, option)
     interval = run.snapshots.interval
     if snapshot_every is not None and snapshot_every != interval:
         raise _mismatch(out, "the snapshot interval", interval, snapshot_every, "--snapshot-every")
@@ -600,9 +624,9 @@ def _resume_job(config, out, events, time, seed, mode, snapshot_every, tolerance
     check_fits_in_memory(params)
     FastModel, Simulation = _fast()
     # Rebuild the very truncation the run used (radii given explicitly, not re-derived).
-    tr = run.truncation
     model = FastModel(
-        params, tolerance=tr.tolerance, kick_radius=tr.kick_radius, precision_radius=tr.precision_radius,
+        params, tolerance=(tr.kick_tolerance, tr.precision_tolerance), kick_radius=tr.kick_radius,
+        precision_radius=tr.precision_radius,
         precision_scheme=tr.scheme,
     )
     if (model.kick_radius, model.precision_radius) != (tr.kick_radius, tr.precision_radius):

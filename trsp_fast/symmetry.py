@@ -24,7 +24,7 @@ import scipy.sparse
 
 from . import geometry as geo
 
-__all__ = ["Orbits", "reflection_basis", "reflection_orbits"]
+__all__ = ["Orbits", "reflection_basis", "reflection_orbits", "cluster_axis_swap", "swap_permutations"]
 
 
 def _popcount_parity(x: np.ndarray) -> np.ndarray:
@@ -125,3 +125,66 @@ def reflection_basis(active: np.ndarray, cl: np.ndarray, grid: tuple[int, int, i
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(active.size, active.size)
     )
     return U, sizes
+
+
+def cluster_axis_swap(cl: np.ndarray, grid: tuple[int, int, int], dim: int) -> tuple[int, int] | None:
+    """(i, j): the first exchange of lattice axes axes[i] <-> axes[j] (axes = the last ``dim`` ones,
+    of equal length) that maps the cluster offsets ``cl`` onto themselves, or None.
+
+    Such a swap sigma is an isometry fixing the cluster, so it commutes with every matrix of the kick
+    like the reflections do; it conjugates the reflection of axes[i] into that of axes[j], so it maps
+    the block of character s onto the block of character s' (bits i and j of s exchanged): of two
+    blocks s != s' only one need be stored (:func:`swap_permutations`)."""
+    axes = list(range(3 - dim, 3))
+    offsets = set(map(tuple, np.asarray(cl).tolist()))
+    for i in range(dim):
+        for j in range(i + 1, dim):
+            a, b = axes[i], axes[j]
+            if grid[a] != grid[b]:
+                continue
+            swapped = np.asarray(cl).copy()
+            swapped[:, [a, b]] = swapped[:, [b, a]]
+            if set(map(tuple, swapped.tolist())) == offsets:
+                return i, j
+    return None
+
+
+def swapped_character(s: int, swap: tuple[int, int]) -> int:
+    """The character s with bits swap[0] and swap[1] exchanged."""
+    i, j = swap
+    bi, bj = s >> i & 1, s >> j & 1
+    return s & ~((1 << i) | (1 << j)) | bj << i | bi << j
+
+
+def swap_permutations(sites: np.ndarray, basis, sizes: list[int], grid: tuple[int, int, int], dim: int,
+                      swap: tuple[int, int]) -> dict:  # fmt: skip
+    """For a site set invariant under the axis swap sigma (``sites`` at anchor 0, with the symmetry
+    basis ``basis`` of :func:`reflection_basis` and its ``sizes``): {s: (s', perm, sign)} for every
+    character s whose image s' = swapped_character(s) differs from it, where P = U_s'^T Sigma U_s
+    (Sigma the permutation of the sites by sigma) is the signed permutation
+    (P y)[i] = sign[i] y[perm[i]] (y in the basis of block s, P y in that of block s').
+
+    Then for any matrix X commuting with sigma, U_s'^T X U_s' = P (U_s^T X U_s) P^T; for the kick's
+    drift blocks G_s' = P_A G_s P_Z^T (docs/fast.md, "Algorithms").  Raises AssertionError when P is
+    not a signed permutation (the set is not invariant)."""
+    axes = list(range(3 - dim, 3))
+    a, b = axes[swap[0]], axes[swap[1]]
+    coords = geo.coords_of(sites, grid)
+    coords[:, [a, b]] = coords[:, [b, a]]
+    position = {int(x): k for k, x in enumerate(sites)}
+    image = np.array([position[int(x)] for x in geo.index_of(coords, grid)])  # sigma(site k) = site image[k]
+    U = basis.tocsc()
+    SU = scipy.sparse.csr_matrix((np.ones(sites.size), (image, np.arange(sites.size))), shape=(sites.size,) * 2) @ U
+    lo = np.concatenate([[0], np.cumsum(sizes)])
+    out = {}
+    for s in range(len(sizes)):
+        t = swapped_character(s, swap)
+        if t == s or sizes[s] == 0:  # (an empty block's image is empty too)
+            continue
+        P = (U[:, lo[t] : lo[t + 1]].T @ SU[:, lo[s] : lo[s + 1]]).toarray()
+        perm = np.abs(P).argmax(axis=1)
+        sign = np.sign(P[np.arange(P.shape[0]), perm])
+        assert np.allclose(np.abs(P).sum(axis=1), 1.0, atol=1e-12) and np.allclose(np.abs(P).sum(axis=0), 1.0, atol=1e-12)
+        assert np.allclose(np.abs(P[np.arange(P.shape[0]), perm]), 1.0, atol=1e-12)
+        out[s] = (t, perm.astype(np.int64), sign)
+    return out

@@ -1,4 +1,5 @@
-"""Run files (lattice trajectories) as particle data: the converter behind ``trsp to-particles``.
+"""Run files (lattice trajectories) as frames: the converter behind ``trsp to-particles`` and
+``trsp fit --frame-interval``.
 
 A lattice run is made of instantaneous events.  The converter samples it at frames
 t_k = t0 + k * frame_interval (the state in effect at t_k: after the last event with time
@@ -8,6 +9,10 @@ jittered off the lattice (a fixed Gaussian displacement per particle) so that th
 route of ``trsp fit`` (freud neighbour queries, pair-distance binning) can be tested on data
 whose answer is known.
 
+:func:`run_frames` yields the frames in consecutive pieces while it replays the events chunk
+by chunk, so memory is bounded by a piece, not the run (:class:`RunFrames`, the fit's frame
+source for run files; :func:`runfile_to_particles` concatenates them for ``to-particles``).
+
 Only the geometry (lattice, cluster shape) and the temperature T are read from ``/params``;
 never the softness, rate or kick values: the fit must find those from the trajectory.
 """
@@ -16,7 +21,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections import deque
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -25,14 +32,31 @@ from trsp_ref.params import ParameterError
 from trsp_runfile import RunFile, TrspFileError, apply_changes
 
 from .particles import ParticleData
+from .sources import FrameSource
 
-__all__ = ["runfile_to_particles", "frame_count", "DEFAULT_DURATION", "DEFAULT_FRAME_INTERVAL"]
+__all__ = ["runfile_to_particles", "run_frames", "RunFrames", "frame_count", "DEFAULT_DURATION", "DEFAULT_FRAME_INTERVAL", "run_temperature"]
 
 #: the paper's rearrangement duration (Sec. V: "roughly 4 tau"); lattice events are instantaneous,
 #: so the data fix only A / duration and the duration is a given value
 DEFAULT_DURATION = 4.0
-#: time between frames (MD time units)
+#: time between frames of ``trsp to-particles`` (MD time units); ``trsp fit`` reads run files
+#: event by event unless given a frame interval (docs/fit.md)
 DEFAULT_FRAME_INTERVAL = 1.0
+
+
+def _check(frame_interval: float, duration: float, jitter: float = 0.0) -> None:
+    for name, v in (("--frame-interval", frame_interval), ("--duration", duration)):
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+            raise ParameterError(name, "must be a finite number > 0", v)
+    if not (isinstance(jitter, (int, float)) and math.isfinite(jitter) and jitter >= 0):
+        raise ParameterError("--jitter", "must be a finite number >= 0", jitter)
+
+
+def run_temperature(run: RunFile, temperature: float | None = None) -> float:
+    """The temperature to record: given, else the run's ``[temperature] T``, else 1.0."""
+    if temperature is not None:
+        return float(temperature)
+    return float(run.params.temperature.T) if run.params.temperature is not None else 1.0
 
 
 def frame_count(run: RunFile, frame_interval: float) -> int:
@@ -42,6 +66,133 @@ def frame_count(run: RunFile, frame_interval: float) -> int:
     if run.mode == "full":
         return int(math.floor((run.checkpoint.observed_until - run.t0) / frame_interval + 1e-9)) + 1
     return int(run.checkpoint.n_snapshots)
+
+
+def frame_times(run: RunFile, frame_interval: float) -> np.ndarray:
+    """t0, t0 + dt, ... up to the end of the observation window (``observed_until``); snapshots for 'light' runs."""
+    if run.mode != "full":
+        t = run.snapshot_times()
+        if t.shape[0] < 2:
+            raise TrspFileError(run.path, "a 'light' run needs at least 2 snapshots to be converted (or record it in 'full' mode)", "/snapshots")
+        return t
+    n = frame_count(run, frame_interval)
+    if n < 2:
+        raise TrspFileError(run.path, f"observes {run.checkpoint.observed_until - run.t0:.4g} time units, less than two frames of {frame_interval:g}")
+    return run.t0 + frame_interval * np.arange(n)
+
+
+def run_frames(run: RunFile, frames: np.ndarray) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+    """Consecutive pieces (k0, S (n, N), rearranging (n, N) bool, events per frame (n,)) of the
+    frames at times ``frames``, replaying the events chunk by chunk (memory: one chunk)."""
+    lat, shape = run.params.lattice, run.params.cluster.shape  # geometry only
+    members = cluster_sites(lat.dim, lat.L, shape)
+    n_frames = frames.shape[0]
+    full = run.mode == "full"
+    state = run.S0.copy() if full else None
+    k_done = 0  # frames emitted
+    pending_flags: list[tuple[np.ndarray, np.ndarray]] = []  # (frame index, cluster id) of events not yet emitted
+
+    def emit(upto: int, last_chunk) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        """Frames k_done .. upto-1, with the events of ``last_chunk`` (times, clusters, offsets, sites, after) applied as needed."""
+        nonlocal k_done
+        n = upto - k_done
+        S = np.empty((n, run.N))
+        F = np.zeros((n, run.N), dtype=bool)
+        counts = np.zeros(n, np.int64)
+        if full:
+            times, _, o, sites, after = last_chunk
+            upto_ev = np.searchsorted(times, frames[k_done:upto], side="right")
+            done = 0
+            for i, ne in enumerate(upto_ev):
+                if ne > done:
+                    apply_changes(state, sites[o[done] : o[ne]], after[o[done] : o[ne]])
+                    done = ne
+                S[i] = state
+        else:
+            for i in range(n):
+                S[i] = run.snapshot_state(k_done + i)
+        for ks, cl in pending_flags:
+            sel = (ks >= k_done) & (ks < upto)
+            if sel.any():
+                kk = ks[sel] - k_done
+                m = members[cl[sel]]
+                F[np.repeat(kk, m.shape[1]), m.ravel()] = True
+                counts += np.bincount(kk, minlength=n)
+        pending_flags[:] = [(ks[ks >= upto], cl[ks >= upto]) for ks, cl in pending_flags if (ks >= upto).any()]
+        k0 = k_done
+        k_done = upto
+        return k0, S, F, counts
+
+    chunks = run.iter_events() if run.n_events else iter(())
+    empty = (np.zeros(0), np.zeros(0, np.int64), np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0))
+    for rec in chunks:
+        k_of = np.searchsorted(frames, rec.times, side="left")  # event in (t_{k-1}, t_k] -> frame k
+        keep = (k_of >= 1) & (k_of < n_frames)
+        pending_flags.append((k_of[keep], rec.clusters[keep]))
+        # every frame whose time is before this chunk's last event can be completed now ... except
+        # that later events with the same time as the chunk's last still belong to it: stop one short
+        upto = int(np.searchsorted(frames, rec.times[-1], side="left"))
+        chunk = (rec.times, rec.clusters, rec.change_offsets, rec.change_sites, rec.after) if full else None
+        if upto > k_done:
+            yield emit(upto, chunk)
+        elif full:
+            apply_changes(state, rec.change_sites, rec.after)
+            continue
+        if full:  # the rest of the chunk's events (times >= frames[upto]) are applied now
+            a = int(np.searchsorted(rec.times, frames[upto - 1], side="right"))
+            o = rec.change_offsets
+            apply_changes(state, rec.change_sites[o[a] :], rec.after[o[a] :])
+    if k_done < n_frames:
+        yield emit(n_frames, empty if full else None)
+
+
+def _jittered_positions(run: RunFile, jitter: float, seed: int | None) -> np.ndarray:
+    lat = run.params.lattice
+    positions = site_coords(lat.dim, lat.L).astype(np.float64) * lat.spacing
+    if jitter > 0:
+        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed)))
+        positions = positions + rng.normal(0.0, jitter * lat.spacing, size=positions.shape)
+    return np.mod(positions, lat.L * lat.spacing)
+
+
+class RunFrames(FrameSource):
+    """A run file sampled at ``frame_interval`` as a frame source (read sequentially, streamed)."""
+
+    def __init__(self, path, *, frame_interval: float = DEFAULT_FRAME_INTERVAL, duration: float = DEFAULT_DURATION,
+                 jitter: float = 0.0, seed: int | None = 0, temperature: float | None = None):
+        _check(frame_interval, duration, jitter)
+        self.run = run = RunFile.open(path)
+        lat = run.params.lattice
+        self.time = frame_times(run, frame_interval)
+        self.box = np.full(lat.dim, lat.L * lat.spacing)
+        self.types = np.zeros(run.N, np.int64)
+        self.type_names = None
+        self.temperature = run_temperature(run, temperature)
+        self.kind = "instantaneous"
+        self.duration = float(duration)
+        self.lattice = {"L": lat.L, "spacing": lat.spacing, "on_lattice": jitter == 0}
+        self.cluster_shape = run.params.cluster.shape
+        self.source = f"trsp run file {Path(path).name} (run_id {run.run_id}), jitter {jitter:g} spacings"
+        self.name = str(path)
+        self.static_positions = _jittered_positions(run, jitter, seed)
+        self.kick_radius = float(run.truncation.kick_radius)  # the simulated model's kick window (trsp_fit.systematics)
+        self._gen = None
+        self._buf: deque = deque()
+        self._next = 0
+
+    def _read(self, lo, hi):
+        if self._gen is None or lo < self._next - sum(p[1].shape[0] for p in self._buf):
+            self._gen, self._buf, self._next = run_frames(self.run, self.time), deque(), 0
+        while self._next < hi:
+            piece = next(self._gen)
+            self._buf.append(piece)
+            self._next = piece[0] + piece[1].shape[0]
+        while self._buf and self._buf[0][0] + self._buf[0][1].shape[0] <= lo:
+            self._buf.popleft()
+        S = np.concatenate([p[1] for p in self._buf])
+        F = np.concatenate([p[2] for p in self._buf])
+        a = lo - self._buf[0][0]
+        return S[a : a + hi - lo], F[a : a + hi - lo], None
 
 
 def runfile_to_particles(
@@ -64,62 +215,22 @@ def runfile_to_particles(
     temperature : the temperature to record; default the run's ``[temperature] T``, or 1.0 when
         the run has no ``[temperature]`` section (then a single-temperature fit does not use it).
     """
-    for name, v, lo in (("--frame-interval", frame_interval, 0.0), ("--duration", duration, 0.0)):
-        if not (isinstance(v, (int, float)) and math.isfinite(v) and v > lo):
-            raise ParameterError(name, "must be a finite number > 0", v)
-    if not (math.isfinite(jitter) and jitter >= 0):
-        raise ParameterError("--jitter", "must be a finite number >= 0", jitter)
-    run = RunFile.open(path)
-    lat, shape = run.params.lattice, run.params.cluster.shape  # geometry only
-    if temperature is None:
-        temperature = run.params.temperature.T if run.params.temperature is not None else 1.0
-    ev = run.events
-    t_end = run.checkpoint.observed_until
-    if ev.has_changes:
-        n_frames = frame_count(run, frame_interval)
-        frames = run.t0 + frame_interval * np.arange(n_frames)
-        S = np.empty((n_frames, run.N))
-        state = run.S0.copy()
-        o = ev.change_offsets
-        upto = np.searchsorted(ev.times, frames, side="right")
-        done = 0
-        for k, n in enumerate(upto):
-            if n > done:
-                apply_changes(state, ev.change_sites[o[done] : o[n]], ev.after[o[done] : o[n]])
-                done = n
-            S[k] = state
-    else:
-        snaps = run.snapshots
-        if len(snaps) < 2:
-            raise TrspFileError(run.path, "a 'light' run needs at least 2 snapshots to be converted (or record it in 'full' mode)", "/snapshots")
-        frames, S = snaps.time.copy(), snaps.S.copy()
-        n_frames = frames.shape[0]
-    if n_frames < 2:
-        raise TrspFileError(run.path, f"observes {t_end - run.t0:.4g} time units, less than two frames of {frame_interval:g}")
-    rearranging = np.zeros((n_frames, run.N), dtype=bool)
-    k_of_event = np.searchsorted(frames, ev.times, side="left")
-    keep = (k_of_event >= 1) & (k_of_event < n_frames)
-    members = cluster_sites(lat.dim, lat.L, shape)[ev.clusters[keep]]
-    rearranging[np.repeat(k_of_event[keep], members.shape[1]), members.ravel()] = True
-    positions = site_coords(lat.dim, lat.L).astype(np.float64) * lat.spacing
-    if jitter > 0:
-        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed)))
-        positions = positions + rng.normal(0.0, jitter * lat.spacing, size=positions.shape)
-    box = np.full(lat.dim, lat.L * lat.spacing)
+    src = RunFrames(path, frame_interval=frame_interval, duration=duration, jitter=jitter, seed=seed, temperature=temperature)
+    pieces = list(run_frames(src.run, src.time))
     data = ParticleData(
-        time=frames,
-        box=box,
-        positions=np.mod(positions, box),
-        types=np.zeros(run.N, np.int64),
-        softness=S,
-        rearranging=rearranging,
-        temperature=float(temperature),
+        time=src.time,
+        box=src.box,
+        positions=src.static_positions,
+        types=src.types,
+        softness=np.concatenate([p[1] for p in pieces]),
+        rearranging=np.concatenate([p[2] for p in pieces]),
+        temperature=src.temperature,
         kind="instantaneous",
-        duration=float(duration),
-        lattice={"L": lat.L, "spacing": lat.spacing, "on_lattice": jitter == 0},
-        cluster_shape=shape,
-        source=f"trsp run file {Path(path).name} (run_id {run.run_id}), jitter {jitter:g} spacings",
+        duration=src.duration,
+        lattice=src.lattice,
+        cluster_shape=src.cluster_shape,
+        source=src.source,
         name=str(path),
-        n_rearrangements=np.bincount(k_of_event[keep], minlength=n_frames).astype(np.int64),
+        n_rearrangements=np.concatenate([p[3] for p in pieces]),
     )
     return data.validate()

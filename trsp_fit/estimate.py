@@ -84,58 +84,92 @@ def _log_p(theta, s):
     return logA + g * s - d * s * s
 
 
-def rate_law_mle(n: np.ndarray, k: np.ndarray, s: np.ndarray, exposure: float | None, start=None) -> tuple[np.ndarray, float, int]:
+def rate_law_mle(T: np.ndarray, k: np.ndarray, s: np.ndarray, duration: float | None, start=None) -> tuple[np.ndarray, float, int]:
     """Maximum likelihood (logA, gamma, delta) of P(R|S) = A exp(gamma S - delta S^2) from softness bins.
 
-    n: exposures per bin, k: rearrangements, s: mean softness of the bin's exposures.
-    ``exposure`` = dt / duration for instantaneous data (a rearrangement in a frame interval
-    has probability 1 - exp(-P(S) dt / duration): a complementary log-log model); None for
-    sustained data (P(S) is the fraction of rearranging particles: a log-link binomial).
+    T: exposure per bin, k: rearrangements, s: mean softness of the bin's exposure.
+    ``duration`` given (instantaneous data): T is time and a site rearranges at the rate
+    P(S) / duration, so k is Poisson with mean T P(s) / duration (exact exposures of run files;
+    for frames k is the extrapolated pseudo-count of trsp_fit.statistics, whose expectation is
+    that mean to O(dt^3): the Poisson score is still an unbiased estimating equation, and with
+    the log link the objective stays concave for any k).  ``duration`` None (sustained data): T
+    counts site-frames and P(S) is the fraction rearranging (a log-link binomial).
     ``start``: a starting point (bootstrap replicates start from the data's estimate).
     Returns (theta, Pearson chi^2, dof) (bins with an expected count >= 5)."""
-    use = n > 0
-    n, k, s = n[use], k[use], s[use]
+    use = T > 0
+    T, k, s = T[use], k[use], s[use]
     if k.sum() < 3:
         raise ValueError("fewer than 3 rearrangements: P(R|S) cannot be fitted")
     X = np.stack([np.ones_like(s), s, -s * s], axis=1)
+    if start is None:  # a weighted quadratic fit of the log frequencies
+        f = (np.maximum(k, 0) + 0.5) / (T + 1.0)
+        w = np.sqrt(np.maximum(k, 0) + 0.5)
+        lf = np.log(f * (duration if duration is not None else 1.0))
+        start = np.linalg.lstsq(X * w[:, None], lf * w, rcond=None)[0]
+    if duration is not None:
+        theta = _poisson_log_link(X, np.log(T / duration), k, np.asarray(start, dtype=np.float64))
+        e = T / duration * np.exp(np.clip(X @ theta, -700.0, 700.0))
+        ok = e >= 5
+        chi2 = float(np.sum((k[ok] - e[ok]) ** 2 / e[ok]))
+        return theta, chi2, int(ok.sum()) - 3
 
     def prob(eta):
-        eta = np.clip(eta, -700.0, 30.0)
-        if exposure is None:
-            return np.clip(np.exp(eta), 1e-300, 1 - 1e-12)
-        return np.clip(-np.expm1(-np.exp(eta) * exposure), 1e-300, 1 - 1e-12)
+        return np.clip(np.exp(np.clip(eta, -700.0, 30.0)), 1e-300, 1 - 1e-12)
 
     def nll(theta):
-        eta = X @ theta
-        p = prob(eta)
-        if exposure is None:
-            dl = k - (n - k) * p / (1 - p)  # d loglik / d eta
-        else:
-            lam = np.exp(np.clip(eta, -700.0, 30.0)) * exposure
-            dl = k * lam * np.exp(-lam) / p - (n - k) * lam
-        return -float(np.sum(k * np.log(p) + (n - k) * np.log1p(-p))), -(X.T @ dl)
+        p = prob(X @ theta)
+        dl = k - (T - k) * p / (1 - p)  # d loglik / d eta
+        return -float(np.sum(k * np.log(p) + (T - k) * np.log1p(-p))), -(X.T @ dl)
 
-    if start is None:  # a weighted quadratic fit of the log frequencies
-        f = (k + 0.5) / (n + 1.0)
-        lf = np.log(f if exposure is None else -np.log1p(-f) / exposure)
-        w = np.sqrt(k + 0.5)
-        start = np.linalg.lstsq(X * w[:, None], lf * w, rcond=None)[0]
     res = scipy.optimize.minimize(nll, np.asarray(start, dtype=np.float64), jac=True, method="BFGS", options={"gtol": 1e-8, "maxiter": 2000})
     theta = res.x
     p = prob(X @ theta)
-    e = n * p
+    e = T * p
     ok = e >= 5
     chi2 = float(np.sum((k[ok] - e[ok]) ** 2 / (e[ok] * (1 - p[ok]))))
     return theta, chi2, int(ok.sum()) - 3
 
 
-def rate_bins(n: np.ndarray, k: np.ndarray, s: np.ndarray, exposure: float | None) -> dict:
+def _poisson_log_link(X: np.ndarray, offset: np.ndarray, k: np.ndarray, theta: np.ndarray, iters: int = 100) -> np.ndarray:
+    """argmin of sum(mu - k log mu), mu = exp(offset + X theta): Newton steps with step halving (the
+    objective is convex in theta whatever the sign of k)."""
+
+    def f(th):
+        eta = np.clip(offset + X @ th, -700.0, 700.0)
+        return float(np.sum(np.exp(eta) - k * eta))
+
+    fx = f(theta)
+    for _ in range(iters):
+        mu = np.exp(np.clip(offset + X @ theta, -700.0, 700.0))
+        g = X.T @ (mu - k)
+        H = (X * mu[:, None]).T @ X
+        try:
+            step = np.linalg.solve(H, g)
+        except np.linalg.LinAlgError:
+            step = np.linalg.lstsq(H, g, rcond=None)[0]
+        t = 1.0
+        while t > 1e-10:
+            cand = theta - t * step
+            fc = f(cand)
+            if fc <= fx:
+                break
+            t *= 0.5
+        else:
+            break
+        done = abs(fx - fc) <= 1e-13 * max(1.0, abs(fc)) and np.max(np.abs(t * step)) < 1e-10
+        theta, fx = cand, fc
+        if done:
+            break
+    return theta
+
+
+def rate_bins(T: np.ndarray, k: np.ndarray, s: np.ndarray, duration: float | None) -> dict:
     """The binned P(R|S) with Poisson errors, for plots and the report."""
-    use = n > 0
-    f = np.where(use, k / np.maximum(n, 1), np.nan)
-    ef = np.where(use, np.sqrt(np.maximum(k, 1)) / np.maximum(n, 1), np.nan)
-    scale = 1.0 if exposure is None else 1.0 / exposure
-    return {"s": np.where(use, s / np.maximum(n, 1), np.nan), "P": f * scale, "P_err": ef * scale, "n": n, "k": k}
+    use = T > 0
+    scale = 1.0 if duration is None else duration
+    f = np.where(use, k / np.maximum(T, 1e-300), np.nan) * scale
+    ef = np.where(use, np.sqrt(np.maximum(np.abs(k), 1)) / np.maximum(T, 1e-300), np.nan) * scale
+    return {"s": np.where(use, s / np.maximum(T, 1e-300), np.nan), "P": f, "P_err": ef, "T": T, "k": k}
 
 
 # ---------------------------------------------------------------------------- C_S(r)
@@ -237,9 +271,12 @@ def kick_values(t: dict, variance: float) -> dict:
         v[b] = var
     B = np.array(betas)
     bg_cols = [c for c in cols if c != 3]  # no rearranging particle near a background particle
-    n_empty = t["windows"][2] if t["windows"].size > 2 else 0
+    n_empty = t["windows"][2]
     row = nrt if n_empty >= MIN_BACKGROUND_WINDOWS else nrt + 1
-    beta_bg, v_bg = regression(t["XtX"][row], t["Xty"][row], t["yty"][row], t["kick_n"][row], bg_cols)
+    if t["kick_n"][nrt] + t["kick_n"][nrt + 1] == 0:  # exact event kicks (trsp_fit.events): nothing else moved S
+        beta_bg, v_bg, row = np.zeros(N_FEATURES), 0.0, None
+    else:
+        beta_bg, v_bg = regression(t["XtX"][row], t["Xty"][row], t["yty"][row], t["kick_n"][row], bg_cols)
     b0 = betas[0]
     # mean of e_i e_j = (y_i - x_i b0)(y_j - x_j b_j) from the cross-products, per cell
     pn = t["pn"]
@@ -252,7 +289,7 @@ def kick_values(t: dict, variance: float) -> dict:
     return {
         "v": v,
         "background": v_bg,
-        "background_source": "windows without rearrangement" if row == nrt else "particles beyond r_background",
+        "background_source": {nrt: "windows without rearrangement", nrt + 1: "particles beyond r_background", None: "none (each event's own change)"}[row],
         "K": subtract_background(v, v_bg, v_bg, variance),
         "pair_cov": subtract_background(pair_cov, bg_cov[:, None], v_bg, variance),
         "bg_cov": bg_cov,

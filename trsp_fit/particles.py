@@ -21,8 +21,7 @@ import numpy as np
 
 from trsp_ref.params import CLUSTER_SHAPES
 from trsp_runfile.atomic import atomic_path
-from trsp_runfile.runfile import TrspFileError
-from trsp_runfile.schema import open_hdf5
+from trsp_runfile.runfile import LabelledFileError
 
 __all__ = [
     "FORMAT",
@@ -37,7 +36,7 @@ __all__ = [
 
 FORMAT = "trsp-particles"
 #: MAJOR.MINOR; a reader accepts its own MAJOR and any MINOR (minor versions only add optional items)
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"
 #: "instantaneous": rearranging[k, i] = particle i took part in a rearrangement in (t_{k-1}, t_k]
 #: (lattice models; needs a given duration).  "sustained": rearranging[k, i] = particle i is
 #: rearranging at frame k (MD with p_hop; the duration is measured from runs of frames).
@@ -46,19 +45,33 @@ KINDS = ("instantaneous", "sustained")
 DEFAULT_P_HOP_THRESHOLD = 0.2
 
 
-class ParticleFileError(TrspFileError):
+class ParticleFileError(LabelledFileError):
     """A particle-data file that cannot be used, with what is wrong and where (HDF5 object)."""
 
-    def __init__(self, path: str | os.PathLike, problem: str, where: str | None = None):
-        self.path = str(path)
-        self.where = where
-        self.problem = problem
-        loc = f"{self.path}: {where}" if where else self.path
-        ValueError.__init__(self, f"particle-data file {loc}: {problem}")
+    label = "particle-data file"
+
+
+class TrajectoryShape:
+    """What every trajectory (in memory, or read a block at a time: trsp_fit.sources) knows about its
+    shape; subclasses give ``box``, ``time``, ``lattice`` and ``n_particles``."""
+
+    @property
+    def dim(self) -> int:
+        return int(self.box.shape[0])
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.time.shape[0])
+
+    def spacing(self) -> float:
+        """The mean interparticle spacing (V/N)^(1/dim) (the lattice spacing for lattice data)."""
+        if self.lattice is not None:
+            return float(self.lattice["spacing"])
+        return float(np.prod(self.box) / self.n_particles) ** (1.0 / self.dim)
 
 
 @dataclass
-class ParticleData:
+class ParticleData(TrajectoryShape):
     """One trajectory of measured softness (the format's content, checked).
 
     time (K,), box (dim,), positions (N, dim) for fixed particles or (K, N, dim), types (N,),
@@ -67,7 +80,10 @@ class ParticleData:
     ({"L", "spacing", "on_lattice"} when the particles sit on, or were jittered off, a lattice);
     cluster_shape (the lattice model's rearranging cluster, when known); source (free text);
     n_rearrangements (K,) (optional: how many separate rearrangements interval k holds, when the
-    producer knows; lets the fit keep only single-rearrangement intervals for the kick).
+    producer knows; lets the fit keep only single-rearrangement intervals for the kick);
+    type_names (format 1.1, optional: the name of each type id); p_hop (K, N) with
+    p_hop_threshold (optional: the indicator is p_hop > threshold; written instead of
+    /frames/rearranging).
     """
 
     time: np.ndarray
@@ -84,15 +100,12 @@ class ParticleData:
     source: str = ""
     name: str = field(default="<memory>")
     n_rearrangements: np.ndarray | None = None  # (K,) separate rearrangements in interval k, when known
-
-
-    @property
-    def dim(self) -> int:
-        return int(self.box.shape[0])
-
-    @property
-    def n_frames(self) -> int:
-        return int(self.time.shape[0])
+    # format 1.1: the name of each type id (e.g. ("A", "B")), when known
+    type_names: tuple[str, ...] | None = None
+    # p_hop (K, N) and its threshold, when the indicator comes from p_hop (MD): written instead of
+    # /frames/rearranging, which must then equal p_hop > p_hop_threshold
+    p_hop: np.ndarray | None = None
+    p_hop_threshold: float | None = None
 
     @property
     def n_particles(self) -> int:
@@ -106,12 +119,6 @@ class ParticleData:
     def static(self) -> bool:
         """True when the particles do not move (one position array for all frames)."""
         return self.positions.ndim == 2
-
-    def spacing(self) -> float:
-        """The mean interparticle spacing (V/N)^(1/dim) (the lattice spacing for lattice data)."""
-        if self.lattice is not None:
-            return float(self.lattice["spacing"])
-        return float(np.prod(self.box) / self.n_particles) ** (1.0 / self.dim)
 
     def validate(self) -> "ParticleData":
         """Check shapes and values; raise ParticleFileError naming the item at fault."""
@@ -158,51 +165,29 @@ class ParticleData:
                 raise fail(f"must have shape ({K},) and hold counts >= 0", "/frames/n_rearrangements")
             if np.any((self.n_rearrangements > 0) != self.rearranging.any(axis=1)):
                 raise fail("must be > 0 exactly in the frames where some particle is rearranging", "/frames/n_rearrangements")
+        if self.type_names is not None:
+            self.type_names = tuple(str(t) for t in self.type_names)
+            if not self.type_names or np.any(self.types < 0) or int(self.types.max()) >= len(self.type_names):
+                raise fail(f"must name every type id: {len(self.type_names)} names for type ids up to {int(self.types.max())}", "/@type_names")
+        if self.p_hop is not None:
+            thr = DEFAULT_P_HOP_THRESHOLD if self.p_hop_threshold is None else float(self.p_hop_threshold)
+            if self.p_hop.shape != (K, N) or not np.all(np.isfinite(self.p_hop)) or np.any(self.p_hop < 0):
+                raise fail(f"must have shape ({K}, {N}) and hold finite values >= 0", "/frames/p_hop")
+            if not (math.isfinite(thr) and thr > 0):
+                raise fail("must be finite and > 0", "/@p_hop_threshold")
+            if not np.array_equal(np.asarray(self.rearranging, dtype=bool), self.p_hop > thr):
+                raise fail("must equal p_hop > p_hop_threshold when p_hop is given", "/frames/rearranging")
         self.rearranging = self.rearranging.astype(bool, copy=False)
         return self
 
 
 def read_particles(path: str | os.PathLike) -> ParticleData:
-    """Read and check a particle-data file (docs/formats-particles.md): the schema first, from
-    metadata (:func:`trsp_fit.schema.read_header`), then the datasets and their values."""
-    from .schema import read_header
+    """Read and check a particle-data file (docs/formats-particles.md), whole: the schema first, from
+    metadata (:func:`trsp_fit.schema.read_header`), then the datasets and their values.  ``trsp fit``
+    reads the same way a block of frames at a time (:class:`trsp_fit.sources.ParticleFile`)."""
+    from .sources import ParticleFile
 
-    path = Path(path)
-
-    def fail(problem: str, where: str | None = None) -> ParticleFileError:
-        return ParticleFileError(path, problem, where)
-
-    with open_hdf5(path, "a particle-data file", fail) as h5:
-        head = read_header(h5, path, fail)
-        try:
-            time = np.asarray(h5["/frames/time"][()], dtype=np.float64)
-            softness = np.asarray(h5["/frames/softness"][()], dtype=np.float64)
-            if head.indicator == "/frames/rearranging":
-                flags = np.asarray(h5["/frames/rearranging"][()])
-                if flags.dtype != bool and np.any((flags != 0) & (flags != 1)):
-                    raise fail("must hold 0 or 1 (or booleans)", "/frames/rearranging")
-            else:
-                p_hop = np.asarray(h5["/frames/p_hop"][()], dtype=np.float64)
-                if not np.all(np.isfinite(p_hop)):
-                    raise fail("p_hop must be finite (no NaN or infinite values: a NaN would count as not rearranging)", "/frames/p_hop")
-                flags = p_hop > head.p_hop_threshold
-            pos = np.asarray(h5[head.positions][()], dtype=np.float64)
-            types = (np.asarray(h5["/particles/type"][()], dtype=np.int64) if head.has_types
-                     else np.zeros(head.n_particles, np.int64))  # fmt: skip
-            counts = np.asarray(h5["/frames/n_rearrangements"][()], dtype=np.int64) if head.has_counts else None
-        except OSError as exc:  # a dataset whose data cannot be read: a truncated file
-            raise fail(f"cannot be read ({' '.join(str(exc).split('(')[0].split())}): the file is truncated or damaged") from None
-    data = ParticleData(
-        time=time, box=head.box, positions=pos, types=types, softness=softness, rearranging=flags.astype(bool),
-        temperature=head.temperature, kind=head.kind, duration=head.duration, lattice=head.lattice,
-        cluster_shape=head.cluster_shape, source=head.source, name=str(path), n_rearrangements=counts,
-    )  # fmt: skip
-    try:
-        return data.validate()
-    except ParticleFileError as exc:
-        if exc.where == "position":
-            raise ParticleFileError(path, exc.problem, head.positions) from None
-        raise
+    return ParticleFile(path).materialize()
 
 
 def write_particles(data: ParticleData, path: str | os.PathLike) -> None:
@@ -225,11 +210,19 @@ def write_particles(data: ParticleData, path: str | os.PathLike) -> None:
             if data.cluster_shape is not None:
                 h5.attrs["cluster_shape"] = data.cluster_shape
             h5.attrs["source"] = data.source
+            if data.type_names is not None:
+                h5.attrs["type_names"] = np.array(data.type_names, dtype=h5py.string_dtype("utf-8"))
             h5.create_dataset("/frames/time", data=data.time)
             h5.create_dataset("/frames/softness", data=data.softness, chunks=True)
-            h5.create_dataset("/frames/rearranging", data=data.rearranging.astype(np.uint8), compression="gzip", chunks=True)
+            if data.p_hop is not None:
+                h5.attrs["p_hop_threshold"] = float(DEFAULT_P_HOP_THRESHOLD if data.p_hop_threshold is None else data.p_hop_threshold)
+                h5.create_dataset("/frames/p_hop", data=np.asarray(data.p_hop, dtype=np.float64), chunks=True)
+            else:
+                h5.create_dataset("/frames/rearranging", data=data.rearranging.astype(np.uint8), compression="gzip", chunks=True)
             where = "/particles/position" if data.static else "/frames/position"
             h5.create_dataset(where, data=data.positions)
             h5.create_dataset("/particles/type", data=np.asarray(data.types, dtype=np.int64))
             if data.n_rearrangements is not None:
                 h5.create_dataset("/frames/n_rearrangements", data=np.asarray(data.n_rearrangements, dtype=np.int64))
+            if data.type_names is not None:
+                h5.attrs["type_names"] = np.array([str(n) for n in data.type_names], dtype=h5py.string_dtype())

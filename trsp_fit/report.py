@@ -100,7 +100,7 @@ def _plots(result: FitResult, folder: Path) -> list[str]:
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for p in point["per_T"]:
         g = p["g"]
-        b = est.rate_bins(g["rate_n"], g["rate_k"], g["rate_s"], P["exposure"])
+        b = est.rate_bins(g["rate_T"], g["rate_k"], g["rate_s"], P["duration"])
         ok = (b["k"] > 0)
         line = ax.errorbar(b["s"][ok], b["P"][ok], yerr=b["P_err"][ok], fmt="o", ms=3, label=f"T = {p['T']:g}")
         s = np.linspace(np.nanmin(b["s"][ok]), np.nanmax(b["s"][ok]), 200)

@@ -23,7 +23,7 @@ import scipy.stats
 from trsp_ref.params import Params, dumps_toml, params_from_dict
 from trsp_ref.renormalization import rate_parameters
 
-__all__ = ["SETS", "FIT_OPTIONS", "TEMPERATURES", "set_params", "simulate_set", "true_values", "compare", "DEFAULT_ALPHA"]
+__all__ = ["SETS", "COVERAGE_SETS", "CI_SIZE", "round_trip", "n_parameters", "FIT_OPTIONS", "TEMPERATURES", "set_params", "simulate_set", "true_values", "compare", "DEFAULT_ALPHA"]
 
 #: nominal family-wise false-alarm rate of the round trip
 DEFAULT_ALPHA = 0.01
@@ -53,7 +53,8 @@ SETS: dict[str, dict] = {
     },
     # A fourth set for Appendix E: rates independent of S (no facilitation), so rearrangements
     # in the frames around a rearrangement fall anywhere, independently of it: the background
-    # that Eqs. E1-E2 assume.  Fitted with dS over 4 frame intervals (FIT_OPTIONS).
+    # that Eqs. E1-E2 assume.  Fitted as frames (the event route has no background: each event's
+    # own change is read), with dS over 4 frame intervals (FIT_OPTIONS).
     "background": {
         "cluster": {"shape": "plaquette"},
         "softness": {"mean": -1.0, "variance": 1.0, "C1": 0.6, "xi": 1.0},
@@ -61,15 +62,36 @@ SETS: dict[str, dict] = {
         "kick": dict(_KICK),
     },
 }
+#: the coverage study's sets (docs/fit.md, "Errors"; docs/results/fit_coverage.py): 2D, 3D at L = 12, and
+#: strong S-dependence of the rates (gamma = 2): name -> (parameter file as a dict, dim, L)
+COVERAGE_SETS: dict[str, tuple[dict, int, int]] = {
+    "2d_plaquette": (SETS["plaquette"], 2, 12),
+    "3d_plaquette": ({
+        "cluster": {"shape": "plaquette"},
+        "softness": {"mean": -0.5, "variance": 1.0, "C1": 0.6, "xi": 1.0},
+        "rates": {"level": "observed", "A": 0.2, "gamma": 1.0, "delta": 0.06},
+        "kick": {"sigma0": 0.6, "sigma1": 0.5, "xi_sigma": 0.9, "rho1": 0.4, "xi_rho": 1.0},
+    }, 3, 12),
+    "2d_strong": ({
+        "cluster": {"shape": "dimer"},
+        "softness": {"mean": -1.0, "variance": 1.0, "C1": 0.5, "xi": 1.2},
+        "rates": {"level": "observed", "A": 0.03, "gamma": 2.0, "delta": 0.1},
+        "kick": {"sigma0": 0.5, "sigma1": 0.4, "xi_sigma": 0.8, "rho1": 0.3, "xi_rho": 1.0},
+    }, 2, 12),
+}
 #: fit options per set (the others: the defaults)
-FIT_OPTIONS: dict[str, dict] = {"background": {"before": 2, "after": 2}}
+FIT_OPTIONS: dict[str, dict] = {"background": {"before": 2, "after": 2, "frame_interval": 1.0}}
 #: the temperatures the [temperature] set is simulated at
 TEMPERATURES = (0.5, 0.65, 0.8)
 
 
+def _spec(name: str) -> dict:
+    return SETS[name] if name in SETS else COVERAGE_SETS[name][0]
+
+
 def set_params(name: str, L: int, dim: int = 2, T: float | None = None) -> Params:
-    """The parameter set ``name`` on an L^dim lattice (at temperature T for the [temperature] set)."""
-    doc = {k: dict(v) for k, v in SETS[name].items()}
+    """The parameter set ``name`` (of SETS or COVERAGE_SETS) on an L^dim lattice (at temperature T for the [temperature] set)."""
+    doc = {k: dict(v) for k, v in _spec(name).items()}
     doc["lattice"] = {"dim": dim, "L": L}
     if "temperature" in doc:
         doc["temperature"]["T"] = TEMPERATURES[0] if T is None else T
@@ -77,15 +99,22 @@ def set_params(name: str, L: int, dim: int = 2, T: float | None = None) -> Param
 
 
 def simulate_set(
-    name: str, folder: str | Path, *, L: int, replicas: int, events: int, seed: int, dim: int = 2, tolerance: float | None = None
+    name: str, folder: str | Path, *, L: int, replicas: int, events: int | None, seed: int, dim: int = 2,
+    tolerance: float | tuple | None = None, time: float | None = None,
 ) -> list[Path]:
     """Run files for the set: ``replicas`` per temperature, seeds seed*1000 + 100*t + r; ``tolerance``
-    is trsp_fast's truncation (None: ``trsp simulate``'s default, trsp_fast.model.DEFAULT_TOLERANCE)."""
+    is trsp_fast's truncation, one number or (kick, precision) (None: ``trsp simulate``'s default,
+    trsp_fast.model.DEFAULT_TOLERANCE).
+
+    ``time`` (instead of ``events``): every run stops at that time.  Runs stopped at a fixed number of
+    events bias the pooled <S> (and A) low on a small box: a file whose slow global mode is low fires
+    less often, so it takes longer to reach its events and weighs more in the pooled exposures
+    (measured: docs/fit.md, "Coverage")."""
     from trsp_fast.run_job import simulate_to_file as run_simulate
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    temps = TEMPERATURES if "temperature" in SETS[name] else (None,)
+    temps = TEMPERATURES if "temperature" in _spec(name) else (None,)
     files = []
     for ti, T in enumerate(temps):
         p = set_params(name, L, dim, T)
@@ -94,14 +123,17 @@ def simulate_set(
         for r in range(replicas):
             out = folder / f"{name}_T{ti}_r{r}.h5"
             if not out.exists():
-                run_simulate(cfg, out, events=events, seed=seed * 1000 + 100 * ti + r, tolerance=tolerance, progress=False)
+                kick, precision = tolerance if isinstance(tolerance, (tuple, list)) else (None, None)
+                run_simulate(cfg, out, events=None if time is not None else events, time=time, seed=seed * 1000 + 100 * ti + r,
+                             progress=False,
+                             **(dict(kick_tolerance=kick, precision_tolerance=precision) if kick is not None else dict(tolerance=tolerance)))  # fmt: skip
             files.append(out)
     return files
 
 
 def true_values(name: str, L: int, dim: int = 2) -> dict[str, float]:
     """What the fit should report for the set, keyed as in the fit report's ``estimates``."""
-    spec = SETS[name]
+    spec = _spec(name)
     out: dict[str, float] = {}
     p = set_params(name, L, dim)
     out.update(variance=p.softness.variance, C1=p.softness.C1, xi=p.softness.xi)
@@ -118,6 +150,35 @@ def true_values(name: str, L: int, dim: int = 2) -> dict[str, float]:
     return out
 
 
+#: the size of the round trip in CI (tests/test_fit_roundtrip.py) and of its false-alarm calibration
+#: (docs/results/fit_false_alarms.py): 2D L = 8, 12 run files x 300 events per temperature, 30 bootstrap
+#: replicates.  Twelve short files: every file is one bootstrap unit (each is shorter than the slowest
+#: mode's correlation time), so the errors have 11 degrees of freedom.
+CI_SIZE = {"L": 8, "replicas": 12, "events": 300, "bootstrap": 30}
+
+
+def n_parameters(L: int = CI_SIZE["L"]) -> int:
+    """The number of true parameters over all SETS (the Bonferroni count of the round trip)."""
+    return sum(len(true_values(name, L)) for name in SETS)
+
+
+def round_trip(seed: int, folder: str | Path, alpha: float = DEFAULT_ALPHA, size: dict | None = None) -> dict:
+    """Simulate every set of SETS at ``size`` (default CI_SIZE) with ``seed``, fit each (fit seed 1) and
+    compare with the truth: {set: compare(...)}, z_crit from Student's t on (units - 1) degrees of freedom."""
+    from .pipeline import FitOptions, collect, estimate
+
+    size = size or CI_SIZE
+    n = n_parameters(size["L"])
+    out = {}
+    for name in SETS:
+        files = simulate_set(name, Path(folder) / name, L=size["L"], replicas=size["replicas"], events=size["events"], seed=seed)
+        opts = FitOptions(**{"bootstrap": size["bootstrap"], "seed": 1, **FIT_OPTIONS.get(name, {})})
+        res = estimate(collect(files, opts), opts)
+        dof = min(res.report["settings"]["bootstrap_units_per_temperature"].values()) - 1
+        out[name] = compare(res.report["estimates"], true_values(name, size["L"]), alpha, n, dof)
+    return out
+
+
 def compare(estimates: dict, truth: dict, alpha: float = DEFAULT_ALPHA, n_tests: int | None = None, dof: int | None = None) -> dict:
     """z = (fitted - true) / error for every true parameter; passed = max |z| <= z_crit (Bonferroni over n_tests).
 
@@ -128,6 +189,7 @@ def compare(estimates: dict, truth: dict, alpha: float = DEFAULT_ALPHA, n_tests:
         if k not in estimates:
             continue
         v, e = estimates[k]["value"], estimates[k]["error"]
+        e = math.hypot(e, estimates[k].get("systematic", 0.0))  # a known systematic term counts in the error (docs/fit.md)
         rows[k] = {"true": t, "fitted": v, "error": e, "z": (v - t) / e if e > 0 else math.inf}
     n = n_tests or len(rows)
     q = alpha / (2 * n)

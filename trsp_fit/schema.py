@@ -75,6 +75,7 @@ class ParticleHeader:
     source: str
     has_types: bool
     has_counts: bool
+    type_names: tuple[str, ...] | None = None  # format 1.1
 
 
 def _value(h5: h5py.File, name: str, default=None):
@@ -163,7 +164,16 @@ def read_header(h5: h5py.File, path: Path, fail) -> ParticleHeader:
         box=box, kind=kind, duration=duration, p_hop_threshold=threshold, indicator=indicator, positions=positions,
         lattice=lattice, cluster_shape=None if shape is None else str(shape), source=str(_value(h5, "source", "")),
         has_types="/particles/type" in present, has_counts="/frames/n_rearrangements" in present,
+        type_names=_type_names(h5),
     )  # fmt: skip
+
+
+def _type_names(h5: h5py.File) -> tuple[str, ...] | None:
+    """/@type_names (format 1.1) as a tuple of str, or None."""
+    if "type_names" not in h5.attrs:
+        return None
+    return tuple(n.decode("utf-8", errors="replace") if isinstance(n, bytes) else str(n)
+                 for n in np.atleast_1d(h5.attrs["type_names"]))
 
 
 # ------------------------------------------------------------------ trsp fit's inputs, at the door

@@ -1,15 +1,29 @@
-"""Sufficient statistics of one stretch of a trajectory (a "unit": one block of frames of one file).
+"""Sufficient statistics of a trajectory, block by block of frames (the frame route of ``trsp fit``).
 
-Everything ``trsp fit`` estimates is a smooth function of sums over units (histograms,
-moments, cross-products of regressions), so a bootstrap over files/blocks only re-adds
-unit sums (:mod:`trsp_fit.pipeline`) instead of re-reading data.
+Everything ``trsp fit`` estimates is a smooth function of sums over bootstrap units (histograms,
+moments, cross-products of regressions), so a bootstrap over units only re-adds unit sums
+(:mod:`trsp_fit.pipeline`) instead of re-reading data; a unit (a stretch of one file) is itself
+the sum of the blocks of frames it is read in (:func:`block_statistics`), so memory is bounded
+by a block.  Run files read event by event fill the same sums (:mod:`trsp_fit.events`).
 
-Kick data (Sec. V, Appendix E): for every frame k whose interval holds rearranging particles
-R_k (instantaneous data: flagged at k; sustained data: onsets, flagged at k and not at k-1),
-dS_j = S_j(k + after) - S_j(k - before) for every particle j, with its distance rt_j to the
-nearest particle of R_k and the regressors x_j = [1, S_j, mean S of j's neighbours, mean S
-of the rearranging particles near j] taken before.  Windows whose interval holds no
-rearrangement (and particles farther than ``r_background``) are the background.
+P(R|S) (Eq. 4).  Instantaneous data: exposures are site-intervals (S at the start of the
+interval); with the flags of the next two intervals the rate is extrapolated to a zero interval
+(proofs/fit_interval.py: the pseudo-count 3/2 k1 - 1/2 k2, k1 the rearrangements in the first
+interval, k2 those in the second only, has expectation (exposure x rate) + O(dt^3), where the
+plain count carries an O(dt^2) bias that grows with the frame interval).  Sustained data: the
+fraction of rearranging particles at fixed S.
+
+Kick data (Sec. V, Appendix E): for every frame k holding rearranging particles, the flagged
+particles of frame k are split into connected groups (links <= neighbour radius); a group with
+onsets (instantaneous data: every flagged particle; sustained: flagged at k and not at k - 1)
+is a rearrangement, "single" when it has the cluster's size (lattice data with a known cluster
+shape) or always (MD).  A particle j is used for the kick of its nearest single group g when
+rt_j <= r_background and no particle of another group lies within rt_j + isolation_margin of
+j (local isolation: other rearrangements anywhere else in the frame do not matter).  For it,
+dS_j = S_j(k + after) - S_j(k - before) and the regressors x_j = [1, S_j, mean S of j's
+neighbours, mean S of g's particles near j] taken before.  Frames whose interval holds no
+rearrangement, and particles farther than ``r_background`` from every rearranging particle,
+are the background.
 """
 
 from __future__ import annotations
@@ -18,20 +32,25 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse
+from scipy.sparse.csgraph import connected_components
 
 from .neighbours import DistanceBins, PairList, lattice_pair_sums, pair_list
-from .particles import ParticleData
+from .sources import Block
 
-__all__ = ["Settings", "UnitStats", "unit_statistics", "N_FEATURES", "FEATURES"]
+__all__ = ["Settings", "UnitStats", "block_statistics", "empty_statistics", "frame_series", "N_FEATURES", "FEATURES", "sustained_runs"]
 
 #: the kick regressors (module docstring); the model's drift H (mu' - S) at j is linear in the
 #: softness near j and near the rearrangement, which these summarize
 FEATURES = ("1", "S_j", "neighbour mean S", "rearranging mean S")
 N_FEATURES = len(FEATURES)
-#: windows processed together (memory: WINDOW_CHUNK x N x N_FEATURES doubles)
-WINDOW_CHUNK = 1024
-#: up to this many fixed particles the kick statistics use a dense distance matrix (faster)
-DENSE_MAX = 2048
+#: kick windows processed together: at most this many (window, particle) values at a time
+WINDOW_VALUES = 1 << 20
+#: P(R|S) from frames: the pseudo-count w1 k1 + w2 k2, k1 the rearrangements in the interval after the
+#: exposure, k2 those in the next one only (proofs/fit_interval.py: expectation exposure x rate + O(dt^3))
+INTERVAL_WEIGHTS = (1.5, -0.5)
+#: the three-interval combination (k3: rearranged in the third interval only; remainder O(dt^4)): the
+#: fit reports the change it makes as the rate law's systematic term
+INTERVAL_WEIGHTS_3 = (11.0 / 6.0, -7.0 / 6.0, 1.0 / 3.0)
 
 
 @dataclass(frozen=True)
@@ -43,13 +62,16 @@ class Settings:
     rt_bins: DistanceBins  # distance to the nearest rearranging particle
     pair_bins: DistanceBins  # rearranging particle - neighbour distance (rho)
     r_background: float  # particles farther than this from every rearranging particle are background
-    neighbour_radius: float  # the neighbourhood of the "neighbour mean S" regressor
+    neighbour_radius: float  # the neighbourhood of the "neighbour mean S" regressor, and the links of a group
     before: int  # frames before the rearrangement's interval: S before = S(k - before)
     after: int  # frames after: S after = S(k + after)
-    bg_pair_windows: int = 100  # background windows used for background pair covariances, per unit
-    bg_windows: int = 5000  # background windows (no rearrangement) used per unit, at most
+    bg_pair_stride: int = 1  # background pair covariances from the background windows of frames k = 0 mod this
+    bg_stride: int = 1  # background windows (no rearrangement) used: frames k = 0 mod this
     corr_stride: int = 1  # C_S(r) and the moments of S from every corr_stride-th frame
-    isolated_only: bool = True  # kick statistics from intervals with one connected group of rearranging particles
+    isolation: bool = True  # local isolation (module docstring); False: every flagged particle is one rearrangement
+    isolation_margin: float = 3.0  # length: another group must be farther than rt_j + this from a used particle j
+    cluster_size: int | None = None  # lattice data: a single rearrangement flags exactly this many particles
+    interval: float = 1.0  # time between frames (instantaneous exposures)
 
 
 @dataclass
@@ -61,16 +83,20 @@ class UnitStats:
     def __add__(self, other: "UnitStats") -> "UnitStats":
         return UnitStats({k: self.arrays[k] + other.arrays[k] for k in self.arrays})
 
-    def scaled(self, w: float) -> "UnitStats":
-        return UnitStats({k: v * w for k, v in self.arrays.items()})
+    def add(self, arrays: dict) -> None:
+        for k, v in arrays.items():
+            self.arrays[k] += v
 
 
-def _empty(st: Settings) -> dict:
+def empty_statistics(st: Settings) -> dict:
     nb, nc, nrt, npb, p = st.rate_edges.size - 1, st.corr_bins.n, st.rt_bins.n, st.pair_bins.n, N_FEATURES
     z = np.zeros
     return {
-        "rate_n": z(nb), "rate_k": z(nb), "rate_s": z(nb),
-        "moments": z(5),  # count, sum S, S^2, S^3, S^4
+        # P(R|S): exposure (time, or site-frames for sustained data), rearrangements (instantaneous:
+        # the extrapolated pseudo-count), exposure-weighted softness; raw counts for the report
+        "rate_T": z(nb), "rate_k": z(nb), "rate_s": z(nb), "rate_k1": z(nb), "rate_k2": z(nb), "rate_k3": z(nb),
+        "repeats": z(2),  # instantaneous frames: flagged particles, and those flagged again in the next frame
+        "moments": z(5),  # weight, sum S, S^2, S^3, S^4
         "corr_sum": z(nc), "corr_n": z(nc), "corr_r": z(nc),  # corr_r: sum of pair distances (the bin's mean r)
         # kick regressions: one row per rt bin, then the background of windows without rearrangements
         # (row nrt) and of particles beyond r_background in windows with one (row nrt + 1)
@@ -80,11 +106,12 @@ def _empty(st: Settings) -> dict:
         # background pairs by r bin
         "bXX": z((npb, p, p)), "bXy": z((npb, p)), "byX": z((npb, p)), "byy": z(npb), "bn": z(npb),
         "runs": z(2),  # sustained data: completed runs of rearranging frames, their total length (frames)
-        "windows": z(3),  # windows with one rearrangement, rearranging particles in them, windows without
+        # rearrangements used for the kick, their particles, windows without rearrangement, rearrangements seen
+        "windows": z(4),
     }
 
 
-def _add_at(a: np.ndarray, idx: np.ndarray, v: np.ndarray) -> None:
+def add_at(a: np.ndarray, idx: np.ndarray, v: np.ndarray) -> None:
     """a[idx] += v with repeated idx along axis 0 (one bincount; much faster than np.add.at)."""
     n = a.shape[0]
     flat = v.reshape(v.shape[0], -1)
@@ -93,7 +120,7 @@ def _add_at(a: np.ndarray, idx: np.ndarray, v: np.ndarray) -> None:
     a.reshape(n, c)[...] += np.bincount(cell, weights=flat.ravel(), minlength=n * c).reshape(n, c)
 
 
-def _sustained_runs(flags: np.ndarray) -> tuple[float, float]:
+def sustained_runs(flags: np.ndarray) -> tuple[float, float]:
     """Completed runs of consecutive flagged frames (not touching either end): (count, total length)."""
     f = flags.astype(np.int8)
     d = np.diff(f, axis=0)
@@ -110,163 +137,99 @@ def _sustained_runs(flags: np.ndarray) -> tuple[float, float]:
     return count, total
 
 
-def unit_statistics(data: ParticleData, frames: slice, st: Settings, lattice: bool, pairs: PairList | None) -> UnitStats:
-    """The statistics of frames ``frames`` of ``data`` (windows are centred in the block; their
-    before/after frames may reach outside it).  ``lattice``: particles sit exactly on an
-    L^dim lattice (FFT for C_S).  ``pairs``: the pair list within the largest cutoff when the
-    particles do not move (computed once per file)."""
-    out = _empty(st)
-    S, F = data.softness, data.rearranging
-    K = data.n_frames
-    k0, k1 = frames.start, frames.stop
+def rate_bin(st: Settings, s: np.ndarray) -> np.ndarray:
+    """P(R|S) bin of each softness (equal widths: by arithmetic; values outside go to the end bins)."""
+    e = st.rate_edges
+    nb = e.size - 1
+    return np.clip(((s - e[0]) * (nb / (e[-1] - e[0]))).astype(np.int64), 0, nb - 1)
+
+
+def frame_series(frames: np.ndarray) -> np.ndarray:
+    """(n, 2): each frame's site mean and site variance (the slowest modes; trsp_fit.units)."""
+    return np.stack([frames.mean(axis=1), frames.var(axis=1)], axis=1) if frames.shape[0] else np.zeros((0, 2))
+
+
+def block_statistics(blk: Block, n_frames: int, kind: str, st: Settings, lattice: dict | None, pairs: PairList | None, box: np.ndarray,
+                     series: list | None = None) -> dict:
+    """The statistics of the frames ``blk.own`` (windows may read the block's padding frames).
+
+    ``n_frames``: the file's frame count; ``lattice``: {"L", "spacing"} when the particles sit
+    exactly on an L^dim lattice (FFT for C_S); ``pairs``: the pair list within the largest cutoff
+    when the particles do not move (computed once per file); ``series``: the C_S frames' site
+    means and variances are appended to it (:func:`frame_series`)."""
+    out = empty_statistics(st)
+    S, F = blk.softness, blk.rearranging
+    lo, hi = blk.own
+    off = blk.start  # local index = global - off
     # ---------------------------------------------------------------- moments, C_S(r)
-    block = S[k0:k1:st.corr_stride]  # neighbouring frames are nearly the same field
-    c = block
+    first = lo + (-lo) % st.corr_stride
+    ks = np.arange(first, hi, st.corr_stride)  # every corr_stride-th frame of the file
+    c = S[ks - off]
     out["moments"] += [c.size, c.sum(), (c**2).sum(), (c**3).sum(), (c**4).sum()]
+    if series is not None:
+        series.append(frame_series(c))
     # C_S(r) from each frame centred on its own site mean: the slow global mode of a small
     # periodic box drops out, and the estimator's expectation is known exactly,
     # C(r) - 1^T K 1 / N^2 (trsp_fit.estimate.correlation_fit, docs/fit.md)
-    block = block - block.mean(axis=1, keepdims=True)
-    if lattice:
-        L, a = data.lattice["L"], data.lattice["spacing"]
-        s, n = lattice_pair_sums(block, data.dim, L, a, st.corr_bins)
+    c = c - c.mean(axis=1, keepdims=True)
+    if lattice is not None and c.shape[0]:
+        L, a = lattice["L"], lattice["spacing"]
+        s, n = lattice_pair_sums(c, box.shape[0], L, a, st.corr_bins)
         out["corr_sum"] += s
         out["corr_n"] += n
         out["corr_r"] += n * st.corr_bins.centers  # lattice bins hold one exact distance
-    else:
-        out["corr_sum"][0] += (block**2).sum()
-        out["corr_n"][0] += block.size
-        for k, pl in _frame_pairs(data, range(k0, k1, st.corr_stride), pairs, st.corr_bins.edges[-1]):
-            frames_here = block if k is None else block[(k - k0) // st.corr_stride][None, :]
+    elif c.shape[0]:
+        out["corr_sum"][0] += (c**2).sum()
+        out["corr_n"][0] += c.size
+        r_max = st.corr_bins.edges[-1]
+        if blk.positions.ndim == 2:  # fixed particles: one pair list, one product for all frames
+            frame_sets = [(pairs if pairs is not None else pair_list(blk.positions, box, r_max), c)]
+        else:
+            frame_sets = [(pair_list(blk.positions[k - off], box, r_max), c[i : i + 1]) for i, k in enumerate(ks)]
+        for pl, fr in frame_sets:
             b = st.corr_bins.index(pl.r)
             ok = b >= 0
-            if k is None:  # fixed particles: one Gram matrix for the whole block
-                prod = np.einsum("ki,ki->i", frames_here[:, pl.i[ok]], frames_here[:, pl.j[ok]])
-                w = frames_here.shape[0]
-            else:
-                prod = frames_here[0, pl.i[ok]] * frames_here[0, pl.j[ok]]
-                w = 1
+            prod = np.einsum("ki,ki->i", fr[:, pl.i[ok]], fr[:, pl.j[ok]])
+            w = float(fr.shape[0])
             out["corr_sum"] += np.bincount(b[ok], weights=prod, minlength=st.corr_bins.n)
-            out["corr_n"] += np.bincount(b[ok], minlength=st.corr_bins.n) * float(w)
-            out["corr_r"] += np.bincount(b[ok], weights=pl.r[ok], minlength=st.corr_bins.n) * float(w)
+            out["corr_n"] += np.bincount(b[ok], minlength=st.corr_bins.n) * w
+            out["corr_r"] += np.bincount(b[ok], weights=pl.r[ok], minlength=st.corr_bins.n) * w
     # ---------------------------------------------------------------- P(R|S)
     nb = st.rate_edges.size - 1
-    if data.kind == "instantaneous":
-        lo = max(k0, 1)
-        s_exp, f_exp = S[lo - 1 : k1 - 1], F[lo:k1]
+    if kind == "instantaneous":
+        ks = np.arange(lo, min(hi, n_frames - 3))  # intervals starting at k: S(t_k), flags of k+1, k+2, k+3
+        s_exp = S[ks - off].ravel()
+        F1, F2, F3 = F[ks + 1 - off], F[ks + 2 - off], F[ks + 3 - off]
+        bi = rate_bin(st, s_exp)
+        dt = st.interval
+        k1 = np.bincount(bi, weights=F1.ravel().astype(np.float64), minlength=nb)
+        k2 = np.bincount(bi, weights=(F2 & ~F1).ravel().astype(np.float64), minlength=nb)
+        k3 = np.bincount(bi, weights=(F3 & ~F2 & ~F1).ravel().astype(np.float64), minlength=nb)
+        out["rate_T"] += np.bincount(bi, minlength=nb) * dt
+        out["rate_s"] += np.bincount(bi, weights=s_exp, minlength=nb) * dt
+        out["rate_k1"] += k1
+        out["rate_k2"] += k2
+        out["rate_k3"] += k3
+        out["rate_k"] += INTERVAL_WEIGHTS[0] * k1 + INTERVAL_WEIGHTS[1] * k2  # proofs/fit_interval.py
+        out["repeats"] += [F1.sum(), (F1 & F2).sum()]
     else:
-        s_exp, f_exp = S[k0:k1], F[k0:k1]
-    e = st.rate_edges  # equal widths: the bin by arithmetic (a searchsorted costs more)
-    bi = np.clip(((s_exp.ravel() - e[0]) * (nb / (e[-1] - e[0]))).astype(np.int64), 0, nb - 1)
-    out["rate_n"] += np.bincount(bi, minlength=nb)
-    out["rate_k"] += np.bincount(bi, weights=f_exp.ravel().astype(np.float64), minlength=nb)
-    out["rate_s"] += np.bincount(bi, weights=s_exp.ravel(), minlength=nb)
-    if data.kind == "sustained":
-        lo, hi = max(k0 - 1, 0), min(k1 + 1, K)
-        out["runs"] += _sustained_runs(F[lo:hi])  # runs seen from this block (edges shared with neighbours)
+        s_exp, f_exp = S[lo - off : hi - off].ravel(), F[lo - off : hi - off].ravel()
+        bi = rate_bin(st, s_exp)
+        out["rate_T"] += np.bincount(bi, minlength=nb)
+        out["rate_s"] += np.bincount(bi, weights=s_exp, minlength=nb)
+        k = np.bincount(bi, weights=f_exp.astype(np.float64), minlength=nb)
+        out["rate_k"] += k
+        out["rate_k1"] += k
+        a, b = max(lo - 1, 0) - off, min(hi + 1, n_frames) - off
+        out["runs"] += sustained_runs(F[a:b])  # runs seen from this block (edges shared with neighbours)
     # ---------------------------------------------------------------- kicks
-    ks = np.arange(max(k0, st.before, 1), min(k1, K - st.after))
+    ks = np.arange(max(lo, st.before, 1), min(hi, n_frames - st.after))
     if ks.size:
-        if data.kind == "instantaneous":
-            R = F[ks]
-        else:
-            R = F[ks] & ~F[ks - 1]
-        _kick_statistics(out, data, ks, R, st, pairs)
-    return UnitStats(out)
+        _kick_statistics(out, blk, ks, kind, st, pairs, box)
+    return out
 
 
-def _frame_pairs(data: ParticleData, ks, pairs: PairList | None, r_max: float):
-    """(None, pairs) once for fixed particles, else (k, pairs at frame k) for each frame."""
-    if data.static:
-        yield None, pairs if pairs is not None else pair_list(data.positions, data.box, r_max)
-        return
-    for k in ks:
-        yield k, pair_list(data.positions[k], data.box, r_max)
-
-
-def _kick_statistics(out: dict, data: ParticleData, ks: np.ndarray, R: np.ndarray, st: Settings, pairs: PairList | None) -> None:
-    r_cut = max(st.r_background, st.pair_bins.edges[-1], st.neighbour_radius)
-    if st.isolated_only:
-        if data.n_rearrangements is not None:  # the producer says how many rearrangements each interval holds
-            single = data.n_rearrangements[ks] == 1
-        else:
-            single = _single_group(R, data, ks, st, pairs, r_cut)
-        multiple = R.any(axis=1) & ~single
-        ks, R = ks[~multiple], R[~multiple]  # neither a rearrangement window nor background
-    has = R.any(axis=1)
-    empty = np.flatnonzero(~has)
-    if empty.size > st.bg_windows:  # background windows are plentiful and alike: an even subsample
-        keep = np.zeros(ks.size, dtype=bool)
-        keep[has] = True
-        keep[empty[np.linspace(0, empty.size - 1, st.bg_windows).astype(np.int64)]] = True
-        ks, R, has = ks[keep], R[keep], has[keep]
-        empty = np.flatnonzero(~has)
-    take = np.zeros(ks.size, dtype=bool)
-    if empty.size:
-        take[empty[:: max(1, empty.size // st.bg_pair_windows)][: st.bg_pair_windows]] = True
-    out["windows"] += [np.count_nonzero(has), np.count_nonzero(R), empty.size]
-    if data.static:
-        pl = pairs if pairs is not None else pair_list(data.positions, data.box, r_cut)
-        nbr_op = _neighbour_mean_operator(pl, data.n_particles, st.neighbour_radius)
-        dense = _dense_distances(data) if data.n_particles <= DENSE_MAX else None
-        for sel in (np.flatnonzero(has), empty):  # windows with rearrangements; background-only windows
-            for c in range(0, sel.size, WINDOW_CHUNK):  # bounded memory: (chunk, N, features) at a time
-                w = sel[c : c + WINDOW_CHUNK]
-                _kick_windows(out, data, ks[w], R[w], st, pl, nbr_op, take[w], dense)
-    else:
-        for n, k in enumerate(ks):
-            pl = pair_list(data.positions[k - st.before], data.box, r_cut)
-            nbr_op = _neighbour_mean_operator(pl, data.n_particles, st.neighbour_radius)
-            _kick_windows(out, data, ks[n : n + 1], R[n : n + 1], st, pl, nbr_op, take[n : n + 1])
-
-
-def _single_group(R: np.ndarray, data: ParticleData, ks: np.ndarray, st: Settings, pairs: PairList | None, r_cut: float) -> np.ndarray:
-    """Windows whose rearranging particles form one connected group (links <= neighbour_radius).
-
-    Two rearrangements in one interval superpose their kicks; Eq. 30 describes one.  Windows
-    with several groups are left out of the kick statistics (their interval is neither a
-    rearrangement window nor background)."""
-    from scipy.sparse.csgraph import connected_components
-
-    N = data.n_particles
-    if not data.static:
-        out = np.zeros(R.shape[0], dtype=bool)
-        for w in np.flatnonzero(R.any(axis=1)):
-            pl = pair_list(data.positions[ks[w] - st.before], data.box, r_cut)
-            out[w] = _single_group(R[w : w + 1], _static_view(data, ks[w] - st.before), ks[w : w + 1], st, pl, r_cut)[0]
-        return out
-    pl = pairs if pairs is not None else pair_list(data.positions, data.box, r_cut)
-    near = pl.r <= st.neighbour_radius
-    pi, pj = pl.i[near], pl.j[near]
-    off = np.concatenate(([0], np.cumsum(np.bincount(pi, minlength=N))))
-    w_m, i_m = np.nonzero(R)
-    cnt = off[i_m + 1] - off[i_m]
-    rows = np.repeat(off[i_m], cnt) + (np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt))
-    ew, ei, ej = np.repeat(w_m, cnt), pi[rows], pj[rows]
-    both = R[ew, ej]
-    node = np.full(R.shape, -1, dtype=np.int64)
-    node[w_m, i_m] = np.arange(w_m.size)
-    g = scipy.sparse.csr_matrix((np.ones(int(both.sum())), (node[ew[both], ei[both]], node[ew[both], ej[both]])), shape=(w_m.size, w_m.size))
-    _, labels = connected_components(g, directed=False)
-    groups = np.bincount(w_m, minlength=R.shape[0])  # members per window
-    n_groups = np.zeros(R.shape[0], dtype=np.int64)
-    np.add.at(n_groups, w_m[np.unique(labels, return_index=True)[1]], 1)
-    return (groups > 0) & (n_groups == 1)
-
-
-def _static_view(data: ParticleData, k: int) -> ParticleData:
-    """The data with the particles frozen at frame k (for per-frame neighbour work)."""
-    from dataclasses import replace
-
-    return replace(data, positions=data.positions[k])
-
-
-def _dense_distances(data: ParticleData) -> np.ndarray:
-    """All minimum-image distances between the (fixed) particles, (N, N)."""
-    pos = data.positions
-    d = pos[:, None, :] - pos[None, :, :]
-    d -= data.box * np.round(d / data.box)
-    return np.sqrt((d * d).sum(axis=-1))
+# ---------------------------------------------------------------------------- kicks
 
 
 def _neighbour_mean_operator(pl: PairList, N: int, radius: float) -> scipy.sparse.csr_matrix:
@@ -277,18 +240,96 @@ def _neighbour_mean_operator(pl: PairList, N: int, radius: float) -> scipy.spars
     return scipy.sparse.diags(1.0 / deg) @ A
 
 
-def _kick_windows(out: dict, data: ParticleData, ks: np.ndarray, R: np.ndarray, st: Settings, pl: PairList,
-                  nbr_op, take: np.ndarray, dense: np.ndarray | None = None) -> None:
-    S = data.softness
-    N = data.n_particles
-    W = ks.size
+def _first_min(key: np.ndarray, r: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per key in [0, size): the smallest r (inf where none) and the row holding it (-1 where none)."""
+    best = np.full(size, np.inf)
+    row = np.full(size, -1, dtype=np.int64)
+    if key.size:
+        order = np.lexsort((r, key))
+        ks = key[order]
+        first = np.r_[True, ks[1:] != ks[:-1]]
+        best[ks[first]] = r[order][first]
+        row[ks[first]] = order[first]
+    return best, row
+
+
+def _kick_statistics(out: dict, blk: Block, ks: np.ndarray, kind: str, st: Settings, pairs: PairList | None, box: np.ndarray) -> None:
+    off = blk.start
+    F = blk.rearranging
+    U = F[ks - off]  # the detected rearranging particles of frame k
+    R = U if kind == "instantaneous" else U & ~F[ks - 1 - off]  # onsets
+    has = R.any(axis=1)
+    quiet = ~U.any(axis=1)  # no detected rearrangement: background windows
+    # background windows are plentiful and alike: every bg_stride-th frame's (by frame index, so the
+    # choice does not depend on how the file is cut into blocks); frames with flagged particles but no
+    # onset are neither kick nor background windows
+    keep = has | (quiet & (ks % st.bg_stride == 0))
+    ks, U, R, has, quiet = ks[keep], U[keep], R[keep], has[keep], quiet[keep]
+    empty = np.flatnonzero(quiet)
+    out["windows"][2] += empty.size
+    take = quiet & (ks % (st.bg_stride * st.bg_pair_stride) == 0)
+    r_cut = max(st.r_background, st.pair_bins.edges[-1], st.neighbour_radius)
+    N = blk.softness.shape[1]
+    if blk.positions.ndim == 2:
+        pl = pairs if pairs is not None else pair_list(blk.positions, box, r_cut)
+        nbr_op = _neighbour_mean_operator(pl, N, st.neighbour_radius)
+        step = max(1, WINDOW_VALUES // N)
+        for sel in (np.flatnonzero(has), empty):
+            for c in range(0, sel.size, step):
+                w = sel[c : c + step]
+                _kick_windows(out, blk, ks[w], U[w], R[w], st, pl, nbr_op, take[w])
+    else:
+        for n, k in enumerate(ks):
+            pl = pair_list(blk.positions[k - st.before - off], box, r_cut)
+            nbr_op = _neighbour_mean_operator(pl, N, st.neighbour_radius)
+            _kick_windows(out, blk, ks[n : n + 1], U[n : n + 1], R[n : n + 1], st, pl, nbr_op, take[n : n + 1])
+
+
+def _groups(U: np.ndarray, R: np.ndarray, pl: PairList, st: Settings):
+    """Connected groups of the flagged particles of each window (links <= neighbour radius).
+
+    Returns (w_u, i_u, label, good): the flagged (window, particle) entries, each one's group
+    label, and per label whether the group is a single rearrangement (has onsets, and the cluster's
+    size on lattice data)."""
+    W, N = U.shape
+    w_u, i_u = np.nonzero(U)
+    node = np.full(U.shape, -1, dtype=np.int64)
+    node[w_u, i_u] = np.arange(w_u.size)
+    if not st.isolation:  # every window's flagged particles are one rearrangement
+        label = w_u.copy()
+    else:
+        near = pl.r <= st.neighbour_radius
+        off = np.concatenate(([0], np.cumsum(np.bincount(pl.i[near], minlength=N))))
+        pi, pj = pl.i[near], pl.j[near]
+        cnt = off[i_u + 1] - off[i_u]
+        rows = np.repeat(off[i_u], cnt) + (np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt))
+        ew, ej = np.repeat(w_u, cnt), pj[rows]
+        ei = pi[rows]
+        both = U[ew, ej]
+        g = scipy.sparse.csr_matrix((np.ones(int(both.sum())), (node[ew[both], ei[both]], node[ew[both], ej[both]])), shape=(w_u.size, w_u.size))
+        _, label = connected_components(g, directed=False)
+    n_lab = int(label.max()) + 1 if label.size else 0
+    onset = R[w_u, i_u]
+    n_on = np.bincount(label, weights=onset.astype(np.float64), minlength=n_lab)
+    size = np.bincount(label, minlength=n_lab)
+    good = n_on > 0
+    if st.isolation and st.cluster_size is not None:
+        good &= (n_on == st.cluster_size) & (size == st.cluster_size)
+    return w_u, i_u, label, good, onset
+
+
+def _kick_windows(out: dict, blk: Block, ks: np.ndarray, U: np.ndarray, R: np.ndarray, st: Settings, pl: PairList,
+                  nbr_op, take: np.ndarray) -> None:
+    off = blk.start
+    S = blk.softness
+    W, N = U.shape
     if W == 0:
         return
-    Sb = S[ks - st.before]  # (W, N) before
-    dS = S[ks + st.after] - Sb
+    Sb = S[ks - st.before - off]  # (W, N) before
+    dS = S[ks + st.after - off] - Sb
     nbr = np.asarray((nbr_op @ Sb.T).T)  # (W, N)
     nrt = st.rt_bins.n
-    if not R.any():  # background only: every particle, no rearranging-mean regressor
+    if not U.any():  # background only: every particle, no rearranging-mean regressor
         X = np.stack([np.ones((W, N)), Sb, nbr, np.zeros((W, N))], axis=-1)
         Xb, yb = X.reshape(-1, X.shape[-1]), dS.ravel()
         out["XtX"][nrt] += Xb.T @ Xb
@@ -297,80 +338,81 @@ def _kick_windows(out: dict, data: ParticleData, ks: np.ndarray, R: np.ndarray, 
         out["kick_n"][nrt] += yb.size
         _background_pairs(out, st, pl, X[take], dS[take])
         return
-    w_m, i_m = np.nonzero(R)
-    if dense is not None:  # small systems: distances from a dense matrix, (window, member, particle) at once
-        counts = np.bincount(w_m, minlength=W)
-        slot = np.arange(w_m.size) - np.repeat(np.cumsum(counts) - counts, counts)
-        M = np.full((W, int(counts.max())), -1, dtype=np.int64)
-        M[w_m, slot] = i_m
-        valid = M >= 0
-        Mi = np.where(valid, M, 0)
-        Dm = np.where(valid[..., None], dense[Mi], np.inf)  # (W, m, N)
-        rt = Dm.min(axis=1)
-        selm = Dm <= rt[:, None, :] + st.neighbour_radius
-        Sm = np.where(valid, np.take_along_axis(Sb, Mi, axis=1), 0.0)
-        gsum = np.einsum("wm,wmn->wn", Sm, selm)
-        gcnt = selm.sum(axis=1).astype(np.float64)
-        pw, ps, pj = np.nonzero((Dm > 0) & (Dm <= st.pair_bins.edges[-1]))
-        pi, pr = M[pw, ps], Dm[pw, ps, pj]
-    else:  # rearranging particles (w, i) joined with their neighbour lists (w, i, j, r)
-        off = pl.offsets()
-        cnt = off[i_m + 1] - off[i_m]
-        rows = np.repeat(off[i_m], cnt) + (np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt))
-        pw, pi, pj, pr = np.repeat(w_m, cnt), pl.i[rows], pl.j[rows], pl.r[rows]
-        rt = np.full((W, N), np.inf)
-        if pr.size:  # the smallest r per (window, particle): sort by r, keep the first of each
-            flat = pw * N + pj
-            order = np.lexsort((pr, flat))
-            first = np.ones(order.size, dtype=bool)
-            first[1:] = flat[order][1:] != flat[order][:-1]
-            rt.ravel()[flat[order][first]] = pr[order][first]
-        rt[w_m, i_m] = 0.0
-        # mean S of the rearranging particles within rt_j + neighbour_radius of j (itself included)
-        gsum = np.zeros((W, N))
-        gcnt = np.zeros((W, N))
-        gsum[w_m, i_m] += Sb[w_m, i_m]
-        gcnt[w_m, i_m] += 1.0
-        sel = pr <= rt[pw, pj] + st.neighbour_radius
-        flat = pw[sel] * N + pj[sel]
-        gsum += np.bincount(flat, weights=Sb[pw[sel], pi[sel]], minlength=W * N).reshape(W, N)
-        gcnt += np.bincount(flat, minlength=W * N).reshape(W, N)
-    g = np.where(gcnt > 0, gsum / np.maximum(gcnt, 1.0), 0.0)
-    background = rt > st.r_background
-    g[background] = 0.0
-    X = np.stack([np.ones((W, N)), Sb, nbr, g], axis=-1)  # (W, N, p)
-    rtb = st.rt_bins.index(np.where(np.isfinite(rt), rt, 0.0))
-    rtb = np.where(background, nrt, rtb)
-    # particles far from the rearrangement: the second kind of background
-    Xb, yb = X[background], dS[background]
-    out["XtX"][nrt + 1] += Xb.T @ Xb
-    out["Xty"][nrt + 1] += Xb.T @ yb
-    out["yty"][nrt + 1] += yb @ yb
-    out["kick_n"][nrt + 1] += yb.size
-    use = (rtb >= 0) & ~background
-    idx, Xu, yu = rtb[use], X[use], dS[use]
-    if idx.size:
-        _add_at(out["XtX"], idx, Xu[:, :, None] * Xu[:, None, :])
-        _add_at(out["Xty"], idx, Xu * yu[:, None])
-        out["yty"] += np.bincount(idx, weights=yu * yu, minlength=nrt + 2)
-        out["kick_n"] += np.bincount(idx, minlength=nrt + 2)
-        out["rt_sum"] += np.bincount(idx, weights=rt[use], minlength=nrt + 2)
-    # pairs for rho: i rearranging, j within the pair bins (j = i excluded: that is sigma0^2)
-    pb = st.pair_bins.index(pr)
-    jb = rtb[pw, pj]
-    ok = (pb >= 1) & (jb >= 0) & (jb < nrt)
-    p = N_FEATURES
-    if ok.any():
-        xi_, xj_ = X[pw[ok], pi[ok]], X[pw[ok], pj[ok]]
-        yi_, yj_ = dS[pw[ok], pi[ok]], dS[pw[ok], pj[ok]]
-        cell = pb[ok] * nrt + jb[ok]
+    w_u, i_u, label, good, onset = _groups(U, R, pl, st)
+    lab_of = np.full((W, N), -1, dtype=np.int64)
+    lab_of[w_u, i_u] = label
+    # flagged particles joined with their neighbour lists: rows (w, u, j, r), plus u itself at r = 0
+    po = pl.offsets()
+    cnt = po[i_u + 1] - po[i_u]
+    rows = np.repeat(po[i_u], cnt) + (np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt))
+    rw = np.concatenate([np.repeat(w_u, cnt), w_u])
+    ru = np.concatenate([np.repeat(i_u, cnt), i_u])
+    rj = np.concatenate([pl.j[rows], i_u])
+    rr = np.concatenate([pl.r[rows], np.zeros(i_u.size)])
+    rl = lab_of[rw, ru]
+    ron = np.concatenate([np.repeat(onset, cnt), onset])
+    key = rw * N + rj
+    # nearest onset of a single rearrangement: rt_j and j's rearrangement
+    src = good[rl] & ron
+    rt, row = _first_min(key[src], rr[src], W * N)
+    own = np.full(W * N, -1, dtype=np.int64)
+    own[row >= 0] = rl[src][row[row >= 0]]
+    rt_all, _ = _first_min(key, rr, W * N)  # nearest flagged particle of any group
+    used = (rt <= st.r_background) & (st.rt_bins.index(np.where(np.isfinite(rt), rt, 0.0)) >= 0)
+    if st.isolation:  # no other group within rt_j + margin (as far as the neighbour lists reach)
+        other = rl != own[key]
+        d_other, _ = _first_min(key[other], rr[other], W * N)
+        reach = np.minimum(rt + st.isolation_margin, np.max(pl.r) if pl.r.size else 0.0)
+        used &= d_other > reach
+    used = used.reshape(W, N)
+    rt, own, rt_all = rt.reshape(W, N), own.reshape(W, N), rt_all.reshape(W, N)
+    n_used = np.unique(own[used])
+    out["windows"][0] += n_used.size
+    out["windows"][1] += np.isin(label, n_used)[onset].sum() if n_used.size else 0
+    out["windows"][3] += int((np.bincount(label) > 0).sum()) if label.size else 0
+    # the rearranging-mean regressor: onsets of j's own rearrangement within rt_j + neighbour radius
+    g_sel = src & (rr <= rt.ravel()[key] + st.neighbour_radius) & (own.ravel()[key] == rl)
+    gsum = np.bincount(key[g_sel], weights=Sb[rw[g_sel], ru[g_sel]], minlength=W * N).reshape(W, N)
+    gcnt = np.bincount(key[g_sel], minlength=W * N).reshape(W, N)
+    g = np.where(gcnt > 0, gsum / np.maximum(gcnt, 1), 0.0)
+    # particles far from every flagged particle: the second kind of background
+    far = rt_all > st.r_background
+    wf, jf = np.nonzero(far)
+    if wf.size:
+        Xb = np.stack([np.ones(wf.size), Sb[wf, jf], nbr[wf, jf], np.zeros(wf.size)], axis=-1)
+        yb = dS[wf, jf]
+        out["XtX"][nrt + 1] += Xb.T @ Xb
+        out["Xty"][nrt + 1] += Xb.T @ yb
+        out["yty"][nrt + 1] += yb @ yb
+        out["kick_n"][nrt + 1] += yb.size
+    wu, ju = np.nonzero(used)
+    if wu.size == 0:
+        return
+    Xu = np.stack([np.ones(wu.size), Sb[wu, ju], nbr[wu, ju], g[wu, ju]], axis=-1)
+    yu = dS[wu, ju]
+    idx = st.rt_bins.index(rt[wu, ju])
+    add_at(out["XtX"], idx, Xu[:, :, None] * Xu[:, None, :])
+    add_at(out["Xty"], idx, Xu * yu[:, None])
+    out["yty"] += np.bincount(idx, weights=yu * yu, minlength=nrt + 2)
+    out["kick_n"] += np.bincount(idx, minlength=nrt + 2)
+    out["rt_sum"] += np.bincount(idx, weights=rt[wu, ju], minlength=nrt + 2)
+    # pairs for rho: i an onset of a single rearrangement, j used for the same one (j = i excluded: sigma0^2)
+    slot = np.full((W, N), -1, dtype=np.int64)
+    slot[wu, ju] = np.arange(wu.size)
+    pb = st.pair_bins.index(rr)
+    pair = src & (pb >= 1) & (slot[rw, rj] >= 0) & (own[rw, rj] == rl) & (slot[rw, ru] >= 0)
+    if pair.any():
+        a, b = slot[rw[pair], ru[pair]], slot[rw[pair], rj[pair]]
+        xi_, xj_, yi_, yj_ = Xu[a], Xu[b], yu[a], yu[b]
+        cell = pb[pair] * nrt + idx[b]
+        p = N_FEATURES
         ncell = st.pair_bins.n * nrt
-        _add_at(out["pXX"].reshape(ncell, p, p), cell, xi_[:, :, None] * xj_[:, None, :])
-        _add_at(out["pXy"].reshape(ncell, p), cell, xi_ * yj_[:, None])
-        _add_at(out["pyX"].reshape(ncell, p), cell, yi_[:, None] * xj_)
+        add_at(out["pXX"].reshape(ncell, p, p), cell, xi_[:, :, None] * xj_[:, None, :])
+        add_at(out["pXy"].reshape(ncell, p), cell, xi_ * yj_[:, None])
+        add_at(out["pyX"].reshape(ncell, p), cell, yi_[:, None] * xj_)
         out["pyy"] += np.bincount(cell, weights=yi_ * yj_, minlength=ncell).reshape(out["pyy"].shape)
         out["pn"] += np.bincount(cell, minlength=ncell).reshape(out["pn"].shape)
-        out["pr_sum"] += np.bincount(cell, weights=pr[ok], minlength=ncell).reshape(out["pn"].shape)
+        out["pr_sum"] += np.bincount(cell, weights=rr[pair], minlength=ncell).reshape(out["pn"].shape)
 
 
 def _background_pairs(out: dict, st: Settings, pl: PairList, X: np.ndarray, dS: np.ndarray) -> None:

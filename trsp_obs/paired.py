@@ -128,6 +128,8 @@ def load_ensemble(paths) -> Ensemble:
         with open_results(path, "sweep files", (SWEEP_FORMAT,)) as h5:
             check_results(h5, PAIRED_ITEMS, "sweep files")
             attrs = {k: h5.attrs[k] for k in ("N", "dim", "L", "spacing", "seed", "tolerance")}
+            # one tolerance per part since issue 21 (absent in older files: both = tolerance)
+            attrs.update({k: h5.attrs.get(k, attrs["tolerance"]) for k in ("kick_tolerance", "precision_tolerance")})
             analysis = analysis_settings(h5, "sweep files")
             part = dict(
                 source=str(path), attrs=attrs, analysis=analysis, paired=bool(h5.attrs.get("paired", 0)),
@@ -146,7 +148,7 @@ def load_ensemble(paths) -> Ensemble:
             p["variants"] == p0["variants"] and np.array_equal(p["temperatures"], p0["temperatures"])
             and np.allclose(p["lag_time"], p0["lag_time"], rtol=1e-12) and np.array_equal(p["n_origins"], p0["n_origins"])
             and np.array_equal(p["blocks"], p0["blocks"]) and p["paired"] == p0["paired"]
-            and all(p["attrs"][k] == p0["attrs"][k] for k in ("N", "dim", "L", "spacing", "tolerance"))
+            and all(p["attrs"][k] == p0["attrs"][k] for k in ("N", "dim", "L", "spacing", "kick_tolerance", "precision_tolerance"))
         )  # fmt: skip
         if not same:
             raise ParameterError("sweep files", f"{p['source']} cannot be pooled with {p0['source']}: variants, temperatures, lags, lattice, tolerance or pairing differ")

@@ -11,6 +11,7 @@ aging group.  Every PNG is written atomically.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -189,9 +190,9 @@ def fig6(sd: SweepData, out: Path) -> Path:
     import matplotlib.pyplot as plt
 
     v = _baseline(sd)
-    T0 = float(sd.attrs["T0"])
+    T0 = float(sd.attrs["T0"])  # NaN for a one-temperature set (no [temperature]): plot against 1/T
     ok = sd.d["n_replicas"][v] >= 2
-    x = 1.0 / sd.T[ok] - 1.0 / T0
+    x = 1.0 / sd.T[ok] - (1.0 / T0 if math.isfinite(T0) else 0.0)
     fig, ax = plt.subplots(figsize=(5, 4))
     for key, mk, col, lab in (("xi4_oz", "o", "purple", "OZ fit"), ("xi4_block", "s", "darkorange", "block analysis")):
         y = sd.d[key][v, ok]
@@ -456,6 +457,20 @@ def _paired_entry(folder: Path, outdir: Path, e: dict, where: str, dpi: int) -> 
     return paired_figure([folder / f for f in files], outdir, title=str(title), name=name, dpi=dpi)
 
 
+def _liquid_entry(folder: Path, outdir: Path, e: dict, where: str, dpi: int) -> Path:
+    """A manifest entry ``liquid = "LIQUID.h5"``, ``trsp = ["A.h5", ...]``, ``name = "fig_x.png"``, optional ``title``."""
+    from .liquid_figure import liquid_figure
+
+    md, trsp, name, title = e["liquid"], e.get("trsp", []), e.get("name"), e.get("title", "")
+    if not isinstance(md, str):
+        raise ParameterError(f"{where}.liquid", "must be the file name of a liquid summary (trsp liquid summarize) in the folder", md)
+    if not isinstance(trsp, list) or not all(isinstance(x, str) for x in trsp):
+        raise ParameterError(f"{where}.trsp", "must be a list of TRSP summary file names in the folder", trsp)
+    if not isinstance(name, str) or not name.endswith(".png") or "/" in name or "\\" in name:
+        raise ParameterError(f"{where}.name", "is required with liquid: a PNG file name (no path separators)", name)
+    return liquid_figure(folder / md, [folder / x for x in trsp], outdir, name=name, title=str(title), dpi=dpi)
+
+
 def figures_from_folder(folder: str | Path, outdir: str | Path, *, dpi: int = 110) -> list[Path]:
     """Every figure listed in ``folder/figures.toml`` (the committed results, docs/results/README.md):
 
@@ -470,6 +485,13 @@ def figures_from_folder(folder: str | Path, outdir: str | Path, *, dpi: int = 11
         paired = ["ka_size_L20_paired.json", "ka_size_L40_paired.json"]
         name = "fig_size_facilitation.png"
         title = "f = 0.2 against f = 1"
+
+    or, for the MD liquid against TRSP (trsp_obs.liquid_figure):
+
+        [[figure]]
+        liquid = "ka_liquid_md.h5"          # trsp liquid summarize
+        trsp = ["ka_measured_L9.h5", "ka_measured_L20.h5"]
+        name = "fig_liquid_vs_trsp.png"
 
     Returns the written paths; ParameterError naming the manifest entry on bad input."""
     from .sweep.config import tomllib
@@ -493,6 +515,9 @@ def figures_from_folder(folder: str | Path, outdir: str | Path, *, dpi: int = 11
             where = f"{MANIFEST}.figure[{k}]"
             if isinstance(e, dict) and "paired" in e:  # paired comparisons (trsp paired --json; trsp_obs.paired_figure)
                 written.append(_paired_entry(folder, stage, e, where, dpi).name)
+                continue
+            if isinstance(e, dict) and "liquid" in e:  # MD liquid against TRSP (trsp_obs.liquid_figure)
+                written.append(_liquid_entry(folder, stage, e, where, dpi).name)
                 continue
             if not isinstance(e, dict) or not isinstance(e.get("summary"), str):
                 raise ParameterError(f"{where}.summary", "is required: a file name in the folder")

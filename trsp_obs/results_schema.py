@@ -19,13 +19,17 @@ import h5py
 from trsp_ref.params import ParameterError
 from trsp_runfile.schema import Item, check_items, open_hdf5
 
-__all__ = ["SWEEP_FORMAT", "SUMMARY_FORMAT", "RESULT_FORMATS", "MEMORY_NAMES", "PLOT_ITEMS", "PAIRED_ITEMS", "open_results",
-           "check_results", "check_plot_values", "check_member_values", "analysis_settings"]
+__all__ = ["SWEEP_FORMAT", "SUMMARY_FORMAT", "RESULT_FORMATS", "LIQUID_FORMAT", "MEMORY_NAMES", "PLOT_ITEMS", "PAIRED_ITEMS",
+           "open_results", "check_results", "check_plot_values", "check_member_values", "analysis_settings"]
 
 SWEEP_FORMAT = "trsp-sweep"
 SUMMARY_FORMAT = "trsp-summary"
 #: the formats trsp plot reads: sweep files (docs/sweep-format.md) and their summaries (trsp_obs.summaries)
 RESULT_FORMATS = (SWEEP_FORMAT, SUMMARY_FORMAT)
+#: the MD liquid's summary (trsp liquid summarize; trsp_obs.liquid)
+LIQUID_FORMAT = "trsp-liquid"
+#: how an error names each format
+_FORMAT_NAMES = {SWEEP_FORMAT: "a sweep file", SUMMARY_FORMAT: "a summary", LIQUID_FORMAT: "an MD liquid summary (trsp liquid summarize)"}
 
 V, T, R, J, Q, B = "variant", "temperature", "replica", "lag", "q", "block"
 M, F, A = "model", "T_final", "time"
@@ -93,7 +97,7 @@ def open_results(path: str | Path, parameter: str = "sweep_file", formats: tuple
     version; ParameterError(``parameter``) naming the file otherwise.  Use as a context manager."""
     path = Path(path)
     fail = _failure(parameter, path)
-    what = " or ".join({SWEEP_FORMAT: "a sweep file", SUMMARY_FORMAT: "a summary"}[f] for f in formats)
+    what = " or ".join(_FORMAT_NAMES[f] for f in formats)
     h5 = open_hdf5(path, what, fail)
     try:
         fmt = _text(h5.attrs.get("format", ""))

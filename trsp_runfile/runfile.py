@@ -83,7 +83,7 @@ __all__ = [
 #: value of the root attribute ``format``
 FORMAT = "trsp-run"
 #: ``MAJOR.MINOR``: readers accept any minor version of their major (docs/formats.md, Versioning)
-FORMAT_VERSION = "1.1"
+FORMAT_VERSION = "1.2"
 _READ_MAJOR = 1
 #: "full" records every site change (replayable); "light" only event times and clusters
 MODES = ("full", "light")
@@ -139,6 +139,20 @@ class TrspFileError(ValueError):
         return (type(self), (self.path, self.problem, self.where))
 
 
+class LabelledFileError(TrspFileError):
+    """A TrspFileError for another kind of file: the message starts with ``label`` (the kind of
+    file, e.g. "particle-data file", "trajectory") instead of "run file"."""
+
+    label = "file"
+
+    def __init__(self, path: str | os.PathLike, problem: str, where: str | None = None):
+        self.path = str(path)
+        self.where = where
+        self.problem = problem
+        loc = f"{self.path}: {where}" if where else self.path
+        ValueError.__init__(self, f"{self.label} {loc}: {problem}")
+
+
 # --------------------------------------------------------------------------
 # plain records
 # --------------------------------------------------------------------------
@@ -146,14 +160,43 @@ class TrspFileError(ValueError):
 
 @dataclass(frozen=True)
 class Truncation:
-    """``/truncation``: the local-kick truncation the run used (docs/fast.md); inf radii = exact model.
-    ``scheme``: how the precision was truncated (trsp_ref.truncation.SCHEMES; attribute absent in
-    format 1.0 files = "cut")."""
+    """``/truncation``: the local-kick truncation the run used (docs/fast.md, docs/formats.md).
+
+    kick_radius, precision_radius : the declared model's radii (inf = that part untruncated;
+        both inf = the exact model).  The radii, with ``scheme``, are the declared model.
+    kick_tolerance      : bound on every neglected kick covariance entry, in units of the softness
+                          variance (the tolerance kick_radius was chosen for; 0 = given or untruncated)
+    precision_tolerance : bound on the equilibrium covariance's error |K_t - K| (entrywise, in units
+                          of the variance, and spectral, relative), the tolerance precision_radius
+                          was chosen for (0 = given or untruncated)
+    tolerance           : one bound for both, max(kick_tolerance, precision_tolerance): what a
+                          format 1.0/1.1 file holds (one tolerance for both radii); a file without
+                          the two attributes (before format 1.2) reads both as ``tolerance``
+    scheme              : how the precision was truncated (trsp_ref.truncation.SCHEMES; absent in
+                          format 1.0 files = "cut")
+
+    ``Truncation(kr, pr, tol, scheme)`` sets both tolerances to ``tol``;
+    :meth:`of` builds one from the two tolerances.
+    """
 
     kick_radius: float
     precision_radius: float
     tolerance: float
     scheme: str = "cut"
+    kick_tolerance: float | None = None
+    precision_tolerance: float | None = None
+
+    def __post_init__(self):
+        for key in ("kick_tolerance", "precision_tolerance"):
+            if getattr(self, key) is None:
+                object.__setattr__(self, key, self.tolerance)
+
+    @classmethod
+    def of(cls, kick_radius: float, precision_radius: float, kick_tolerance: float, precision_tolerance: float,
+           scheme: str = "cut") -> "Truncation":  # fmt: skip
+        """The truncation of a run whose radii were chosen for two tolerances (format 1.2)."""
+        kt, pt = float(kick_tolerance), float(precision_tolerance)
+        return cls(float(kick_radius), float(precision_radius), max(kt, pt), scheme, kt, pt)
 
     @property
     def exact(self) -> bool:
@@ -481,10 +524,13 @@ class RunFile:
         self.truncation = Truncation(
             rd.attr(g, "kick_radius", float), rd.attr(g, "precision_radius", float), rd.attr(g, "tolerance", float),
             rd.attr(g, "scheme", str, required=False, default="cut"),
+            # format 1.2: one tolerance per radius (absent = the one ``tolerance`` for both)
+            rd.attr(g, "kick_tolerance", float, required=False, default=None),
+            rd.attr(g, "precision_tolerance", float, required=False, default=None),
         )
         if self.truncation.scheme not in SCHEMES:
             raise rd.fail(f"must be one of {', '.join(SCHEMES)}, got {self.truncation.scheme!r}", "/truncation/@scheme")
-        for key in ("kick_radius", "precision_radius", "tolerance"):
+        for key in ("kick_radius", "precision_radius", "tolerance", "kick_tolerance", "precision_tolerance"):
             v = getattr(self.truncation, key)
             if math.isnan(v) or v < 0:
                 raise rd.fail(f"must be >= 0 (inf = exact model), got {v!r}", f"/truncation/@{key}")
@@ -1083,7 +1129,7 @@ class RunWriter:
                 for key, value in values.items():
                     sg.attrs[key] = _to_attr(value)
             g = h5.create_group("truncation")
-            for key in ("kick_radius", "precision_radius", "tolerance"):
+            for key in ("kick_radius", "precision_radius", "tolerance", "kick_tolerance", "precision_tolerance"):
                 g.attrs[key] = np.float64(getattr(truncation, key))
             g.attrs["scheme"] = truncation.scheme
             g = h5.create_group("initial")

@@ -227,6 +227,12 @@ class _Null:
         return False
 
 
+def _chosen_for(run: Replica) -> str:
+    """", chosen for tolerances kick K, precision P" when the run says (run files 1.2, trsp_fast replicas)."""
+    tol = getattr(run, "tolerances", None)
+    return "" if tol is None else f", chosen for tolerances kick {tol[0]:g}, precision {tol[1]:g}"
+
+
 def _notes(side: ModelSideBase, runs: list[Replica], plan, rows: list[CheckResult]) -> list[str]:
     first = runs[0]
     notes = []
@@ -255,7 +261,8 @@ def _notes(side: ModelSideBase, runs: list[Replica], plan, rows: list[CheckResul
         else:
             notes.append(
                 f"declared model: truncated (kick_radius = {first.kick_radius:g}, precision_radius = "
-                f"{first.precision_radius:g}, scheme {first.scheme}); tested against that truncated model. Distance to "
+                f"{first.precision_radius:g}, scheme {first.scheme}{_chosen_for(first)}); tested against that truncated "
+                "model. Distance to "
                 f"the untruncated model: ||K_t - K||/||K|| = {trunc['equilibrium_relative_error']:.3g}, largest "
                 f"neglected kick variance {trunc['neglected_kick_variance']:.3g}, largest neglected precision entry x "
                 f"variance {trunc['neglected_precision']:.3g}"

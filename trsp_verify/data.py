@@ -41,6 +41,8 @@ class Replica:
     name            : the file name (or "replica k" for an in-memory simulation)
     params          : the declared parameter set
     kick_radius, precision_radius, scheme : the declared truncation (inf = exact model)
+    tolerances      : (kick, precision) the radii were chosen for, or None when not recorded (informative:
+                      the radii and the scheme are the declared model)
     S0, t0          : initial state and time
     t_end           : end of the observation window (/checkpoint@observed_until; known after the
                       chunks for a simulation)
@@ -55,6 +57,7 @@ class Replica:
     kick_radius: float
     precision_radius: float
     scheme: str = "cut"
+    tolerances: tuple | None = None
     t0: float
     n_events: int
     full: bool
@@ -131,6 +134,8 @@ class FileReplica(Replica):
         tr = run.truncation
         self.kick_radius, self.precision_radius = float(tr.kick_radius), float(tr.precision_radius)
         self.scheme = getattr(tr, "scheme", "cut") or "cut"  # /truncation@scheme (absent = "cut")
+        # format 1.2 records one tolerance per radius (older files: both = /truncation@tolerance)
+        self.tolerances = (float(tr.kick_tolerance), float(tr.precision_tolerance)) if tr.tolerance > 0 else None
         self.S0, self.t0 = run.S0, float(run.t0)
         self.t_end = float(run.checkpoint.observed_until)
         self.n_events = run.n_events

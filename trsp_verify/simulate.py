@@ -20,11 +20,18 @@ from trsp_runfile.events import EventRecord
 
 from .data import Replica
 
-__all__ = ["simulate_replicas", "SimulatedReplica", "DEFAULT_TOLERANCE", "SIMULATION_CHUNK"]
+__all__ = [
+    "simulate_replicas", "SimulatedReplica", "DEFAULT_TOLERANCE", "DEFAULT_KICK_TOLERANCE", "DEFAULT_PRECISION_TOLERANCE",
+    "SIMULATION_CHUNK",
+]  # fmt: skip
 
-#: the truncation tolerance of ``trsp simulate`` (docs/fast.md): the same value as
-#: trsp_fast.model.DEFAULT_TOLERANCE, written here on purpose (the verifier does not import the simulator)
-DEFAULT_TOLERANCE = 3e-5
+#: the truncation tolerances of ``trsp simulate`` (docs/fast.md, "The default tolerances"): the same
+#: values as trsp_fast.model.DEFAULT_KICK_TOLERANCE and DEFAULT_PRECISION_TOLERANCE, written here on
+#: purpose (the verifier does not import the simulator; a test checks that the copies agree)
+DEFAULT_KICK_TOLERANCE = 3e-5
+DEFAULT_PRECISION_TOLERANCE = 1e-2
+#: (kick, precision), as trsp_fast's FastModel takes it
+DEFAULT_TOLERANCE = (DEFAULT_KICK_TOLERANCE, DEFAULT_PRECISION_TOLERANCE)
 #: events per chunk handed from the simulation to the replay (bounds the memory of a replica)
 SIMULATION_CHUNK = 4096
 
@@ -45,6 +52,8 @@ class SimulatedReplica(Replica):
         self._model = None
         self.kick_radius, self.precision_radius = (float(r) for r in radii)  # the declared truncation
         self.scheme = scheme  # trsp_fast's precision_scheme
+        self.tolerances = None if tolerance is None else (
+            tuple(float(t) for t in tolerance) if isinstance(tolerance, (tuple, list)) else (float(tolerance),) * 2)
 
     def __getstate__(self):
         return {k: v for k, v in self.__dict__.items() if k not in ("_model", "_rng", "_S0")}
@@ -96,12 +105,13 @@ def simulate_replicas(
     events: int,
     seed: int | None = None,
     *,
-    tolerance: float | None = DEFAULT_TOLERANCE,
+    tolerance: tuple | float | None = DEFAULT_TOLERANCE,
     workers: int = 1,
 ) -> tuple[list[SimulatedReplica], int]:
     """``replicas`` independent trsp_fast runs of ``events`` events each (simulated when they are
-    verified); returns (replicas, seed entropy).  ``workers`` is accepted for compatibility:
-    the battery simulates each replica in the process that replays it."""
+    verified); returns (replicas, seed entropy).  ``tolerance``: (kick, precision), one number for
+    both, or None (untruncated), as trsp_fast's FastModel takes it.  ``workers`` is accepted for
+    compatibility: the battery simulates each replica in the process that replays it."""
     model = _fast_model(params, tolerance)
     radii = (model.kick_radius, model.precision_radius)
     ss = np.random.SeedSequence(seed)

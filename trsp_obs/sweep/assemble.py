@@ -22,7 +22,7 @@ from .store import FORMAT, MemberStore
 
 __all__ = ["assemble", "FORMAT_VERSION"]
 
-FORMAT_VERSION = "1.1"  # 1.1: the softness memory (C_SS, tau_S), optional
+FORMAT_VERSION = "1.2"  # 1.1: the softness memory (C_SS, tau_S), optional; 1.2: kick_tolerance, precision_tolerance
 
 
 @dataclass
@@ -301,12 +301,15 @@ def _write_root_attrs(h5, cfg: SweepConfig, settings: dict, p0: Params) -> None:
     h5.attrs["illustrative"] = np.int8(cfg.illustrative)
     if cfg.illustrative:
         h5.attrs["note"] = "ILLUSTRATIVE parameters (trsp_obs.presets): not the fitted values of Ridout & Liu, who do not print theirs"
-    h5.attrs["T0"] = float(p0.temperature.T0)
+    h5.attrs["T0"] = float(p0.temperature.T0) if p0.temperature is not None else float("nan")  # NaN: one-temperature set
     h5.attrs["N"] = int(p0.N)
     h5.attrs["dim"] = int(p0.lattice.dim)
     h5.attrs["L"] = int(p0.lattice.L)
     h5.attrs["spacing"] = float(p0.lattice.spacing)
-    h5.attrs["tolerance"] = float(cfg.tolerance or 0.0)
+    kick, precision = cfg.tolerance or (0.0, 0.0)
+    h5.attrs["tolerance"] = float(max(kick, precision))  # one bound for both (the attribute before issue 21)
+    h5.attrs["kick_tolerance"] = float(kick)
+    h5.attrs["precision_tolerance"] = float(precision)
     h5.attrs["seed"] = int(cfg.seed)
     h5.attrs["paired"] = np.int8(cfg.paired)
     h5.attrs["analysis"] = json.dumps(settings)

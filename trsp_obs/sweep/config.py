@@ -64,7 +64,7 @@ class SweepConfig:
     temperatures: tuple
     replicas: int
     seed: int
-    tolerance: float | None
+    tolerance: tuple | None  # (kick, precision), as trsp_fast.FastModel takes it; None = untruncated
     t_max: tuple
     lag_fractions: np.ndarray
     n_origins: int
@@ -91,7 +91,8 @@ class SweepConfig:
         d = json.loads(json.dumps(self.base))
         for section, updates in self.variants[variant].overrides.items():
             d.setdefault(section, {}).update(updates)
-        d.setdefault("temperature", {})["T"] = float(T)
+        if "temperature" in d:  # without it the set is one temperature's (load_sweep_config lists only that T)
+            d["temperature"]["T"] = float(T)
         return params_from_dict(d)
 
     @property
@@ -148,8 +149,9 @@ def sweep_config_from_dict(data: dict, *, text: str = "", base_dir: Path | None 
     """Validate a sweep document (the TOML as a dict); ParameterError names the bad key.
 
     [sweep]   name, params (preset name or parameter-file path relative to the sweep file),
-              temperatures (list), replicas (>= 2), seed (>= 0), tolerance (>= 0; default trsp_fast.model.DEFAULT_TOLERANCE;
-              0 = untruncated), overrides ({section = {key = value}}, applied to every member),
+              temperatures (list), replicas (>= 2), seed (>= 0), tolerance (>= 0, both parts;
+              default trsp_fast.model.DEFAULT_TOLERANCE; 0 = untruncated), kick_tolerance and
+              precision_tolerance (>= 0: one part, overriding tolerance's), overrides ({section = {key = value}}, applied to every member),
               paired (bool, default false: every variant's replica r at temperature T starts from
               the same initial field; the variants must share the static field, i.e. the
               [softness] and [lattice] sections and <S>(T); see members.initial_field_key)
@@ -169,7 +171,10 @@ def sweep_config_from_dict(data: dict, *, text: str = "", base_dir: Path | None 
         raise ParameterError("<sweep>", "must be a table")
     _check_keys(data, {"sweep", "run", "variants", "aging", "analysis"}, "<sweep file>")
     sw = _get(data, "sweep", "<sweep file>", dict)
-    _check_keys(sw, {"name", "params", "temperatures", "replicas", "seed", "tolerance", "overrides", "paired"}, "sweep")
+    _check_keys(
+        sw, {"name", "params", "temperatures", "replicas", "seed", "tolerance", "kick_tolerance", "precision_tolerance",
+             "overrides", "paired"}, "sweep",
+    )  # fmt: skip
     name = _get(sw, "name", "sweep", str, "sweep")
     src = _get(sw, "params", "sweep", str)
     if src in PRESETS:
@@ -183,8 +188,9 @@ def sweep_config_from_dict(data: dict, *, text: str = "", base_dir: Path | None 
         except ParameterError as err:
             raise ParameterError("sweep.params", f"{path} {err.condition}", src) from None
         label, illustrative = str(path), False
-    if "temperature" not in base:
-        raise ParameterError("sweep.params", "the parameter set needs a [temperature] section (Eqs. 27-28) to sweep T", src)
+    # a set without [temperature] (e.g. trsp fit at one temperature) describes one temperature:
+    # its rates and <S> are used as given, and the sweep must list exactly that one T (a label)
+    one_temperature = "temperature" not in base
     overrides = _get(sw, "overrides", "sweep", dict, {})
     for section, upd in overrides.items():
         if not isinstance(upd, dict):
@@ -193,6 +199,9 @@ def sweep_config_from_dict(data: dict, *, text: str = "", base_dir: Path | None 
     temps = _number_list(_get(sw, "temperatures", "sweep", list), "sweep.temperatures")
     if any(t <= 0 for t in temps) or len(set(temps)) != len(temps):
         raise ParameterError("sweep.temperatures", "must be distinct temperatures > 0", temps)
+    if one_temperature and len(temps) != 1:
+        raise ParameterError("sweep.temperatures", "must list exactly one temperature: the parameter set has no [temperature] "
+                             "section (Eqs. 27-28), so it describes the one temperature it was measured at", temps)
     replicas = _get(sw, "replicas", "sweep", int)
     if replicas < 2:
         raise ParameterError("sweep.replicas", "must be >= 2 (chi_4 needs the between-replica variance)", replicas)
@@ -200,15 +209,21 @@ def sweep_config_from_dict(data: dict, *, text: str = "", base_dir: Path | None 
     if seed < 0:
         raise ParameterError("sweep.seed", "must be >= 0", seed)
     if "tolerance" in sw:
-        tol = _get(sw, "tolerance", "sweep", float)
+        tol = (_get(sw, "tolerance", "sweep", float),) * 2
+        if tol[0] < 0:
+            raise ParameterError("sweep.tolerance", "must be >= 0 (0 = no truncation)", tol[0])
     else:
-        # one default for trsp simulate and trsp sweep (issue 9: chosen by measurement,
+        # one default for trsp simulate and trsp sweep (issues 9, 21: chosen by measurement,
         # docs/fast.md); imported here because trsp_fast's import costs ~1 s (Numba)
         from trsp_fast.model import DEFAULT_TOLERANCE
 
-        tol = DEFAULT_TOLERANCE
-    if tol < 0:
-        raise ParameterError("sweep.tolerance", "must be >= 0 (0 = no truncation)", tol)
+        tol = tuple(DEFAULT_TOLERANCE)
+    for part, key in enumerate(("kick_tolerance", "precision_tolerance")):
+        if key in sw:
+            value = _get(sw, key, "sweep", float)
+            if value < 0:
+                raise ParameterError(f"sweep.{key}", "must be >= 0 (0 = no truncation of that part)", value)
+            tol = tol[:part] + (value,) + tol[part + 1 :]
     paired = _get(sw, "paired", "sweep", bool, False)
 
     run = _get(data, "run", "<sweep file>", dict, {})
@@ -279,6 +294,9 @@ def sweep_config_from_dict(data: dict, *, text: str = "", base_dir: Path | None 
     aging = None
     if "aging" in data:
         ag = _get(data, "aging", "<sweep file>", dict)
+        if one_temperature:
+            raise ParameterError("aging", "quenches need the rates at other temperatures: the parameter set has no "
+                                 "[temperature] section (Eqs. 27-28)", src)
         _check_keys(ag, {"T_initial", "T_final", "replicas", "t_min", "t_max", "n_times", "variants", "trap_model", "trap_sites"}, "aging")
         T_I = _get(ag, "T_initial", "aging", float)
         T_F = _number_list(_get(ag, "T_final", "aging", list), "aging.T_final")
@@ -306,7 +324,7 @@ def sweep_config_from_dict(data: dict, *, text: str = "", base_dir: Path | None 
     cfg = SweepConfig(
         name=name, text=text or json.dumps(data, sort_keys=True, default=str), base=base, base_label=label,
         illustrative=illustrative, temperatures=tuple(temps), replicas=replicas, seed=seed,
-        tolerance=tol if tol > 0 else None, t_max=tuple(t_max),
+        tolerance=tuple(float(t) for t in tol) if max(tol) > 0 else None, t_max=tuple(t_max),
         lag_fractions=np.geomspace(fmin, 0.5, n_lags), n_origins=n_origins, spatial_origins=spatial,
         blocks=blocks, variants=tuple(variants), aging=aging, n_bootstrap=n_boot, oz_qmax=oz_qmax,
         block_fit_max=bfm, memory_origins=memory_origins,
@@ -316,7 +334,8 @@ def sweep_config_from_dict(data: dict, *, text: str = "", base_dir: Path | None 
     Ls = set()
     for T in temps + (list(aging.T_final) if aging else []):
         base_at_T = json.loads(json.dumps(base))
-        base_at_T.setdefault("temperature", {})["T"] = float(T)
+        if not one_temperature:
+            base_at_T["temperature"]["T"] = float(T)
         params_from_dict(base_at_T)  # an error here is the base's: its keys name it
         for v in range(len(variants)):
             p = cfg.variant_params(v, T)
@@ -335,13 +354,13 @@ def _check_shared_static_field(cfg: SweepConfig) -> None:
     """``paired = true`` shares one initial field between the variants: refuse variants whose
     equilibrium field differs (softness covariance, lattice, or <S>(T)), since then the same
     draw would not be an equilibrium sample of both."""
-    from ..runs import mean_softness
+    from .members import mean_softness_at
 
     for T in cfg.temperatures:
         p0 = cfg.params(0, T)
         for v in range(1, len(cfg.variants)):
             p = cfg.params(v, T)
-            if p.softness != p0.softness or p.lattice != p0.lattice or mean_softness(p, T) != mean_softness(p0, T):
+            if p.softness != p0.softness or p.lattice != p0.lattice or mean_softness_at(p, T) != mean_softness_at(p0, T):
                 raise ParameterError(
                     "sweep.paired",
                     f"variant {cfg.variants[v].name!r} changes the equilibrium softness field ([softness], [lattice] or "

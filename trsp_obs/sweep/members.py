@@ -68,7 +68,7 @@ class MemberSpec:
     spawn_key: tuple
     params_toml: str
     seed: int
-    tolerance: float | None
+    tolerance: tuple | None  # (kick, precision) as trsp_fast.FastModel takes it; None = untruncated
     digest: str  # of the sweep file: names the task on a shared scheduler
     cost: float  # for scheduling the longest members first
 
@@ -151,10 +151,11 @@ def result_from_arrays(arrays: dict) -> EquilibriumResult | QuenchResult:
 
 
 def mean_softness_at(p: Params, T: float) -> float:
-    """<S>(T) of the parameter set (trsp_obs.runs.mean_softness)."""
+    """<S>(T) of the parameter set (trsp_obs.runs.mean_softness); a set without [temperature]
+    is one temperature's, its softness.mean."""
     from ..runs import mean_softness
 
-    return mean_softness(p, T)
+    return mean_softness(p, T if p.temperature is not None else None)
 
 
 def member_specs(cfg: SweepConfig) -> list[MemberSpec]:

@@ -1,0 +1,95 @@
+"""The false-alarm rate of ``trsp fit``'s round trip at its CI size (docs/fit.md, "Validation").
+
+The round trip (tests/test_fit_roundtrip.py) simulates the four sets of trsp_fit.roundtrip.SETS at
+CI_SIZE, fits them and rejects when any of the n parameters has |z| above z_crit, the two-sided
+quantile of alpha / n (Bonferroni, alpha = 0.01) of Student's t on (bootstrap units - 1) degrees of
+freedom.  Nominal family-wise false-alarm rate: 0.01.  This script measures it over seeds 1000 + s.
+
+Run from the repository root (resumable; one JSON line per seed in OUT):
+
+    nice -n 10 python3 docs/results/fit_false_alarms.py [SEEDS] [OUT]    # default 100, /work/data/fitscale/false_alarms.jsonl
+    python3 docs/results/fit_false_alarms.py --summary [OUT]             # writes docs/results/fit_false_alarms.json
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, ".")  # run from the repository root
+
+for _v in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+
+import numpy as np  # noqa: E402
+import scipy.stats  # noqa: E402
+
+from trsp_fit.roundtrip import CI_SIZE, DEFAULT_ALPHA, round_trip  # noqa: E402
+
+DEFAULT_OUT = "/work/data/fitscale/false_alarms.jsonl"
+SUMMARY = Path("docs/results/fit_false_alarms.json")
+
+
+def one(s: int) -> dict:
+    t0 = time.process_time()
+    folder = Path(tempfile.mkdtemp(prefix=f"fa_{s}_"))
+    try:
+        res = round_trip(1000 + s, folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    sets = {name: {"passed": c["passed"], "z_crit": c["z_crit"], "worst": c["worst"], "z": {k: r["z"] for k, r in c["rows"].items()}}
+            for name, c in res.items()}
+    return {"seed": 1000 + s, "alarm": not all(c["passed"] for c in res.values()), "sets": sets, "cpu_s": time.process_time() - t0}
+
+
+def summarize(path: Path) -> dict:
+    rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    n, alarms = len(rows), sum(r["alarm"] for r in rows)
+    lo = scipy.stats.beta.ppf(0.025, alarms, n - alarms + 1) if alarms else 0.0
+    hi = scipy.stats.beta.ppf(0.975, alarms + 1, n - alarms) if alarms < n else 1.0
+    # the largest |z| / z_crit per seed: the threshold that would give the nominal rate on these seeds
+    ratio = np.array([max(abs(z) / c["z_crit"] for c in r["sets"].values() for z in c["z"].values()) for r in rows])
+    zs = np.array([z for r in rows for c in r["sets"].values() for z in c["z"].values()])
+    per_param = {}
+    for r in rows:
+        for name, c in r["sets"].items():
+            for k, z in c["z"].items():
+                per_param.setdefault(f"{name}:{k}", []).append(z)
+    return {
+        "size": CI_SIZE, "alpha": DEFAULT_ALPHA, "seeds": n, "false_alarms": alarms, "rate": alarms / max(n, 1),
+        "rate_95_interval": [float(lo), float(hi)],
+        "max_abs_z_over_z_crit": {"median": float(np.median(ratio)), "q99": float(np.quantile(ratio, 0.99)), "max": float(ratio.max())},
+        "all_z": {"mean": float(zs.mean()), "sd": float(zs.std(ddof=1)), "n": int(zs.size)},
+        "worst_parameters": sorted(((k, float(np.mean(v)), float(np.std(v, ddof=1))) for k, v in per_param.items()),
+                                   key=lambda x: -abs(x[1]))[:8],
+        "alarm_seeds": [(r["seed"], [(name, c["worst"], c["z"][c["worst"]]) for name, c in r["sets"].items() if not c["passed"]])
+                        for r in rows if r["alarm"]],
+        "cpu_s_total": float(sum(r["cpu_s"] for r in rows)),
+    }
+
+
+def main(argv: list[str]) -> None:
+    if argv and argv[0] == "--summary":
+        SUMMARY.write_text(json.dumps(summarize(Path(argv[1] if len(argv) > 1 else DEFAULT_OUT)), indent=1) + "\n")
+        print(SUMMARY.read_text())
+        return
+    seeds = int(argv[0]) if argv else 100
+    path = Path(argv[1] if len(argv) > 1 else DEFAULT_OUT)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    done = {json.loads(x)["seed"] for x in path.read_text().splitlines() if x.strip()} if path.exists() else set()
+    for s in range(seeds):
+        if 1000 + s in done:
+            continue
+        row = one(s)
+        with path.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        print(f"seed {1000 + s}: {'ALARM' if row['alarm'] else 'pass'}, {row['cpu_s']:.1f} CPU s", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
