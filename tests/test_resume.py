@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from trsp_fast.model import DEFAULT_KICK_TOLERANCE, DEFAULT_PRECISION_TOLERANCE
 from trsp_fast.run_job import simulate_to_file
 from trsp_runfile.runfile import RunFile, TrspFileError, side_files
 from trsp_ref.params import ParameterError
@@ -271,8 +272,9 @@ def test_existing_runs_are_protected(tmp_path, config):
         (dict(seed=2), "seed"),
         (dict(mode="light"), "mode"),
         (dict(tolerance=1e-4), "tolerance"),
-        (dict(precision_tolerance=1e-2), "precision tolerance .*--precision-tolerance"),
-        (dict(kick_tolerance=1e-4), "kick tolerance .*--kick-tolerance"),
+        # other than the defaults the first run used, whatever they are
+        (dict(precision_tolerance=3 * DEFAULT_PRECISION_TOLERANCE), "precision tolerance .*--precision-tolerance"),
+        (dict(kick_tolerance=3 * DEFAULT_KICK_TOLERANCE), "kick tolerance .*--kick-tolerance"),
         (dict(snapshot_every=30.0), "snapshot interval"),
         ("params", "softness.C1"),
     ],

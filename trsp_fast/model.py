@@ -76,7 +76,7 @@ class Tolerance(NamedTuple):
 DEFAULT_KICK_TOLERANCE = 3e-5
 #: the precision radius's default tolerance (docs/fast.md, "The default tolerances (measured)"): the
 #: loosest candidate at which trsp_fit's round trip and the battery against the untruncated model pass
-#: (default parameters and the illustrative preset at L = 20; measured at up to 4 x 30 000 events) and
+#: (default parameters and the illustrative preset at L = 20; 4 x 10 000 events at 1e-2, 4 x 20 000 at 3e-2) and
 #: which the scaling of 1e-1's failure predicts to pass at 4 x 10^5 (3e-2 passes at 4 x 20 000 but is
 #: predicted to fail there); the observables' 1% bound was not measured for it (issue 21)
 DEFAULT_PRECISION_TOLERANCE = 1e-2

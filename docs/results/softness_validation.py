@@ -252,7 +252,7 @@ def markdown(res: dict) -> str:
            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for e in res.get("temperatures", []):
         m, lin = e["moments"], e.get("lnP_linear_in_S", {})
-        name = Path(e["trajectory"]).name + ("" if e.get("held_out", True) else " (trained on)")
+        name = Path(e["trajectory"]).parent.name + "/" + Path(e["trajectory"]).name + ("" if e.get("held_out", True) else " (trained on)")
         out.append(f"| {_f(e['temperature'])} | {name} | {e['frames_used']} | {_f(e['P_R'])} | {_f(m['mean'])} | {_f(m['sd'])} | "
                    f"{_f(m['skewness'])} | {_f(m['excess_kurtosis'])} | {_f(lin.get('slope'))} | {_f(lin.get('chi2_per_dof'))} | "
                    f"{lin.get('bins', 0)} | {_f(e['cpu_s_apply'], '.0f')} |")
