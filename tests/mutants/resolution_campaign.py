@@ -40,6 +40,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
+import scipy.optimize  # noqa: E402
 
 from mutants.simulator import write_replicas  # noqa: E402
 
@@ -342,8 +343,8 @@ def predicted_statistic(comp: str, set_name: str, e: float, events: int) -> floa
     side = ModelSide(set_params(set_name))
     c = law.model_constants(side)
     E = law.REPLICAS * events
-    if comp == "H_scale":
-        return e * c.mean_norm * math.sqrt(E)
+    if comp == "H_scale":  # the law's: first order, divided by 1 + c e for e > 0 (law.H_SCALE_CONTRACTION)
+        return law.resolution_law(side, c)[comp][0].kappa(e) * math.sqrt(E)
     if comp == "mu_prime_shift":
         return e * c.sigma * c.shift_along_offset * math.sqrt(E)
     if comp == "kick_noise_scale":
@@ -394,6 +395,31 @@ def summarize(folders: list[Path]) -> dict:
     return out
 
 
+def h_scale_contraction(folders: list[Path]) -> dict:
+    """c of 6d's mean e E|u| sqrt(E) / (1 + c e) under H_scale at e > 0 (law.H_SCALE_CONTRACTION takes
+    it plus two standard errors), least squares over every seed set of the H_scale jobs with e > 0."""
+    from trsp_verify.model_side import ModelSide
+
+    e, first, z, sides_ = [], [], [], {}
+    for path in sorted(p for folder in folders for p in folder.glob("*H_scale*.jsonl")):
+        for r in (json.loads(line) for line in path.read_text().splitlines() if line.strip()):
+            if r["component"] != "H_scale" or r["e"] <= 0 or "6d_drift_scale" not in r.get("statistic", {}):
+                continue
+            if r["set"] not in sides_:
+                sides_[r["set"]] = law.model_constants(ModelSide(set_params(r["set"]))).mean_norm
+            e.append(r["e"])
+            first.append(r["e"] * sides_[r["set"]] * math.sqrt(law.REPLICAS * r["events"]))
+            z.append(r["statistic"]["6d_drift_scale"])
+    if len(z) < 2:
+        return {}
+    e, first, z = map(np.asarray, (e, first, z))
+    fit = scipy.optimize.least_squares(lambda c: z - first / (1.0 + c * e), [0.3])
+    resid = z - first / (1.0 + fit.x[0] * e)
+    se = math.sqrt((resid @ resid) / (len(z) - 1) / float((fit.jac.T @ fit.jac)[0, 0]))
+    return {"c": float(fit.x[0]), "standard_error": se, "seed_sets": len(z), "sets": sorted(sides_),
+            "e_range": [float(e.min()), float(e.max())], "law_uses": law.H_SCALE_CONTRACTION}
+
+
 def _law_power(comp: str, set_name: str, e: float, events: int) -> float:
     from trsp_verify.model_side import ModelSide
 
@@ -403,6 +429,8 @@ def _law_power(comp: str, set_name: str, e: float, events: int) -> float:
 
 def cmd_summarize(a) -> int:
     out = summarize([Path(f) for f in a.out])
+    out["h_scale_contraction"] = h_scale_contraction([Path(f) for f in a.out])
+    print(f"H_scale contraction: {out['h_scale_contraction']}")
     CONFIRM_JSON.write_text(json.dumps(_jsonable(out), indent=1) + "\n", encoding="utf-8")
     print(f"CPU {out['cpu_seconds']:.0f} s in the seed sets; wrote {CONFIRM_JSON}")
     return 0
