@@ -49,6 +49,37 @@ def test_trsp_fit_subtraction_is_the_derived_rule():
     assert est.subtract_background(measured, C2, vR2, sigma2) == pytest.approx(C1, rel=1e-12)
 
 
+def _population_moments(m):
+    """(Cov(S, dS) columns, Var(dS_j), rt_j): the exact moments of a kick at cluster 0 of the oracle ``m``."""
+    ops = m.kick_operators(0)
+    H, Kp, KD = ops.H, ops.K_prime, ops.K_Delta
+    return -(Kp @ H.T), np.diag(H @ Kp @ H.T + KD), m.dist[:, ops.sites].min(axis=1)
+
+
+def _population_residual(m, js):
+    """The population limit of trsp fit's regression residual pooled over the sites ``js`` (one
+    distance shell): its FEATURES 1, S_j, neighbour mean, rearranging mean, from exact moments."""
+    ops = m.kick_operators(0)
+    Kp, mu, D, sites = ops.K_prime, ops.mu_prime, m.dist, ops.sites
+    Cxy, Vy, rt = _population_moments(m)
+    A, v, yy = np.zeros((4, 4)), np.zeros(4), 0.0
+    for j in js:
+        e = np.zeros(m.N)
+        e[j] = 1
+        nb = (D[j] > 0) & (D[j] <= 1.5)
+        near = np.zeros(m.N)
+        sel = [k for k in sites if D[j, k] <= rt[j] + 1.5]
+        near[sel] = 1 / len(sel)
+        F = np.vstack([np.zeros(m.N), e, nb / nb.sum(), near])
+        mj = F @ mu
+        mj[0] = 1.0
+        A += F @ Kp @ F.T + np.outer(mj, mj)
+        v += F @ Cxy[:, j]
+        yy += Vy[j]
+    beta = np.linalg.lstsq(A, v, rcond=None)[0]
+    return (yy - beta @ v) / len(js)
+
+
 def test_regression_residual_is_K_Delta_within_the_population_bias():
     """The population limit of trsp fit's regression (its FEATURES, pooled over the sites of one
     distance shell, as the fit pools them) against the oracle's K_Delta, for the round trip's
@@ -57,30 +88,10 @@ def test_regression_residual_is_K_Delta_within_the_population_bias():
     from trsp_ref.model import ReferenceModel
 
     m = ReferenceModel(set_params("plaquette", 8))
-    ops = m.kick_operators(0)
-    H, Kp, KD, mu, D, sites = ops.H, ops.K_prime, ops.K_Delta, ops.mu_prime, m.dist, ops.sites
-    N = m.N
-    rt = D[:, sites].min(axis=1)
-    Vy = np.diag(H @ Kp @ H.T + KD)
-    Cxy = -(Kp @ H.T)
+    KD, Vy, rt = m.kick_operators(0).K_Delta, *_population_moments(m)[1:3]
     for r in np.unique(np.round(rt, 9))[:5]:
         js = np.flatnonzero(np.abs(rt - r) < 1e-9)
-        A, b, yy = np.zeros((4, 4)), np.zeros(4), 0.0
-        for j in js:
-            e = np.zeros(N)
-            e[j] = 1
-            nb = (D[j] > 0) & (D[j] <= 1.5)
-            near = np.zeros(N)
-            sel = [k for k in sites if D[j, k] <= rt[j] + 1.5]
-            near[sel] = 1 / len(sel)
-            F = np.vstack([np.zeros(N), e, nb / nb.sum(), near])  # the FEATURES: 1, S_j, neighbour mean, rearranging mean
-            mj = F @ mu
-            mj[0] = 1.0
-            A += F @ Kp @ F.T + np.outer(mj, mj)
-            b += F @ Cxy[:, j]
-            yy += Vy[j]
-        beta = np.linalg.lstsq(A, b, rcond=None)[0]
-        resid = (yy - beta @ b) / js.size
+        resid = _population_residual(m, js)
         k = KD[js, js].mean()
         assert abs(resid / k - 1) < 2e-3, (r, resid, k)
         if r == 0:
@@ -103,28 +114,10 @@ def test_kick_population_is_the_regression_limit_above():
     st = Settings(np.linspace(-5, 5, 11), bins, bins, distance_bins(3.0, 1.0, lat), 3.99, 1.5, 1, 0)
     pop = kick_population(p, st)
     m = ReferenceModel(p)
-    ops = m.kick_operators(0)
-    H, Kp, KD, mu, D, sites = ops.H, ops.K_prime, ops.K_Delta, ops.mu_prime, m.dist, ops.sites
-    rt = D[:, sites].min(axis=1)
-    Vy, Cxy = np.diag(H @ Kp @ H.T + KD), -(Kp @ H.T)
+    KD, rt = m.kick_operators(0).K_Delta, _population_moments(m)[2]
     for b, r in enumerate(st.rt_bins.centers[:5]):
         js = np.flatnonzero(np.abs(rt - r) < 1e-9)
-        A, v, yy = np.zeros((4, 4)), np.zeros(4), 0.0
-        for j in js:
-            e = np.zeros(m.N)
-            e[j] = 1
-            nb = (D[j] > 0) & (D[j] <= 1.5)
-            near = np.zeros(m.N)
-            sel = [k for k in sites if D[j, k] <= rt[j] + 1.5]
-            near[sel] = 1 / len(sel)
-            F = np.vstack([np.zeros(m.N), e, nb / nb.sum(), near])
-            mj = F @ mu
-            mj[0] = 1.0
-            A += F @ Kp @ F.T + np.outer(mj, mj)
-            v += F @ Cxy[:, j]
-            yy += Vy[j]
-        beta = np.linalg.lstsq(A, v, rcond=None)[0]
-        assert pop["K"][b] == pytest.approx((yy - beta @ v) / js.size, rel=1e-10)
+        assert pop["K"][b] == pytest.approx(_population_residual(m, js), rel=1e-10)
         assert pop["K_true"][b] == pytest.approx(KD[js, js].mean(), rel=1e-12)
     ok = np.isfinite(pop["pair_cov"])
     assert np.allclose(pop["pair_cov"][ok], pop["pair_true"][ok], rtol=0.05, atol=2e-3 * KD.max())
