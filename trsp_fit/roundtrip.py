@@ -105,7 +105,9 @@ def expected_event_rate(p: Params) -> float:
     A site rearranges at P(R|S) / duration (Eq. 4, the observed law) and every event rearranges the m sites
     of one cluster.  Only used to size runs (a stopping time with about the wanted number of events), so
     the default tolerance's slightly wider equilibrium does not matter."""
-    rp = rate_parameters(p)
+    from .validity import rates_of
+
+    rp = rates_of(p)
     A, gamma, delta = rp.observed
     m = len(orientation_offsets(p.lattice.dim, p.cluster.shape)[0])
     N = p.lattice.L**p.lattice.dim
