@@ -10,7 +10,7 @@ on the coverage study's own seeds (same runs), the reported bootstrap error next
 out jackknife error of the same estimator, sqrt((n - 1)/n sum (theta_(i) - theta_(.))^2), which re-fits
 every subset (weights included) and, for a nonlinear statistic, errs on the large side.
 
-    nice -n 10 python3 docs/results/fit_coverage_jackknife.py [SEEDS] [OUT]   # default 24, /work/data/fitscale/jackknife_3d.jsonl
+    nice -n 10 python3 docs/results/fit_coverage_jackknife.py [SEEDS] [OUT]   # default 16, /work/data/fitscale/jackknife_3d.jsonl
     python3 docs/results/fit_coverage_jackknife.py --summary [OUT]            # prints the comparison
 
 Resumable (one JSON line per seed).  The kick correction is off (it does not touch C1 and xi and
@@ -45,8 +45,10 @@ from trsp_fit.roundtrip import COVERAGE_SETS, simulate_set, true_values  # noqa:
 NAME = "3d_plaquette"
 KEYS = ("variance", "C1", "xi", "rho1", "xi_rho")
 DEFAULT_OUT = "/work/data/fitscale/jackknife_3d.jsonl"
-#: replicates of each leave-one-out fit's own bootstrap (unused: only its point estimate is kept)
-INNER_BOOTSTRAP = 20
+#: replicates of each leave-one-out fit's own bootstrap: only its point estimate is kept, but the point fit's
+#: weights come from that bootstrap, so it has the full fit's size (the point estimator is the same function
+#: of the data, Monte Carlo noise of its weights included)
+INNER_BOOTSTRAP = BOOTSTRAP
 
 
 def one(seed: int) -> dict:
@@ -96,7 +98,7 @@ def main(argv: list[str]) -> None:
     if argv and argv[0] == "--summary":
         print(json.dumps(summarize(Path(argv[1] if len(argv) > 1 else DEFAULT_OUT)), indent=1))
         return
-    seeds = int(argv[0]) if argv else 24
+    seeds = int(argv[0]) if argv else 16
     path = Path(argv[1] if len(argv) > 1 else DEFAULT_OUT)
     path.parent.mkdir(parents=True, exist_ok=True)
     done = {json.loads(x)["seed"] for x in path.read_text().splitlines() if x.strip()} if path.exists() else set()
