@@ -31,7 +31,7 @@ import pytest
 from mutants.fit import FIT_MUTATIONS, SETS_TO_CATCH, mutated
 from trsp_fit import FitOptions, read_particles, runfile_to_particles, write_particles
 from trsp_fit.pipeline import collect, estimate
-from trsp_fit.roundtrip import CI_SIZE, DEFAULT_ALPHA, FIT_OPTIONS, SETS, compare, n_parameters, round_trip, set_params, simulate_set, true_values
+from trsp_fit.roundtrip import CI_SIZE, DEFAULT_ALPHA, FIT_OPTIONS, SETS, Z_SCALE, compare, n_parameters, round_trip, set_params, simulate_set, true_values
 
 L = CI_SIZE["L"]
 REPLICAS = CI_SIZE["replicas"]
@@ -81,7 +81,7 @@ def _dof(res) -> int:
 
 def _verdict(name, col, res=None, **kw):
     res = res or estimate(col, _opts(name, **kw))
-    return compare(res.report["estimates"], true_values(name, L), DEFAULT_ALPHA, _n_tests(), _dof(res)), res
+    return compare(res.report["estimates"], true_values(name, L), DEFAULT_ALPHA, _n_tests(), _dof(res), Z_SCALE), res
 
 
 def _table(name, cmp) -> str:
