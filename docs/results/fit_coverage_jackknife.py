@@ -38,6 +38,7 @@ for _v in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 from fit_coverage import BOOTSTRAP, FILES, SEED0, TIME  # noqa: E402  (the coverage study's own runs)
+from seed_lines import read_lines, run_seeds  # noqa: E402
 from trsp_fit import FitOptions  # noqa: E402
 from trsp_fit.pipeline import collect, estimate  # noqa: E402
 from trsp_fit.roundtrip import COVERAGE_SETS, simulate_set, true_values  # noqa: E402
@@ -77,7 +78,7 @@ def one(seed: int) -> dict:
 
 
 def summarize(path: Path) -> dict:
-    rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    rows = read_lines(path)
     spec, dim, L = COVERAGE_SETS[NAME]
     truth = true_values(NAME, L, dim)
     out = {"set": NAME, "seeds": len(rows), "cpu_s_total": float(sum(r["cpu_s"] for r in rows)), "parameters": {}}
@@ -99,18 +100,9 @@ def main(argv: list[str]) -> None:
         print(json.dumps(summarize(Path(argv[1] if len(argv) > 1 else DEFAULT_OUT)), indent=1))
         return
     seeds = int(argv[0]) if argv else 16
-    path = Path(argv[1] if len(argv) > 1 else DEFAULT_OUT)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    done = {json.loads(x)["seed"] for x in path.read_text().splitlines() if x.strip()} if path.exists() else set()
-    for s in range(seeds):
-        if s in done:
-            continue
-        row = one(s)
-        with path.open("a") as f:
-            f.write(json.dumps(row) + "\n")
-        print(f"seed {s}: C1 boot {row['bootstrap_error']['C1']:.4f} jack {row['jackknife_error']['C1']:.4f}, "
-              f"{row['cpu_s']:.1f} CPU s", flush=True)
-
+    run_seeds(Path(argv[1] if len(argv) > 1 else DEFAULT_OUT), range(seeds), one,
+              lambda row: f"seed {row['seed']}: C1 boot {row['bootstrap_error']['C1']:.4f} jack {row['jackknife_error']['C1']:.4f}, "
+                          f"{row['cpu_s']:.1f} CPU s")
 
 if __name__ == "__main__":
     main(sys.argv[1:])

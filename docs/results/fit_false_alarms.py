@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, ".")  # run from the repository root
+sys.path.insert(0, "docs/results")
 
 for _v in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
@@ -31,6 +32,7 @@ for _v in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 import numpy as np  # noqa: E402
 import scipy.stats  # noqa: E402
 
+from seed_lines import read_lines, run_seeds  # noqa: E402
 from trsp_fit.roundtrip import CI_SIZE, DEFAULT_ALPHA, Z_SCALE, round_trip  # noqa: E402
 
 DEFAULT_OUT = "/work/data/fitscale/false_alarms_fixed_time.jsonl"
@@ -73,7 +75,7 @@ def alarms_at(rows: list[dict], scale: float) -> int:
 
 
 def summarize(path: Path) -> dict:
-    rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    rows = read_lines(path)
     n, alarms = len(rows), sum(r["alarm"] for r in rows)
     lo, hi = clopper_pearson(alarms, n)
     # the largest |z| / z_crit per seed: the threshold that would give the nominal rate on these seeds
@@ -123,16 +125,8 @@ def main(argv: list[str]) -> None:
         return
     seeds = int(argv[0]) if argv else 100
     path = Path(argv[1] if len(argv) > 1 else DEFAULT_OUT)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    done = {json.loads(x)["seed"] for x in path.read_text().splitlines() if x.strip()} if path.exists() else set()
-    for s in range(seeds):
-        if 1000 + s in done:
-            continue
-        row = one(s)
-        with path.open("a") as f:
-            f.write(json.dumps(row) + "\n")
-        print(f"seed {1000 + s}: {'ALARM' if row['alarm'] else 'pass'}, {row['cpu_s']:.1f} CPU s", flush=True)
-
+    run_seeds(path, range(1000, 1000 + seeds), lambda seed: one(seed - 1000),
+              lambda row: f"seed {row['seed']}: {'ALARM' if row['alarm'] else 'pass'}, {row['cpu_s']:.1f} CPU s")
 
 if __name__ == "__main__":
     main(sys.argv[1:])
