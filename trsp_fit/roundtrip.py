@@ -28,9 +28,9 @@ __all__ = ["SETS", "COVERAGE_SETS", "CI_SIZE", "round_trip", "n_parameters", "FI
 
 #: nominal family-wise false-alarm rate of the round trip
 DEFAULT_ALPHA = 0.01
-#: the round trip's threshold is Z_SCALE x the Bonferroni quantile of Student's t: the calibrated scale of
-#: its z-scores, rms(z) / sd(t), measured over the 100 seeds of docs/results/fit_false_alarms.py
-#: (docs/fit.md, "False-alarm rate of the round trip")
+#: the round trip's threshold is Z_SCALE x the Bonferroni quantile of Student's t, Z_SCALE being the scale of
+#: its z-scores that the calibration measures (rms(z) / sd(t), docs/results/fit_false_alarms.py --summary;
+#: docs/fit.md, "False-alarm rate of the round trip"); 1 = the nominal quantile
 Z_SCALE = 1.0
 
 _KICK = {"sigma0": 0.6, "sigma1": 0.5, "xi_sigma": 1.0, "rho1": 0.3, "xi_rho": 1.0}
