@@ -7,7 +7,7 @@ freedom, alpha = DEFAULT_ALPHA = 0.01 nominal.  Fixed seeds, so CI is determinis
 (trsp_fit.roundtrip.CI_SIZE): 2D L = 8, 12 run files per temperature, each stopped at the time of 300
 expected events; each file is one
 bootstrap unit, so z_crit = 5.6 (t on 11 degrees of freedom).  Measured false-alarm rate over seeds
-1000 + s: docs/results/fit_false_alarms.json (docs/fit.md, "Validation"); ``test_false_alarm_rate``
+1000 + s: docs/results/fit_false_alarms.json (docs/fit.md, "False-alarm rate of the round trip"); ``test_false_alarm_rate``
 (``calibration`` marker) runs a few of those seeds.
 
 ``test_large_round_trip`` (``slow``) is the benchmark size.  The mutants of tests/mutants/fit.py must
