@@ -114,3 +114,18 @@ def test_what_the_dump_lacks_must_be_given(foreign, tmp_path, capsys, missing):
     code, _, err = cli(capsys, "softness", "apply", model, dump, "--out", out, "--no-progress", *opts)
     assert_refused(code, err, missing)
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_lammps_dump_long_enough_for_fit(tmp_path, capsys):
+    """161 frames (about 25 CPU s: LAMMPS 8, train + apply 6, fit 9): fit writes a parameter set
+    from LAMMPS's own file (with its warnings that so little data leaves some parameters open)."""
+    dump = lammps_ka_dump(tmp_path / "ka.dump", frames=161)
+    model, parts, fitted = tmp_path / "m.h5", tmp_path / "p.h5", tmp_path / "fitted.toml"
+    code, _, err = cli(capsys, "softness", "train", dump, "--out", model, "--no-progress", *FILE_OPTIONS, *tiny_training_args())
+    assert code == 0, err
+    code, _, err = cli(capsys, "softness", "apply", model, dump, "--out", parts, "--no-progress", *FILE_OPTIONS)
+    assert code == 0, err
+    code, _, err = cli(capsys, "fit", parts, "--out", fitted)
+    assert code == 0, err
+    assert fitted.exists() and "[kick]" in fitted.read_text()
