@@ -20,7 +20,8 @@ Stages (docs/liquid.md), each a ``trsp`` command (or a few) whose outputs say wh
               trsp sweep of the preset on the matched lattice / the paper's L = 20 -> WORK/*.h5, then
               trsp summarize -> docs/results/ka_measured_L9.h5, ka_measured_L20.h5
   sweep_fast_L9
-              the variant (docs/liquid.md "The variant"): the rate x 4.68 through rates.duration, L = 9
+              the variant (docs/liquid.md "The variants"): the rate x 4.68 through rates.duration, L = 9, of the
+              one-temperature set fitted at T = 0.55 in session 3 (docs/results/ka_measured_T055.toml, kept for them)
               -> docs/results/ka_measured_fast_L9.h5
   sweep_fast_site_L9
               the second variant: the same with single-site clusters (m = 1) -> docs/results/ka_measured_fast_site_L9.h5
@@ -103,7 +104,7 @@ def inputs(name: str) -> str | None:
     md, fit = f"md[{_runs_key(RUNS_USED, 2)}]", f"fit[{_runs_key(FIT_RUNS)}]"
     if name == "md_summary":
         return md
-    if name in ("fit", "preset", "verify") or name.startswith("sweep_"):
+    if name in ("fit", "preset", "verify", "sweep_L9", "sweep_L20"):
         return fit
     if name in ("compare", "plot"):
         return md + " " + fit
