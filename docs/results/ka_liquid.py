@@ -348,13 +348,13 @@ def repair_validity(d: dict, lattices=(8, 9, 20)) -> dict:
 
     def worst() -> dict:
         rows = [check(d, T) for T in temps]
-        bad = [r for r in rows if not r["valid"]]
+        bad = [r for r in rows if r.get("lam_max") is None]  # invalid for another reason than the kick's bound
         return bad[0] if bad else max(rows, key=lambda r: r["lam_max"])
 
     row = worst()
     out["fitted_lam_max"] = row.get("lam_max")
     for _ in range(4):
-        if not row["valid"] or row["lam_max"] <= LAM_TARGET:
+        if row.get("lam_max") is None or row["lam_max"] <= LAM_TARGET:  # (an invalid set without it: stop below)
             break
         f = math.sqrt(LAM_TARGET / row["lam_max"]) * 0.999
         old = (d["kick"]["sigma0"], d["kick"]["sigma1"])
