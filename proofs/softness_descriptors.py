@@ -21,6 +21,10 @@
     has g_{m+1} / g_m = R_m = exp((2 (r - mu_m) h - h^2) / sigma^2) and R_{m+1} / R_m =
     exp(-2 h^2 / sigma^2), a constant (radial_kernel_uniform's two exponentials per neighbour);
     downwards the same with h -> -h.
+(i) :func:`paper_exp_sharing_check`: the exponents behind angular_kernel_paper's shared
+    exponentials (PAPER_EXP): with h = exp(-t a1 / 2), exp(-t a1) = h^2, exp(-t a3) =
+    h^9 exp(-t (a3 - 9 a1 / 2)), exp(-t a4) = h^15 exp(-t (a4 - 15 a1 / 2)), exp(-t a5) =
+    exp(-t a3)^3 exp(-t (a5 - 3 a3)), for every t, a1, a3, a4, a5 (paper_exp_formula).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ __all__ = [
     "a2_printed_domain_check",
     "feature_count_check",
     "radial_recurrence_check",
+    "paper_exp_sharing_check",
 ]
 
 
@@ -175,3 +180,17 @@ def radial_recurrence_check():
         out.append(sp.expand(log_g(m + 1) - log_g(m) - log_R(m)))
         out.append(sp.expand(log_R(m + 1) - log_R(m) + 2 * h**2 / sigma**2))
     return tuple(out)
+
+
+def paper_exp_sharing_check():
+    """log(left) - log(right) of the four identities of (i), from the coefficients as
+    trsp_softness.kernels.paper_exp_formula forms them: (0, 0, 0, 0)."""
+    from trsp_softness.kernels import paper_exp_formula
+
+    t = sp.Symbol("t", positive=True)
+    a = sp.symbols("a0:6", positive=True)
+    c0, ch, c2, c3, c4, c5 = paper_exp_formula(a)
+    log_h = -t * ch
+    log_w3 = 9 * log_h - t * c3
+    return (sp.expand(-t * a[1] - 2 * log_h), sp.expand(-t * a[3] - log_w3),
+            sp.expand(-t * a[4] - (15 * log_h - t * c4)), sp.expand(-t * a[5] - (3 * log_w3 - t * c5)))

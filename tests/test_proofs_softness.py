@@ -50,3 +50,7 @@ def test_feature_count_is_the_papers_M():
 
 def test_radial_recurrence():
     assert sd.radial_recurrence_check() == (0, 0, 0, 0)
+
+
+def test_paper_exp_sharing():
+    assert sd.paper_exp_sharing_check() == (0, 0, 0, 0)

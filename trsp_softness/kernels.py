@@ -25,7 +25,8 @@ import numpy as np
 from numba import njit
 
 __all__ = ["neg_exp", "neg_exp_scaled", "exp_error", "radial_kernel", "radial_kernel_uniform", "angular_kernel", "angular_kernel_paper",
-           "angular_generic", "SLOTS", "PAPER_LAYOUT", "PAPER_EXP", "RADIAL_ZERO",
+           "angular_generic", "SLOTS", "PAPER_LAYOUT", "PAPER_EXP", "paper_exp_coefficients",
+           "paper_exp_formula", "RADIAL_ZERO",
            "UNIFORM_MU_TOL", "UNIFORM_MAX_STEPS", "cell_list_pairs"]
 
 #: accumulator slots of angular_kernel: (lambda, zeta) for slot 0..9
@@ -294,24 +295,42 @@ def angular_kernel(offsets, vector, distance, ntype, n_types, pair_index, inv_xi
 
 #: the (lambda, zeta) layout angular_kernel_paper computes, group by group (Cubuk et al. 2015's
 #: 22 triples: two xi with lambda = +-1, zeta = 1, 2; one with lambda = 1, zeta = 1, 2; three
-#: with lambda = 1, zeta = 1, 2, 4, 16), and the squarings of its exponential per group
+#: with lambda = 1, zeta = 1, 2, 4, 16)
 PAPER_LAYOUT = (((-1, 1), (1, 1), (-1, 2), (1, 2)), ((-1, 1), (1, 1), (-1, 2), (1, 2)), ((1, 1), (1, 2)),
                 ((1, 1), (1, 2), (1, 4), (1, 16)), ((1, 1), (1, 2), (1, 4), (1, 16)), ((1, 1), (1, 2), (1, 4), (1, 16)))
-#: (squarings, degree) of the exponential of each group: the cheapest pair with exp_error below
-#: 1e-13 for the paper's six xi at sigma_max = 5 (the dispatcher checks it for the set at hand)
-PAPER_EXP = ((1, 11), (8, 9), (9, 9), (10, 9), (10, 10), (11, 10))
+#: the six exponentials angular_kernel_paper evaluates per pair, as (coefficient c, squarings,
+#: degree) of neg_exp_scaled(tri c, ...), with a_g = 1 / xi_g^2 and h = exp(-tri a_1 / 2):
+#: exp(-tri a_0); h (exp(-tri a_1) = h^2); exp(-tri a_2); exp(-tri a_3) = h^9 exp(-tri (a_3 - 9 a_1 / 2));
+#: exp(-tri a_4) = h^15 exp(-tri (a_4 - 15 a_1 / 2)); exp(-tri a_5) = exp(-tri a_3)^3 exp(-tri (a_5 - 3 a_3)).
+#: For the paper's xi the corrections are small (a_3 = 4.4999 a_1, a_4 = 7.4935 a_1,
+#: a_5 = 3.0011 a_3), so short polynomials replace three full exponentials (1.2x on the angular
+#: sums, measured); structure._paper_layout_xi checks every bound for the set at hand.
+PAPER_EXP = (("a0", 1, 11), ("a1 / 2", 7, 9), ("a2", 9, 9), ("a3 - 9 a1 / 2", 0, 5), ("a4 - 15 a1 / 2", 0, 9),
+             ("a5 - 3 a3", 0, 8))
+
+
+def paper_exp_formula(a) -> list:
+    """The six coefficients c of PAPER_EXP from a_g = 1 / xi_g^2, for numbers or SymPy symbols
+    (proofs/softness_descriptors.py checks the identities with this very function)."""
+    return [a[0], a[1] / 2, a[2], a[3] - 9 * a[1] / 2, a[4] - 15 * a[1] / 2, a[5] - 3 * a[3]]
+
+
+def paper_exp_coefficients(inv_xi2: np.ndarray) -> np.ndarray:
+    """paper_exp_formula as the float64 array angular_kernel_paper takes."""
+    return np.array(paper_exp_formula(np.asarray(inv_xi2, dtype=np.float64)), dtype=np.float64)
 
 
 @njit(fastmath=_FM, cache=True)
-def angular_kernel_paper(offsets, vector, distance, ntype, n_types, pair_index, inv_xi2, out):
+def angular_kernel_paper(offsets, vector, distance, ntype, n_types, pair_index, coef, out):
     """The 22 triples of PAPER_LAYOUT in one pass over the pairs (out[c, p, 0..21] in layout
-    order), for six xi whose exponentials are accurate with PAPER_EXP (see exp_error)."""
-    a0 = inv_xi2[0]
-    a1 = inv_xi2[1]
-    a2 = inv_xi2[2]
-    a3 = inv_xi2[3]
-    a4 = inv_xi2[4]
-    a5 = inv_xi2[5]
+    order); coef = paper_exp_coefficients(1 / xi^2) for six xi whose PAPER_EXP bounds hold
+    (each factor below 1e-13; h^15 multiplies h's error by 15: relative error below 1e-12)."""
+    c0 = coef[0]
+    ch = coef[1]
+    c2 = coef[2]
+    c3 = coef[3]
+    c4 = coef[4]
+    c5 = coef[5]
     for c in range(offsets.shape[0] - 1):
         lo = offsets[c]
         hi = offsets[c + 1]
@@ -345,30 +364,33 @@ def angular_kernel_paper(offsets, vector, distance, ntype, n_types, pair_index, 
                     p4 = p2 * p2
                     p8 = p4 * p4
                     p16 = p8 * p8
-                    w = neg_exp_scaled(tr * a0, 1, 11)
+                    w = neg_exp_scaled(tr * c0, 1, 11)
                     t0 += w * bm
                     t1 += w * bp
                     t2 += w * m2
                     t3 += w * p2
-                    w = neg_exp_scaled(tr * a1, 8, 9)
+                    h = neg_exp_scaled(tr * ch, 7, 9)
+                    w = h * h
                     t4 += w * bm
                     t5 += w * bp
                     t6 += w * m2
                     t7 += w * p2
-                    w = neg_exp_scaled(tr * a2, 9, 9)
+                    h4 = w * w
+                    h8 = h4 * h4
+                    w = neg_exp_scaled(tr * c2, 9, 9)
                     t8 += w * bp
                     t9 += w * p2
-                    w = neg_exp_scaled(tr * a3, 10, 9)
-                    t10 += w * bp
-                    t11 += w * p2
-                    t12 += w * p4
-                    t13 += w * p16
-                    w = neg_exp_scaled(tr * a4, 10, 10)
+                    w3 = h8 * h * neg_exp_scaled(tr * c3, 0, 5)
+                    t10 += w3 * bp
+                    t11 += w3 * p2
+                    t12 += w3 * p4
+                    t13 += w3 * p16
+                    w = h8 * h4 * (h * h) * h * neg_exp_scaled(tr * c4, 0, 9)
                     t14 += w * bp
                     t15 += w * p2
                     t16 += w * p4
                     t17 += w * p16
-                    w = neg_exp_scaled(tr * a5, 11, 10)
+                    w = w3 * w3 * w3 * neg_exp_scaled(tr * c5, 0, 8)
                     t18 += w * bp
                     t19 += w * p2
                     t20 += w * p4

@@ -13,8 +13,8 @@ import numpy as np
 from trsp_ref.params import ParameterError
 from trsp_softness.definitions import StructureFunctionSet
 from trsp_softness.kernels import (PAPER_EXP, PAPER_LAYOUT, RADIAL_ZERO, SLOTS, UNIFORM_MAX_STEPS, UNIFORM_MU_TOL,
-                                   angular_generic, angular_kernel, angular_kernel_paper, exp_error, radial_kernel,
-                                   radial_kernel_uniform)
+                                   angular_generic, angular_kernel, angular_kernel_paper, exp_error,
+                                   paper_exp_coefficients, radial_kernel, radial_kernel_uniform)
 from trsp_softness.neighbours import neighbour_list
 
 __all__ = ["structure_functions", "radial_functions"]
@@ -70,7 +70,8 @@ def _paper_layout_xi(fs: StructureFunctionSet) -> np.ndarray | None:
             return None
         xi[g] = x
     tri_max = 6.0 * fs.sigma_max**2  # r_ij^2 + r_ik^2 + r_jk^2 <= s^2 + s^2 + (2 s)^2
-    if any(exp_error(tri_max / x**2, sq, deg) > 1e-13 for x, (sq, deg) in zip(xi, PAPER_EXP)):
+    coef = paper_exp_coefficients(1.0 / xi**2)
+    if any(exp_error(tri_max * abs(c), sq, deg) > 1e-13 for c, (_, sq, deg) in zip(coef, PAPER_EXP)):
         return None
     return xi
 
@@ -104,7 +105,8 @@ def structure_functions(positions: np.ndarray, box: np.ndarray, typeid: np.ndarr
     paper_xi = _paper_layout_xi(fs)
     if paper_xi is not None:
         ang = np.zeros((nc, len(pairs), A))
-        angular_kernel_paper(nl.offsets, nl.vector, nl.distance, nl.ntype, T, pair_index, 1.0 / paper_xi**2, ang)
+        angular_kernel_paper(nl.offsets, nl.vector, nl.distance, nl.ntype, T, pair_index,
+                             paper_exp_coefficients(1.0 / paper_xi**2), ang)
         out[:, fs.n_radial:] = ang.reshape(nc, -1)
         return out
     fast, gidx, slot, mode, inv_xi2 = _angular_plan(fs)
