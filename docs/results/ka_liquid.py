@@ -61,7 +61,7 @@ WORK = Path(os.environ.get("TRSP_LIQUID_WORK", "/work/data/liquid"))
 #: 0.55, 0.60, 0.65, 0.70 (docs/md.md); these are the runs that had finished when the analysis ran
 #: (docs/liquid.md "The data").  Add a run here when it finishes and rerun: the stages whose inputs
 #: changed run again (``inputs``), the others are kept.
-RUNS_USED = {0.55: (0, 1, 2), 0.60: (0, 1), 0.65: (0, 1), 0.70: (0, 1)}
+RUNS_USED = {0.55: (0, 1, 2, 3), 0.60: (0, 1, 2, 3), 0.65: (0, 1, 2, 3), 0.70: (0, 1, 2, 3)}
 #: the runs the softness is applied to and the model fitted on (a subset of RUNS_USED: a run landing late
 #: can join the liquid's side without a refit, whose consequences -- preset, sweeps, verify -- cost more)
 FIT_RUNS = {0.55: (0, 1, 2), 0.60: (0, 1), 0.65: (0, 1), 0.70: (0, 1)}
@@ -451,7 +451,7 @@ def main() -> int:
             continue
         want = inputs(name)
         entry = ledger.entries.setdefault(name, {"cpu_s": 0.0, "wall_s": 0.0})
-        if name in a.redo or (want is not None and entry.get("inputs_started") != want):
+        if name in a.redo or (want is not None and entry.get("inputs_started") not in (None, want)):
             discard_intermediates(name)  # made from other inputs: not resumable, start afresh
         entry["inputs_started"] = want
         outs, cmds = STAGES[name]()
