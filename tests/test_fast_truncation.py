@@ -23,7 +23,7 @@ from trsp_fast import FastModel
 from trsp_fast import geometry as geo
 from trsp_fast._blas import single_threaded_blas
 from trsp_ref.model import ReferenceModel
-from trsp_ref.params import ParameterError, params_from_dict
+from trsp_ref.params import ParameterError, dumps_toml, params_from_dict
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -256,6 +256,24 @@ def test_two_tolerances_set_the_two_radii_separately(case):
     assert one.tolerance == (1e-3, 1e-3)
     untruncated_kick = FastModel(p, tolerance=(0, precision))
     assert math.isinf(untruncated_kick.kick_radius) and untruncated_kick.precision_radius == both.precision_radius
+
+
+def test_simulate_to_file_takes_a_tolerance_pair(tmp_path):
+    """simulate_to_file(tolerance=(kick, precision)) is the same run as kick_tolerance= / precision_tolerance=
+    (one call for every library caller holding a FastModel-style pair), and (x, None) keeps the default part."""
+    from trsp_fast.model import DEFAULT_TOLERANCE
+    from trsp_fast.run_job import simulate_to_file
+    from trsp_runfile import RunFile
+
+    cfg = tmp_path / "p.toml"
+    cfg.write_text(dumps_toml(params_from_dict({"lattice": {"dim": 2, "L": 8}})))
+    simulate_to_file(cfg, tmp_path / "pair.h5", events=20, seed=1, progress=False, tolerance=(1e-3, 1e-2))
+    simulate_to_file(cfg, tmp_path / "parts.h5", events=20, seed=1, progress=False, kick_tolerance=1e-3, precision_tolerance=1e-2)
+    simulate_to_file(cfg, tmp_path / "half.h5", events=20, seed=1, progress=False, tolerance=(1e-3, None))
+    pair, parts, half = (RunFile.open(tmp_path / f"{n}.h5") for n in ("pair", "parts", "half"))
+    assert pair.truncation == parts.truncation and (pair.truncation.kick_tolerance, pair.truncation.precision_tolerance) == (1e-3, 1e-2)
+    assert np.array_equal(pair.state_at(pair.n_events), parts.state_at(parts.n_events))
+    assert (half.truncation.kick_tolerance, half.truncation.precision_tolerance) == (1e-3, DEFAULT_TOLERANCE[1])
 
 
 def test_run_file_records_both_tolerances(tmp_path):

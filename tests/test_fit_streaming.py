@@ -174,7 +174,7 @@ def test_units_follow_the_correlation_time():
 def test_runs_stopped_at_an_event_count_are_warned(tmp_path):
     """Runs stopped at a number of events bias <S> and A low (docs/fit.md, "Coverage"): a warning names
     the remedy; runs stopped at a time give none."""
-    by_count = simulate_set("plaquette", tmp_path / "n", L=8, replicas=2, events=150, seed=5)
+    by_count = simulate_set("plaquette", tmp_path / "n", L=8, replicas=2, events=150, seed=5, exact_count=True)
     span = max(RunFile.open(p).checkpoint.observed_until - RunFile.open(p).t0 for p in by_count)  # about 150 events
     by_time = simulate_set("plaquette", tmp_path / "t", L=8, replicas=2, events=None, time=span, seed=5)
     assert all(RunFile.open(p).n_events > 50 for p in by_time)

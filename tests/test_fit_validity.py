@@ -1,24 +1,25 @@
 """trsp_fit.validity: the fitted set's K and rho checked on the written lattice (circulant eigenvalues
-by FFT against the oracle's dense matrices)."""
+by FFT against the oracle's dense matrices), and the kick's detailed-balance bound (largest eigenvalue
+of K_Delta K'^-1 by FFT products and Lanczos against the oracle's dense one)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from trsp_fit.validity import circulant_eigenvalues, model_check
+from trsp_fit.validity import circulant_eigenvalues, largest_kick_eigenvalue, model_check, model_warnings, rates_of
 from trsp_ref.covariance import exponential_tail
 from trsp_ref.lattice import distance_matrix
 from trsp_ref.params import params_from_dict
 
 
-def _params(dim, L, spacing, variance, C1, xi, rho1=0.3, xi_rho=1.0):
+def _params(dim, L, spacing, variance, C1, xi, rho1=0.3, xi_rho=1.0, sigma0=0.6, shape="plaquette"):
     return params_from_dict({
         "lattice": {"dim": dim, "L": L, "spacing": spacing},
         "softness": {"mean": 0.0, "variance": variance, "C1": C1, "xi": xi},
         "rates": {"level": "observed", "A": 0.05, "gamma": 1.0, "delta": 0.05, "duration": 4.0},
-        "kick": {"sigma0": 0.6, "sigma1": 0.5, "xi_sigma": 1.0, "rho1": rho1, "xi_rho": xi_rho, "facilitation": 1.0},
-        "cluster": {"shape": "plaquette"},
+        "kick": {"sigma0": sigma0, "sigma1": 0.5, "xi_sigma": 1.0, "rho1": rho1, "xi_rho": xi_rho, "facilitation": 1.0},
+        "cluster": {"shape": shape},
     })
 
 
@@ -38,3 +39,38 @@ def test_model_check_flags_an_indefinite_K():
     assert bad["rho"]["positive_definite"]
     good = model_check(_params(3, 9, 1.0, 1.0, 0.6, 1.0))
     assert good["K"]["positive_definite"] and good["rho"]["positive_definite"]
+
+
+@pytest.mark.parametrize("dim, L, spacing, shape, sigma0", [(2, 6, 1.0, "plaquette", 0.6), (2, 9, 0.9, "dimer", 0.7),
+                                                            (3, 5, 1.0, "plaquette", 0.6), (3, 4, 1.1, "dimer", 0.5)])
+def test_largest_kick_eigenvalue_is_the_oracles(dim, L, spacing, shape, sigma0):
+    """The FFT/Lanczos lam_max of K_Delta K'^-1 (N = 81 and 125 take the Lanczos path, N <= 64 the dense
+    one) equals trsp_ref's dense one (Cholesky-whitened eigvalsh), and rates_of equals rate_parameters."""
+    from trsp_ref.kick import largest_kick_eigenvalue as dense
+    from trsp_ref.model import ReferenceModel
+    from trsp_ref.renormalization import rate_parameters
+
+    p = _params(dim, L, spacing, 1.0, 0.6, 1.0, shape=shape, sigma0=sigma0)
+    ops = ReferenceModel(p).kick_operators(0)
+    assert largest_kick_eigenvalue(p) == pytest.approx(dense(ops.K_Delta, ops.K_prime), rel=1e-9)
+    assert rates_of(p).bare == pytest.approx(rate_parameters(p).bare, rel=1e-12)
+
+
+def test_a_kick_beyond_detailed_balance_is_reported_and_warned():
+    """sigma0 = 1.6 on this set puts lam_max above 1: the oracle refuses the set ('kick'), the check says
+    below_one False and the fit's warning names the kick parameters; a valid set gives no warning."""
+    from trsp_ref.model import ReferenceModel
+    from trsp_ref.params import ParameterError
+
+    bad = _params(2, 8, 1.0, 1.0, 0.6, 1.0, sigma0=1.6)
+    with pytest.raises(ParameterError) as err:
+        ReferenceModel(bad).kick_operators(0)
+    assert err.value.parameter == "kick"
+    check = model_check(bad)
+    assert check["kick"]["below_one"] is False and check["kick"]["largest_eigenvalue"] >= 1.0
+    (warning,) = model_warnings(check)
+    assert warning.startswith("kick: ") and "kick.sigma0" in warning and "K_Delta K'^-1" in warning
+    good = model_check(_params(2, 8, 1.0, 1.0, 0.6, 1.0))
+    assert good["kick"]["below_one"] is True and model_warnings(good) == []
+    indefinite = model_check(_params(3, 9, 1.046, 1.95, 4.40, 0.71))  # K not positive definite: one warning, about K
+    assert indefinite["kick"]["below_one"] is None and [w[:14] for w in model_warnings(indefinite)] == ["the fitted K ("]

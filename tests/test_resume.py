@@ -307,9 +307,13 @@ def test_mismatching_resume_is_refused(tmp_path, config, change, words):
         (dict(events=10, checkpoint_every=2.5), "--checkpoint-every"),
         (dict(events=10, tolerance=-1.0), "--tolerance"),
         (dict(events=10, precision_tolerance=float("inf")), "--precision-tolerance"),
+        (dict(events=10, tolerance=(1e-3, 1e-2, 1e-1)), "--tolerance"),
+        (dict(events=10, tolerance=(1e-3, 1e-2), kick_tolerance=1e-3), "--tolerance"),
+        (dict(events=10, tolerance=(-1.0, 1e-2)), "--kick-tolerance"),
     ],
     ids=["no target", "negative events", "nan time", "negative seed", "unknown mode", "zero snapshot interval",
-         "fractional checkpoint interval", "negative tolerance", "infinite precision tolerance"],
+         "fractional checkpoint interval", "negative tolerance", "infinite precision tolerance",
+         "tolerance triple", "tolerance pair and a part", "negative kick part of a pair"],
 )
 def test_bad_options_name_the_option(tmp_path, config, kw, name):
     with pytest.raises(ParameterError) as info:

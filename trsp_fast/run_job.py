@@ -131,6 +131,18 @@ def _check_options(events, time, seed, mode, snapshot_every, checkpoint_every, t
 _TOLERANCE_OPTIONS = ("--tolerance", "--kick-tolerance", "--precision-tolerance")
 
 
+def _split_tolerance(tolerance, kick_tolerance, precision_tolerance) -> tuple:
+    """(tolerance, kick, precision) with a (kick, precision) pair given as ``tolerance`` moved to its
+    parts, so that a library caller holding a FastModel-style pair needs no special case."""
+    if not isinstance(tolerance, (tuple, list)):
+        return tolerance, kick_tolerance, precision_tolerance
+    if len(tolerance) != 2:
+        raise ParameterError("--tolerance", "must be a number or a (kick, precision) pair", tolerance)
+    if kick_tolerance is not None or precision_tolerance is not None:
+        raise ParameterError("--tolerance", "a (kick, precision) pair cannot be combined with --kick-tolerance / --precision-tolerance", tolerance)
+    return None, *tolerance
+
+
 def _requested(tolerance, kick_tolerance, precision_tolerance) -> tuple:
     """((kick, option), (precision, option)): the tolerance asked for each part and the option that
     asked (the specific option over ``--tolerance``), or (None, None) where none was given."""
@@ -387,7 +399,7 @@ def simulate_to_file(
     mode: str | None = None,
     snapshot_every: float | None = None,
     checkpoint_every: int | None = None,
-    tolerance: float | None = None,
+    tolerance: float | tuple | None = None,
     progress: bool = True,
     force: bool = False,
     kick_tolerance: float | None = None,
@@ -411,7 +423,8 @@ def simulate_to_file(
         run's on resume.
     checkpoint_every : events between checkpoints (at most this much work is lost to a crash);
         None = :data:`DEFAULT_CHECKPOINT_EVERY`.
-    tolerance : truncation tolerance of both the kick window and the precision (docs/fast.md); 0 =
+    tolerance : truncation tolerance of both the kick window and the precision (docs/fast.md), or a
+        (kick, precision) pair as trsp_fast.FastModel takes it (a None part: as if not given); 0 =
         exact model; None = :data:`trsp_fast.model.DEFAULT_TOLERANCE` for a new run, the run's on resume.
     kick_tolerance, precision_tolerance : the tolerance of one part (overrides ``tolerance`` for it);
         None = ``tolerance``'s, else the default's part (new run) or the run's (resume).
@@ -426,7 +439,7 @@ def simulate_to_file(
     from trsp_runfile.runfile import TrspFileError
 
     out = Path(out)
-    tolerances = (tolerance, kick_tolerance, precision_tolerance)
+    tolerances = _split_tolerance(tolerance, kick_tolerance, precision_tolerance)
     ce = _check_options(events, time, seed, mode, snapshot_every, checkpoint_every, tolerances)
     tolerance = _requested(*tolerances)
     # the one output policy (trsp_runfile.outputs); an existing run is continued (--resume) or replaced (--force)

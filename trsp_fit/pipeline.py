@@ -30,7 +30,7 @@ from .sources import FrameSource, MemoryFrames, ParticleFile, check_frame_interv
 from .statistics import FEATURES, INTERVAL_WEIGHTS_3, Settings, UnitStats, block_statistics, empty_statistics, sustained_runs
 from .systematics import KICK_PARAMETERS, kick_correction
 from .units import SUB_UNITS, UNIT_TAUS, integrated_time, merge_units, units_per_file
-from .validity import model_check
+from .validity import model_check, model_warnings
 
 __all__ = ["FitOptions", "FitResult", "Collected", "fit", "collect", "estimate", "load_inputs", "FitInputError", "MIN_TEMPERATURES", "NORMALITY_LIMITS",
            "MIN_KICK_REARRANGEMENTS"]
@@ -639,15 +639,10 @@ def estimate(col: Collected, opts: FitOptions | None = None) -> FitResult:
     elif opts.kick_correction:
         warnings.append("not lattice data: the kick estimator's bias (about 0.1% of sigma0 in the sets of docs/fit.md, from the "
                         "part of the drift the regressors miss) is not corrected")
-    # the written set must be a model on its lattice: K and rho positive definite (trsp_fit.validity)
+    # the written set must be a model on its lattice: K and rho positive definite, the kick within the
+    # detailed-balance bound (trsp_fit.validity)
     check = model_check(params)
-    for name, what, fix in (("K", "K (Eq. 29)", "softness.C1 too large for the variance at this xi"),
-                            ("rho", "the kick correlation rho (Eq. 30)", "kick.rho1 too large at this xi_rho")):
-        if not check[name]["positive_definite"]:
-            warnings.append(f"the fitted {what} is not positive definite on the written lattice (L = {params.lattice.L}, spacing "
-                            f"{params.lattice.spacing:.4g}): smallest eigenvalue {check[name]['smallest_eigenvalue']:.3g}, so trsp "
-                            f"simulate and the oracle refuse the set ({fix}: the exponential form does not describe these data); "
-                            "see report.model_check")
+    warnings.extend(model_warnings(check))
 
     gof = {k[6:]: {"chi2": v[0], "dof": v[1]} for k, v in best.items() if k.startswith("_chi2_")}
     for k, p in enumerate(point["per_T"]):

@@ -168,12 +168,13 @@ def observed_from_bare(
     return A, gamma, delta
 
 
-def rate_parameters(p: Params, K: np.ndarray | None = None) -> RateParameters:
+def rate_parameters(p: Params, K: np.ndarray | None = None, c: float | None = None) -> RateParameters:
     """Both forms of the rate law for ``p``, resolving [temperature] (Eqs. 27-28) when present.
 
     The law given in the file is at level ``rates.level``; the other one follows from
     :func:`bare_from_observed` / :func:`observed_from_bare`.  ``K`` may be passed to avoid
-    rebuilding the covariance.
+    rebuilding the covariance, or ``c`` (Eq. 23, :func:`cluster_correlation`) where it is known
+    without the dense K (a large lattice: trsp_fit.validity).
     """
     if p.temperature is not None:
         given = rates_at_temperature(p.temperature)
@@ -181,7 +182,7 @@ def rate_parameters(p: Params, K: np.ndarray | None = None) -> RateParameters:
     else:
         given = (p.rates.A, p.rates.gamma, p.rates.delta)
         mean = p.softness.mean
-    c = cluster_correlation(p, K)
+    c = cluster_correlation(p, K) if c is None else float(c)
     z = clusters_per_site(p.lattice.dim, p.cluster.shape)
     kw = dict(mean=mean, variance=p.softness.variance, c=c, z=z)
     try:
