@@ -282,3 +282,28 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(liquid, tmp_path, capsy
 def test_summarize_refuses_parameters_before_reading(tmp_path):
     with pytest.raises(ParameterError, match="--lags"):
         summarize_liquid([tmp_path / "a.gsd"], tmp_path / "o.h5", n_lags=2)
+
+
+def test_measured_checks_measure_lam_max_beyond_the_bound():
+    """docs/results/ka_measured_checks.check reports lam_max (K_Delta K'^-1, Eq. 19) also for a set
+    whose kick breaks detailed balance, which the oracle refuses: measured on a smaller kick and
+    scaled back (K_Delta goes with sigma^2).  The fitted 4-T set's 1.49 (docs/liquid.md) rests on this.
+    Deterministic (no randomness): a wrong scaling exponent or a probe that leaks into the answer
+    moves lam_max by >= 6%, far beyond the 1e-9 tolerance."""
+    import sys
+    import tomllib
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "docs" / "results"))
+    from ka_measured_checks import check
+
+    d = tomllib.loads((Path(__file__).resolve().parents[1] / "examples" / "ka_measured.toml").read_text())
+    base = check(d, 0.55, L=6)  # a small lattice: the check is dense
+    assert base["valid"] and base["lam_max"] < 1
+    f = math.sqrt(1.3 / base["lam_max"])  # a kick 1.3 times over the bound
+    big = dict(d, kick=dict(d["kick"], sigma0=d["kick"]["sigma0"] * f, sigma1=d["kick"]["sigma1"] * f))
+    row = check(big, 0.55, L=6)
+    assert not row["valid"] and "kick" in row["error"]
+    assert row["lam_max"] == pytest.approx(1.3, rel=1e-9)
+    # invalid for another reason (rho indefinite): no lam_max is claimed
+    bad = check(dict(d, kick=dict(d["kick"], rho1=50.0)), 0.55, L=6)
+    assert not bad["valid"] and "lam_max" not in bad

@@ -25,6 +25,8 @@ Stages (docs/liquid.md), each a ``trsp`` command (or a few) whose outputs say wh
               -> docs/results/ka_measured_fast_L9.h5
   sweep_fast_site_L9
               the second variant: the same with single-site clusters (m = 1) -> docs/results/ka_measured_fast_site_L9.h5
+  sweep_fast4T_L9
+              the rate variant of the 4-T preset at the 4 MD temperatures (rate x 3.89) -> docs/results/ka_measured_fast4T_L9.h5
   verify      trsp simulate (4 replicas) + trsp verify of the preset -> WORK/verify/verify.json,
               docs/results/ka_measured_verify.json
   compare     trsp liquid compare -> docs/results/ka_liquid_verdict.json, .md
@@ -61,7 +63,7 @@ WORK = Path(os.environ.get("TRSP_LIQUID_WORK", "/work/data/liquid"))
 #: 0.55, 0.60, 0.65, 0.70 (docs/md.md); these are the runs that had finished when the analysis ran
 #: (docs/liquid.md "The data").  Add a run here when it finishes and rerun: the stages whose inputs
 #: changed run again (``inputs``), the others are kept.
-RUNS_USED = {0.55: (0, 1, 2), 0.60: (0, 1), 0.65: (0, 1), 0.70: (0, 1)}
+RUNS_USED = {0.55: (0, 1, 2, 3), 0.60: (0, 1, 2, 3), 0.65: (0, 1, 2, 3), 0.70: (0, 1, 2, 3)}
 #: the runs the softness is applied to and the model fitted on (a subset of RUNS_USED: a run landing late
 #: can join the liquid's side without a refit, whose consequences -- preset, sweeps, verify -- cost more)
 FIT_RUNS = {0.55: (0, 1, 2), 0.60: (0, 1), 0.65: (0, 1), 0.70: (0, 1)}
@@ -79,7 +81,8 @@ PRESET = REPO / "examples" / "ka_measured.toml"
 SWEEPS = {"sweep_L9": REPO / "examples" / "sweeps" / "ka_measured_L9.toml",
           "sweep_L20": REPO / "examples" / "sweeps" / "ka_measured_L20.toml",
           "sweep_fast_L9": REPO / "examples" / "sweeps" / "ka_measured_fast_L9.toml",
-          "sweep_fast_site_L9": REPO / "examples" / "sweeps" / "ka_measured_fast_site_L9.toml"}
+          "sweep_fast_site_L9": REPO / "examples" / "sweeps" / "ka_measured_fast_site_L9.toml",
+          "sweep_fast4T_L9": REPO / "examples" / "sweeps" / "ka_measured_fast4T_L9.toml"}
 
 
 def used(runs: dict | None = None) -> list[tuple[float, int]]:
@@ -104,7 +107,7 @@ def inputs(name: str) -> str | None:
     md, fit = f"md[{_runs_key(RUNS_USED, 2)}]", f"fit[{_runs_key(FIT_RUNS)}]"
     if name == "md_summary":
         return md
-    if name in ("fit", "preset", "verify", "sweep_L9", "sweep_L20"):
+    if name in ("fit", "preset", "verify", "sweep_L9", "sweep_L20", "sweep_fast4T_L9"):
         return fit
     if name in ("compare", "plot"):
         return md + " " + fit
@@ -239,7 +242,8 @@ def stage_plot():
 STAGES = {"md_summary": stage_md_summary, "train": stage_train, "cut": stage_cut, "apply": stage_apply, "fit": stage_fit,
           "preset": stage_preset, "sweep_L9": lambda: _sweep("sweep_L9"), "sweep_L20": lambda: _sweep("sweep_L20"),
           "verify": stage_verify, "sweep_fast_L9": lambda: _sweep("sweep_fast_L9"),
-          "sweep_fast_site_L9": lambda: _sweep("sweep_fast_site_L9"), "compare": stage_compare, "plot": stage_plot}
+          "sweep_fast_site_L9": lambda: _sweep("sweep_fast_site_L9"), "sweep_fast4T_L9": lambda: _sweep("sweep_fast4T_L9"),
+          "compare": stage_compare, "plot": stage_plot}
 
 
 # -- helpers run as their own processes (so the ledger counts them) ----------------------------------
@@ -436,6 +440,7 @@ def main() -> int:
         "verify": (PRESET.exists, "examples/ka_measured.toml"),
         "sweep_fast_L9": (PRESET.exists, "examples/ka_measured.toml"),
         "sweep_fast_site_L9": (PRESET.exists, "examples/ka_measured.toml"),
+        "sweep_fast4T_L9": (PRESET.exists, "examples/ka_measured.toml"),
         "compare": (lambda: (RESULTS / "ka_measured_L9.h5").exists() and (RESULTS / "ka_liquid_md.h5").exists(),
                     "the MD summary and the matched-lattice TRSP summary"),
     }
@@ -451,7 +456,7 @@ def main() -> int:
             continue
         want = inputs(name)
         entry = ledger.entries.setdefault(name, {"cpu_s": 0.0, "wall_s": 0.0})
-        if name in a.redo or (want is not None and entry.get("inputs_started") != want):
+        if name in a.redo or (want is not None and entry.get("inputs_started") not in (None, want)):
             discard_intermediates(name)  # made from other inputs: not resumable, start afresh
         entry["inputs_started"] = want
         outs, cmds = STAGES[name]()
