@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 
 from trsp_softness.definitions import paper_set
-from trsp_softness.kernels import angular_kernel_paper, radial_kernel
+from trsp_softness.kernels import angular_kernel_paper
 from trsp_softness.neighbours import neighbour_list
-from trsp_softness.structure import _paper_layout_xi, structure_functions
+from trsp_softness.structure import _paper_layout_xi, radial_functions, structure_functions
 
 STRICT = os.environ.get("TRSP_BENCH_STRICT") == "1"
 TARGET_S = 1.0
@@ -82,7 +82,7 @@ def test_bench_structure_functions_per_frame(benchmark):
     t_large, _ = _cpu(structure_functions, pos, box, typeid, large, fs)
     t_nl, nl = _cpu(neighbour_list, pos, box, typeid, every, fs.sigma_max)
     rad = np.zeros((N, fs.n_radial))
-    t_rad, _ = _cpu(radial_kernel, nl.offsets, nl.distance, nl.ntype, fs.mu, 1.0 / fs.sigma, fs.n_types, rad)
+    t_rad, _ = _cpu(radial_functions, nl, fs, rad)
     ang = np.zeros((N, 3, 22))
     pair_index = np.array([[0, 1], [-1, 2]])
     t_ang, _ = _cpu(angular_kernel_paper, nl.offsets, nl.vector, nl.distance, nl.ntype, 2, pair_index,

@@ -17,6 +17,10 @@
     the printed A1 is a Gaussian in r_ij centred on mu) and :func:`a2_printed_domain_check` (the
     printed condition r_ij, r_jk < sigma_max is not symmetric in j <-> k although the summand is,
     and lets k lie up to 2 sigma_max from i; r_ij, r_ik < sigma_max is symmetric and local).
+(h) :func:`radial_recurrence_check`: on centres mu_m = mu0 + m h, g_m = exp(-(r - mu_m)^2 / sigma^2)
+    has g_{m+1} / g_m = R_m = exp((2 (r - mu_m) h - h^2) / sigma^2) and R_{m+1} / R_m =
+    exp(-2 h^2 / sigma^2), a constant (radial_kernel_uniform's two exponentials per neighbour);
+    downwards the same with h -> -h.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ __all__ = [
     "a1_reading_check",
     "a2_printed_domain_check",
     "feature_count_check",
+    "radial_recurrence_check",
 ]
 
 
@@ -155,3 +160,18 @@ def feature_count_check(n_types: int = 2, n_mu: int = 100, n_triples: int = 22):
     """M of Sec. II: radial per neighbour type (n_types x n_mu) plus angular per unordered type
     pair (n_types (n_types + 1) / 2 x n_triples): 266 for Kob-Andersen and the paper's grids."""
     return n_types * n_mu + n_types * (n_types + 1) // 2 * n_triples
+
+
+def radial_recurrence_check():
+    """(log g_{m+1} - log g_m - log R_m, log R_{m+1} - log R_m + 2 h^2 / sigma^2) for steps h and -h:
+    all 0 (exponents compared, so the identities hold for every real r, mu0, h, sigma > 0)."""
+    r, mu0, m = sp.symbols("r mu0 m", real=True)
+    sigma = sp.symbols("sigma", positive=True)
+    out = []
+    for h in (sp.Symbol("h", real=True), -sp.Symbol("h", real=True)):
+        mu = lambda k: mu0 + k * h  # noqa: E731  (the grid, walked in the direction of h)
+        log_g = lambda k: -(r - mu(k)) ** 2 / sigma**2  # noqa: E731
+        log_R = lambda k: (2 * (r - mu(k)) * h - h**2) / sigma**2  # noqa: E731
+        out.append(sp.expand(log_g(m + 1) - log_g(m) - log_R(m)))
+        out.append(sp.expand(log_R(m + 1) - log_R(m) + 2 * h**2 / sigma**2))
+    return tuple(out)

@@ -46,3 +46,7 @@ def test_erratum_E16_a2_domain():
 def test_feature_count_is_the_papers_M():
     assert sd.feature_count_check() == 266
     assert sd.feature_count_check(n_types=1) != 266 and sd.feature_count_check(n_mu=50) == 166
+
+
+def test_radial_recurrence():
+    assert sd.radial_recurrence_check() == (0, 0, 0, 0)

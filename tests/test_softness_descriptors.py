@@ -14,11 +14,12 @@ from softness_oracle import oracle_structure_functions
 from trsp_ref.params import ParameterError
 from trsp_softness.classifier import fit_linear_svm
 from trsp_softness.definitions import PAPER_ANGULAR, StructureFunctionSet, paper_set
-from trsp_softness.kernels import neg_exp
+from trsp_softness.kernels import neg_exp, radial_kernel
 from trsp_softness.model_file import ModelFileError, SoftnessModel, read_model, write_model
 from trsp_softness.p_hop import half_window, p_hop, p_hop_stream
 from trsp_softness.relaxation import measure_tau_alpha, self_intermediate_scattering, tau_alpha
-from trsp_softness.structure import _paper_layout_xi, structure_functions
+from trsp_softness.neighbours import NeighbourList
+from trsp_softness.structure import _paper_layout_xi, radial_functions, structure_functions
 from trsp_softness.training_set import TrainingThresholds, balance, find_examples, rearrangement_runs
 
 #: below this the oracle's values are subnormal-range exponentials whose relative precision is lost
@@ -60,9 +61,14 @@ def configurations(draw):
 @st.composite
 def function_sets(draw, n_types, sigma_max):
     m = draw(st.integers(1, 8))
-    mu = np.sort(draw(st.lists(st.floats(0.0, sigma_max), min_size=m, max_size=m, unique=True)))
-    assume(np.all(np.diff(mu) > 1e-6))
-    sigma = draw(st.floats(0.05, 0.6))
+    if draw(st.booleans()):  # equally spaced centres: radial_kernel_uniform where sigma <= 1.46 h
+        h = draw(st.floats(0.02, 0.5))
+        mu = draw(st.floats(0.0, sigma_max)) + h * np.arange(m)
+        sigma = h * draw(st.floats(0.2, 2.0))
+    else:
+        mu = np.sort(draw(st.lists(st.floats(0.0, sigma_max), min_size=m, max_size=m, unique=True)))
+        assume(np.all(np.diff(mu) > 1e-6))
+        sigma = draw(st.floats(0.05, 0.6))
     names = tuple("ABC"[:n_types])
     if draw(st.booleans()):  # the paper's 22 triples: the fused kernel
         return StructureFunctionSet(type_names=names, mu=mu, sigma=sigma, sigma_max=sigma_max)
@@ -100,6 +106,28 @@ def test_paper_set_at_sigma_max_5_in_a_small_box(dim):
     assert np.all(np.abs(r - 5.0) > 1e-9)
     centres = np.array([0, 3, 4])
     assert_agree(structure_functions(pos, box, typeid, centres, fs), oracle_structure_functions(pos, box, typeid, centres, fs))
+
+
+@pytest.mark.parametrize("sigma_over_h", [0.3, 1.0, 1.46])
+def test_radial_recurrence_is_the_direct_sum(sigma_over_h):
+    """radial_kernel_uniform (equally spaced mu) against radial_kernel, neighbours everywhere on
+    and beyond the grid, up to the largest sigma / h it is used for (UNIFORM_MAX_STEPS)."""
+    rng = np.random.default_rng(7)
+    n = 400
+    offsets = np.array([0, 150, 150, n])
+    distance = rng.uniform(0.0, 6.0, n)
+    ntype = np.r_[np.zeros(75, int), np.ones(75, int), np.zeros(100, int), np.ones(150, int)]
+    h = 0.05
+    fs = StructureFunctionSet(type_names=("A", "B"), mu=0.05 + h * np.arange(100), sigma=sigma_over_h * h, sigma_max=6.0)
+    nl = NeighbourList(offsets=offsets, index=np.zeros(n, int), vector=np.zeros((n, 3)), distance=distance, ntype=ntype)
+    fast = np.zeros((3, fs.n_radial))
+    direct = np.zeros((3, fs.n_radial))
+    radial_functions(nl, fs, fast)
+    radial_kernel(offsets, distance, ntype, fs.mu, 1.0 / fs.sigma, 2, direct)
+    big = direct > TINY
+    assert big.sum() > 100 and not fast[1].any()
+    np.testing.assert_allclose(fast[big], direct[big], rtol=2e-12, atol=0)
+    assert np.all(np.abs(fast[~big] - direct[~big]) <= TINY)
 
 
 def test_paper_set_has_the_papers_266_functions():

@@ -24,8 +24,9 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["neg_exp", "neg_exp_scaled", "exp_error", "radial_kernel", "angular_kernel", "angular_kernel_paper",
-           "angular_generic", "SLOTS", "PAPER_LAYOUT", "PAPER_EXP", "RADIAL_ZERO"]
+__all__ = ["neg_exp", "neg_exp_scaled", "exp_error", "radial_kernel", "radial_kernel_uniform", "angular_kernel", "angular_kernel_paper",
+           "angular_generic", "SLOTS", "PAPER_LAYOUT", "PAPER_EXP", "RADIAL_ZERO",
+           "UNIFORM_MU_TOL", "UNIFORM_MAX_STEPS", "cell_list_pairs"]
 
 #: accumulator slots of angular_kernel: (lambda, zeta) for slot 0..9
 SLOTS = ((1, 1), (1, 2), (1, 4), (1, 8), (1, 16), (-1, 1), (-1, 2), (-1, 4), (-1, 8), (-1, 16))
@@ -86,6 +87,54 @@ def radial_kernel(offsets, distance, ntype, mu, inv_sigma, n_types, out):
             for m in range(m0, m1):
                 z = (r - mu[m]) * inv_sigma
                 out[c, base + m] += neg_exp(z * z)
+
+
+#: radial_kernel_uniform takes mu_m = mu0 + m h where that moves no exponent by more than this
+UNIFORM_MU_TOL = 1e-12
+#: radial_kernel_uniform walks at most this many centres from the nearest one (sqrt(RADIAL_ZERO)
+#: sigma / h <= 40): its relative error grows like steps^2 / 2 roundings, below 2e-13 here
+UNIFORM_MAX_STEPS = 40
+
+
+@njit(fastmath=_FM, cache=True)
+def radial_kernel_uniform(offsets, distance, ntype, mu0, h, M, inv_sigma, n_types, out):
+    """radial_kernel for equally spaced centres mu_m = mu0 + m h (the paper's grid), two
+    exponentials per neighbour instead of one per centre.
+
+    With z_m = (r - mu_m) / sigma, g_m = exp(-z_m^2) obeys g_{m+1} = g_m R_m and
+    R_{m+1} = R_m q, where R_m = exp((2 (r - mu_m) h - h^2) / sigma^2) and q = exp(-2 h^2 / sigma^2)
+    (proofs/softness_descriptors.py); likewise downwards.  The walk starts at the centre nearest
+    to r, so no factor exceeds 1 (nothing overflows); after k steps g carries about k^2 / 2
+    roundings (relative error below 2e-13 for k <= UNIFORM_MAX_STEPS; the paper's sigma = h
+    needs k <= 28), checked against radial_kernel in the tests.  Only the centres within
+    sqrt(RADIAL_ZERO) sigma of r are visited, as there."""
+    reach = np.sqrt(RADIAL_ZERO) / inv_sigma
+    s2 = inv_sigma * inv_sigma
+    q = np.exp(-2.0 * h * h * s2)
+    for c in range(offsets.shape[0] - 1):
+        for e in range(offsets[c], offsets[c + 1]):
+            r = distance[e]
+            base = ntype[e] * M
+            m0 = max(0, int(np.ceil((r - reach - mu0) / h)))
+            m1 = min(M, int(np.floor((r + reach - mu0) / h)) + 1)
+            if m0 >= m1:
+                continue
+            ms = min(max(int(np.rint((r - mu0) / h)), m0), m1 - 1)
+            d = r - (mu0 + ms * h)
+            g0 = np.exp(-d * d * s2)
+            out[c, base + ms] += g0
+            g = g0
+            ratio = np.exp((2.0 * d * h - h * h) * s2)  # g_{ms+1} / g_ms
+            for m in range(ms + 1, m1):
+                g *= ratio
+                ratio *= q
+                out[c, base + m] += g
+            g = g0
+            ratio = np.exp((-2.0 * d * h - h * h) * s2)  # g_{ms-1} / g_ms
+            for m in range(ms - 1, m0 - 1, -1):
+                g *= ratio
+                ratio *= q
+                out[c, base + m] += g
 
 
 @njit(fastmath=_FM, cache=True)
@@ -378,3 +427,108 @@ def angular_generic(offsets, vector, distance, ntype, n_types, pair_index, xi, l
                 for t in range(T):
                     base = plus if lam[t] > 0 else minus
                     out[c, p, t] += np.exp(-tri / (xi[t] * xi[t])) * base ** zeta[t]
+
+
+@njit(cache=True)
+def _cell_coords(x, L, n):
+    """The cell (0..n-1) of coordinate x in [0, L) on n cells; rounding at L clipped."""
+    c = int(x / L * n)
+    return min(max(c, 0), n - 1)
+
+
+@njit(cache=True)
+def cell_list_pairs(positions, box, typeid, n_types, centres, r_max, ncell, reach, fill, type_counts, offsets, index,
+                    vector, distance, ntype):
+    """Every periodic image of every particle closer than r_max to each centre (the centre itself
+    at zero shift excluded), on a cell list with ncell[a] cells per axis; cells up to reach[a]
+    away are visited, wrapped with their image shift, so an image is met once whatever the box
+    (boxes smaller than r_max included: a cell is then visited once per image).
+
+    fill = False: counts only, type_counts[c, t] = the number of neighbours of type t of centre c.
+    fill = True: with offsets (n_centres + 1) from those counts, writes rows offsets[c]..offsets[c+1]
+    in type order (index, vector, distance, ntype), in visiting order within a type."""
+    N, dim = positions.shape
+    n3 = np.ones(3, np.int64)
+    k3 = np.zeros(3, np.int64)
+    L3 = np.ones(3)
+    for a in range(dim):
+        n3[a] = ncell[a]
+        k3[a] = reach[a]
+        L3[a] = box[a]
+    n_cells = n3[0] * n3[1] * n3[2]
+    cell = np.empty(N, np.int64)
+    head = np.zeros(n_cells + 1, np.int64)
+    for p in range(N):
+        c = 0
+        for a in range(dim):
+            c = c * n3[a] + _cell_coords(positions[p, a], L3[a], n3[a])
+        for a in range(dim, 3):
+            c = c * n3[a]
+        cell[p] = c
+        head[c + 1] += 1
+    for c in range(n_cells):
+        head[c + 1] += head[c]
+    members = np.empty(N, np.int64)
+    slot = head[:-1].copy()
+    for p in range(N):
+        members[slot[cell[p]]] = p
+        slot[cell[p]] += 1
+    r2max = r_max * r_max
+    per_type = np.zeros(n_types, np.int64)
+    shift = np.zeros(3)
+    v = np.zeros(3)
+    for ci in range(centres.shape[0]):
+        i = centres[ci]
+        own = np.zeros(3, np.int64)
+        x = np.zeros(3)
+        for a in range(dim):
+            own[a] = _cell_coords(positions[i, a], L3[a], n3[a])
+            x[a] = positions[i, a]
+        at = np.empty(n_types, np.int64)  # fill: the next row of each type
+        if fill:
+            at[0] = offsets[ci]
+            for t in range(1, n_types):
+                at[t] = at[t - 1] + type_counts[ci, t - 1]
+        per_type[:] = 0
+        for ox in range(-k3[0], k3[0] + 1):
+            cx = own[0] + ox
+            wx = cx // n3[0]
+            shift[0] = wx * L3[0]
+            cx -= wx * n3[0]
+            for oy in range(-k3[1], k3[1] + 1):
+                cy = own[1] + oy
+                wy = cy // n3[1]
+                shift[1] = wy * L3[1]
+                cy -= wy * n3[1]
+                for oz in range(-k3[2], k3[2] + 1):
+                    cz = own[2] + oz
+                    wz = cz // n3[2]
+                    shift[2] = wz * L3[2]
+                    cz -= wz * n3[2]
+                    c = (cx * n3[1] + cy) * n3[2] + cz
+                    zero = wx == 0 and wy == 0 and wz == 0
+                    for m in range(head[c], head[c + 1]):
+                        p = members[m]
+                        if zero and p == i:
+                            continue
+                        r2 = 0.0
+                        for a in range(dim):
+                            v[a] = positions[p, a] + shift[a] - x[a]
+                            r2 += v[a] * v[a]
+                        if r2 >= r2max:
+                            continue
+                        d = np.sqrt(r2)
+                        if d >= r_max:
+                            continue
+                        t = typeid[p]
+                        if fill:
+                            e = at[t]
+                            at[t] += 1
+                            index[e] = p
+                            for a in range(dim):
+                                vector[e, a] = v[a]
+                            distance[e] = d
+                            ntype[e] = t
+                        per_type[t] += 1
+        if not fill:
+            type_counts[ci, :] = per_type

@@ -12,11 +12,12 @@ import numpy as np
 
 from trsp_ref.params import ParameterError
 from trsp_softness.definitions import StructureFunctionSet
-from trsp_softness.kernels import (PAPER_EXP, PAPER_LAYOUT, SLOTS, angular_generic, angular_kernel,
-                                   angular_kernel_paper, exp_error, radial_kernel)
+from trsp_softness.kernels import (PAPER_EXP, PAPER_LAYOUT, RADIAL_ZERO, SLOTS, UNIFORM_MAX_STEPS, UNIFORM_MU_TOL,
+                                   angular_generic, angular_kernel, angular_kernel_paper, exp_error, radial_kernel,
+                                   radial_kernel_uniform)
 from trsp_softness.neighbours import neighbour_list
 
-__all__ = ["structure_functions"]
+__all__ = ["structure_functions", "radial_functions"]
 
 _SLOT = {s: i for i, s in enumerate(SLOTS)}
 
@@ -39,6 +40,23 @@ def _angular_plan(fs: StructureFunctionSet):
             mode[g] = 2
     inv_xi2 = 1.0 / np.asarray(groups, dtype=np.float64) ** 2 if groups else np.zeros(0)
     return fast, gidx, slot, mode, inv_xi2
+
+
+def radial_functions(nl, fs: StructureFunctionSet, out: np.ndarray) -> None:
+    """out[c, b * M + m] += G_b(centre c; mu_m, sigma) (Eq. A1) for the neighbour list ``nl``.
+
+    Equally spaced centres (the paper's grid) take the two-exponential recurrence of
+    radial_kernel_uniform where its error bound holds; any other set the direct kernel."""
+    mu = fs.mu
+    if mu.shape[0] >= 2:
+        h = (mu[-1] - mu[0]) / (mu.shape[0] - 1)
+        # a centre off the grid by delta moves the exponent by up to 2 |z| delta / sigma, |z| <= sqrt(RADIAL_ZERO)
+        off = np.max(np.abs(mu - (mu[0] + h * np.arange(mu.shape[0])))) * 2.0 * np.sqrt(RADIAL_ZERO) / fs.sigma
+        if off <= UNIFORM_MU_TOL and np.sqrt(RADIAL_ZERO) * fs.sigma / h <= UNIFORM_MAX_STEPS:
+            radial_kernel_uniform(nl.offsets, nl.distance, nl.ntype, float(mu[0]), float(h), mu.shape[0],
+                                  1.0 / fs.sigma, fs.n_types, out)
+            return
+    radial_kernel(nl.offsets, nl.distance, nl.ntype, mu, 1.0 / fs.sigma, fs.n_types, out)
 
 
 def _paper_layout_xi(fs: StructureFunctionSet) -> np.ndarray | None:
@@ -76,7 +94,7 @@ def structure_functions(positions: np.ndarray, box: np.ndarray, typeid: np.ndarr
     T = fs.n_types
     out = np.zeros((nc, fs.n_features))
     radial = np.zeros((nc, fs.n_radial))
-    radial_kernel(nl.offsets, nl.distance, nl.ntype, fs.mu, 1.0 / fs.sigma, T, radial)
+    radial_functions(nl, fs, radial)
     out[:, : fs.n_radial] = radial
     pairs = fs.type_pairs
     pair_index = np.full((T, T), -1, dtype=np.int64)

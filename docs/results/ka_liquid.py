@@ -20,7 +20,8 @@ Stages (docs/liquid.md), each a ``trsp`` command (or a few) whose outputs say wh
               trsp sweep of the preset on the matched lattice / the paper's L = 20 -> WORK/*.h5, then
               trsp summarize -> docs/results/ka_measured_L9.h5, ka_measured_L20.h5
   sweep_fast_L9
-              the variant (docs/liquid.md "The variant"): the rate x 4.68 through rates.duration, L = 9
+              the variant (docs/liquid.md "The variants"): the rate x 4.68 through rates.duration, L = 9, of the
+              one-temperature set fitted at T = 0.55 in session 3 (docs/results/ka_measured_T055.toml, kept for them)
               -> docs/results/ka_measured_fast_L9.h5
   sweep_fast_site_L9
               the second variant: the same with single-site clusters (m = 1) -> docs/results/ka_measured_fast_site_L9.h5
@@ -44,20 +45,26 @@ import argparse
 import json
 import math
 import os
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from cpu_ledger import Ledger  # noqa: E402  (docs/results' shared CPU ledger)
+
 REPO = HERE.parents[1]
 CAMPAIGN = Path(os.environ.get("TRSP_MD_CAMPAIGN", "/work/data/md/campaign"))
 WORK = Path(os.environ.get("TRSP_LIQUID_WORK", "/work/data/liquid"))
-#: the runs this analysis uses, per temperature.  The campaign plans 4 runs at each of 0.55, 0.60,
-#: 0.65, 0.70 (docs/md.md); it was cut to fit the session (lead's decision, docs/liquid.md "Limits"):
-#: these are the runs that had finished when the analysis ran.  Add a run here when it finishes.
-RUNS_USED = {0.55: (0, 1, 2)}
+#: the runs the liquid's side (md_summary) uses, per temperature.  The campaign plans 4 runs at each of
+#: 0.55, 0.60, 0.65, 0.70 (docs/md.md); these are the runs that had finished when the analysis ran
+#: (docs/liquid.md "The data").  Add a run here when it finishes and rerun: the stages whose inputs
+#: changed run again (``inputs``), the others are kept.
+RUNS_USED = {0.55: (0, 1, 2), 0.60: (0, 1), 0.65: (0, 1), 0.70: (0, 1)}
+#: the runs the softness is applied to and the model fitted on (a subset of RUNS_USED: a run landing late
+#: can join the liquid's side without a refit, whose consequences -- preset, sweeps, verify -- cost more)
+FIT_RUNS = {0.55: (0, 1, 2), 0.60: (0, 1), 0.65: (0, 1), 0.70: (0, 1)}
 TEMPERATURES = tuple(sorted(RUNS_USED))
 TRAIN_T = 0.55
 #: the runs at TRAIN_T the softness is trained on (run 2 stays unseen by the classifier)
@@ -75,13 +82,33 @@ SWEEPS = {"sweep_L9": REPO / "examples" / "sweeps" / "ka_measured_L9.toml",
           "sweep_fast_site_L9": REPO / "examples" / "sweeps" / "ka_measured_fast_site_L9.toml"}
 
 
-def used() -> list[tuple[float, int]]:
-    return [(T, r) for T in TEMPERATURES for r in RUNS_USED[T]]
+def used(runs: dict | None = None) -> list[tuple[float, int]]:
+    """(T, r) of RUNS_USED (or of ``runs``, e.g. FIT_RUNS)."""
+    runs = RUNS_USED if runs is None else runs
+    return [(T, r) for T in sorted(runs) for r in runs[T]]
 
 
 def trajectories(min_runs: int = 1) -> list[Path]:
     """The used runs' trajectories, of temperatures with at least ``min_runs`` runs."""
     return [CAMPAIGN / f"T{T:.2f}" / f"run{r}.gsd" for T, r in used() if len(RUNS_USED[T]) >= min_runs]
+
+
+def _runs_key(runs: dict, min_runs: int = 1) -> str:
+    return "; ".join(f"T{T:.2f}: {','.join(map(str, runs[T]))}" for T in sorted(runs) if len(runs[T]) >= min_runs)
+
+
+def inputs(name: str) -> str | None:
+    """What a stage's outputs were made from (recorded in the ledger): a stage whose recorded inputs
+    differ from these runs again, with the stages downstream of it.  None: outputs' existence decides
+    (per-run files: cut, apply; the softness model: train)."""
+    md, fit = f"md[{_runs_key(RUNS_USED, 2)}]", f"fit[{_runs_key(FIT_RUNS)}]"
+    if name == "md_summary":
+        return md
+    if name in ("fit", "preset", "verify", "sweep_L9", "sweep_L20"):
+        return fit
+    if name in ("compare", "plot"):
+        return md + " " + fit
+    return None
 
 
 def done_runs() -> set[tuple[float, int]]:
@@ -132,23 +159,23 @@ def stage_train():
 def stage_cut():
     """Per finished run (the stage can run while the campaign still goes: it does what is ready)."""
     ready = done_runs()
-    outs = [cut_path(T, r) for T, r in used()]
+    outs = [cut_path(T, r) for T, r in used(FIT_RUNS)]
     cmds = [[sys.executable, __file__, "--cut", str(CAMPAIGN / f"T{T:.2f}" / f"run{r}.gsd"), str(cut_path(T, r)), str(FIT_FRAMES)]
-            for T, r in used() if (T, r) in ready and not cut_path(T, r).exists()]
+            for T, r in used(FIT_RUNS) if (T, r) in ready and not cut_path(T, r).exists()]
     return outs, cmds
 
 
 def stage_apply():
     model = stage_train()[0][0]
-    outs = [particles(T, r) for T, r in used()]
+    outs = [particles(T, r) for T, r in used(FIT_RUNS)]
     cmds = [trsp("softness", "apply", model, cut_path(T, r), "--out", particles(T, r), "--no-progress")
-            for T, r in used() if cut_path(T, r).exists() and not particles(T, r).exists()]
+            for T, r in used(FIT_RUNS) if cut_path(T, r).exists() and not particles(T, r).exists()]
     return outs, cmds
 
 
 def stage_fit():
     out = WORK / "fit" / "ka_fit.toml"
-    files = [particles(T, r) for T, r in used()]
+    files = [particles(T, r) for T, r in used(FIT_RUNS)]
     # the large particles (the softness is trained on them; Sec. V)
     return [out], [trsp("fit", *files, "--types", "A", "--cluster-shape", "plaquette", "--out", out, "--force", "--no-progress")]
 
@@ -183,6 +210,20 @@ def stage_verify():
 def summaries() -> list[Path]:
     """The TRSP summaries that exist (a sweep not run, e.g. L = 20 when the CPU ran out, is left out)."""
     return [RESULTS / f"{t.stem}.h5" for t in SWEEPS.values() if (RESULTS / f"{t.stem}.h5").exists()]
+
+
+def discard_intermediates(name: str) -> None:
+    """Remove what a stage made from other inputs and would otherwise resume from (a sweep's members,
+    the verify runs); the stage's outputs proper are replaced (--force) when it runs."""
+    import shutil
+
+    if name in SWEEPS:
+        full = WORK / f"{SWEEPS[name].stem}.h5"
+        full.unlink(missing_ok=True)
+        shutil.rmtree(str(full) + ".members", ignore_errors=True)
+    elif name == "verify":
+        for p in (WORK / "verify").glob("run_*.h5"):
+            p.unlink()
 
 
 def stage_compare():
@@ -235,7 +276,7 @@ def write_preset() -> None:
     d.setdefault("lattice", {}).update(dim=3, L=20, spacing=round(spacing, 4))
     repair = repair_validity(d)
     (RESULTS / f"{stem}_repair.json").write_text(json.dumps(repair, indent=1) + "\n")
-    runs = "; ".join(f"T = {T:g}: runs {', '.join(map(str, RUNS_USED[T]))}" for T in TEMPERATURES)
+    runs = "; ".join(f"T = {T:g}: runs {', '.join(map(str, FIT_RUNS[T]))}" for T in sorted(FIT_RUNS))
     head = (f"# {stem}: a TRSP model MEASURED from Kob-Andersen MD (issue 19; docs/liquid.md).\n"
             f"# Made by docs/results/ka_liquid.py: trsp md campaign (N = 1000; {runs}; first {FIT_FRAMES} frames each) ->\n"
             f"# trsp softness train (T = {TRAIN_T:g}, --sigma-max {SIGMA_MAX:g}) / apply -> trsp fit --types A (report:\n"
@@ -296,25 +337,31 @@ def repair_validity(d: dict, lattices=(8, 9, 20)) -> dict:
     do not carry over to the lattice's neighbour shells).
     2. Detailed balance (Eq. 19): sigma0 and sigma1 scaled by one factor until lam_max <= LAM_TARGET
     (K_Delta scales with their square; lam_max measured by ka_measured_checks.check at L = 9)."""
-    sys.path.insert(0, str(HERE))
     from ka_measured_checks import check
 
     out = {"fitted": {"softness": dict(d["softness"]), "kick": dict(d["kick"])}, "steps": [], "K_floor": K_FLOOR,
            "lam_target": LAM_TARGET, "lattices": list(lattices), "spacing": d["lattice"]["spacing"]}
     out["fitted_smallest_K_eigenvalue"] = lower_to_floor(d, "softness", d["softness"]["variance"], "C1", "xi", lattices, out["steps"])
     out["fitted_smallest_rho_eigenvalue"] = lower_to_floor(d, "kick", 1.0, "rho1", "xi_rho", lattices, out["steps"])
-    T = TEMPERATURES[0]
-    row = check(d, T)
+    # a set with [temperature] is run at every MD temperature: the bound must hold at each (the worst decides)
+    temps = TEMPERATURES if "temperature" in d else TEMPERATURES[:1]
+
+    def worst() -> dict:
+        rows = [check(d, T) for T in temps]
+        bad = [r for r in rows if r.get("lam_max") is None]  # invalid for another reason than the kick's bound
+        return bad[0] if bad else max(rows, key=lambda r: r["lam_max"])
+
+    row = worst()
     out["fitted_lam_max"] = row.get("lam_max")
     for _ in range(4):
-        if not row["valid"] or row["lam_max"] <= LAM_TARGET:
+        if row.get("lam_max") is None or row["lam_max"] <= LAM_TARGET:  # (an invalid set without it: stop below)
             break
         f = math.sqrt(LAM_TARGET / row["lam_max"]) * 0.999
         old = (d["kick"]["sigma0"], d["kick"]["sigma1"])
         d["kick"]["sigma0"], d["kick"]["sigma1"] = old[0] * f, old[1] * f
         out["steps"].append(f"kick.sigma0, sigma1 {old[0]:.4g}, {old[1]:.4g} -> {old[0] * f:.4g}, {old[1] * f:.4g}: lam_max "
-                            f"(K_Delta K'^-1, Eq. 19 needs < 1) was {row['lam_max']:.3g} at T = {T:g}")
-        row = check(d, T)
+                            f"(K_Delta K'^-1, Eq. 19 needs < 1) was {row['lam_max']:.3g} at T = {row['T']:g}")
+        row = worst()
     out["final"] = {"softness": dict(d["softness"]), "kick": dict(d["kick"]), "check": row}
     if not row["valid"] or row["lam_max"] >= 1:
         raise SystemExit(f"the repaired set is still not a valid TRSP model: {row}")
@@ -362,20 +409,23 @@ def main() -> int:
     if a.verify:
         return verify(a.verify) or 0
     WORK.mkdir(parents=True, exist_ok=True)
-    ledger_path = WORK / "pipeline.json"
-    ledger = json.loads(ledger_path.read_text()) if ledger_path.exists() else {}
+    ledger = Ledger(WORK / "pipeline.json")
+
+    def current(name: str, outs) -> bool:
+        want = inputs(name)
+        return all(Path(o).exists() for o in outs) and (want is None or ledger.entries.get(name, {}).get("inputs") == want)
+
     if a.status:
         print(f"md campaign: {'done' if campaign_done() else 'not finished'} ({CAMPAIGN})")
         for name, stage in STAGES.items():
             outs, _ = stage()
-            e = ledger.get(name, {})
-            state = "done" if all(Path(o).exists() for o in outs) else "to do"
-            print(f"{name:11s} {state:6s} CPU {e.get('cpu_s', 0.0):8.0f} s")
-        print(f"total CPU {sum(e.get('cpu_s', 0.0) for e in ledger.values()):.0f} s")
+            state = "done" if current(name, outs) else "to do"
+            print(f"{name:18s} {state:6s} CPU {ledger.cpu(name):8.0f} s  {inputs(name) or ''}")
+        print(f"total CPU {ledger.total():.0f} s")
         return 0
     names = a.only or list(STAGES)
     ready = done_runs()
-    all_particles = [particles(T, r) for T, r in used()]
+    all_particles = [particles(T, r) for T, r in used(FIT_RUNS)]
     requires = {  # what a stage waits for (cut and apply do what the finished runs allow)
         "md_summary": (campaign_done, "the MD campaign (python3 docs/results/ka_md/campaign.py --status)"),
         "train": (lambda: {(TRAIN_T, r) for r in TRAIN_RUNS} <= ready, f"the T = {TRAIN_T} runs {TRAIN_RUNS}"),
@@ -396,28 +446,30 @@ def main() -> int:
             print(f"[{name}] waits for {why}", file=sys.stderr)
             waited += 1
             continue
+        outs, _ = STAGES[name]()
+        if current(name, outs) and name not in a.redo and not (name in ("compare", "plot") and a.only):
+            continue
+        want = inputs(name)
+        entry = ledger.entries.setdefault(name, {"cpu_s": 0.0, "wall_s": 0.0})
+        if name in a.redo or (want is not None and entry.get("inputs_started") != want):
+            discard_intermediates(name)  # made from other inputs: not resumable, start afresh
+        entry["inputs_started"] = want
         outs, cmds = STAGES[name]()
         if not cmds:
             continue
-        if all(Path(o).exists() for o in outs) and name not in a.redo and not (name in ("compare", "plot") and a.only):
-            continue
         for o in outs:
             Path(o).parent.mkdir(parents=True, exist_ok=True)
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t0 = time.time()
-        rc = 0
+        rc, cpu = 0, 0.0
         for cmd in cmds:
             print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} [{name}] {' '.join(map(str, cmd[2:] if cmd[1] == '-m' else cmd[1:]))}",
                   flush=True)
-            rc = subprocess.call(cmd, env=_env(), cwd=REPO)
+            rc, c = ledger.run(name, cmd, env=_env(), cwd=REPO)
+            cpu += c
             if rc != 0:
                 break
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        e = ledger.setdefault(name, {"cpu_s": 0.0, "wall_s": 0.0})
-        e["cpu_s"] += cpu
-        e["wall_s"] += time.time() - t0
-        ledger_path.write_text(json.dumps(ledger, indent=1))
+        if rc == 0:
+            entry["inputs"] = want
+            ledger.save()
         print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} [{name}] exit {rc}, CPU {cpu:.0f} s", flush=True)
         if rc != 0:
             return rc

@@ -17,16 +17,15 @@ run continues from its last checkpoint, bit for bit.  Trajectories go to ``--roo
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
+sys.path.insert(0, str(HERE.parent))
+from cpu_ledger import Ledger  # noqa: E402  (docs/results' shared CPU ledger)
 
 #: (temperature, number of independent runs); seeds are 1000 * round(100 T) + r
 TEMPERATURES = [(0.55, 4), (0.60, 4), (0.65, 4), (0.70, 4)]
@@ -68,13 +67,11 @@ def main() -> int:
     ap.add_argument("--status", action="store_true")
     a = ap.parse_args()
     a.root.mkdir(parents=True, exist_ok=True)
-    ledger_path = a.root / "campaign.json"
-    ledger = json.loads(ledger_path.read_text()) if ledger_path.exists() else {}
+    ledger = Ledger(a.root / "campaign.json")
     if a.status:
         for row in status(a.root):
-            cpu = ledger.get(row["out"], {}).get("cpu_s", 0.0)
-            print(f"T = {row['T']:.2f} run {row['run']}: {row['state']} (CPU of finished invocations {cpu:.0f} s)")
-        print(f"total CPU so far: {sum(v.get('cpu_s', 0.0) for v in ledger.values()):.0f} s")
+            print(f"T = {row['T']:.2f} run {row['run']}: {row['state']} (CPU of finished invocations {ledger.cpu(row['out']):.0f} s)")
+        print(f"total CPU so far: {ledger.total():.0f} s")
         return 0
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
     for row, (T, r, toml, out, seed) in zip(status(a.root), runs(a.root)):
@@ -83,16 +80,8 @@ def main() -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "trsp_cli.main", "md", str(toml), "--out", str(out), "--no-progress"]
         cmd += ["--resume"] if row["state"] != "not started" else ["--seed", str(seed)]
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t0 = time.time()
         print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} start T = {T:.2f} run {r}: {' '.join(cmd[2:])}", flush=True)
-        rc = subprocess.call(cmd, env=env, cwd=REPO)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        entry = ledger.setdefault(str(out), {"T": T, "run": r, "seed": seed, "cpu_s": 0.0, "wall_s": 0.0})
-        entry["cpu_s"] += cpu
-        entry["wall_s"] += time.time() - t0
-        ledger_path.write_text(json.dumps(ledger, indent=1))
+        rc, cpu = ledger.run(str(out), cmd, env=env, cwd=REPO, T=T, run=r, seed=seed)
         print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} end T = {T:.2f} run {r}: exit {rc}, CPU {cpu:.0f} s", flush=True)
         if rc != 0:
             return rc
