@@ -3,10 +3,10 @@
 Statistical test (trsp_fit.roundtrip.compare): every parameter's |fitted - true| / error (the bootstrap
 error, with the reported systematic term in quadrature) below the two-sided quantile of alpha / n
 (Bonferroni over all n parameters of all sets) of Student's t with (bootstrap units - 1) degrees of
-freedom, alpha = DEFAULT_ALPHA = 0.01 nominal.  Fixed seeds, so CI is deterministic.  CI size
+freedom times trsp_fit.roundtrip.Z_SCALE (1.23, from the calibration below), alpha = DEFAULT_ALPHA = 0.01 nominal.  Fixed seeds, so CI is deterministic.  CI size
 (trsp_fit.roundtrip.CI_SIZE): 2D L = 8, 12 run files per temperature, each stopped at the time of 300
 expected events; each file is one
-bootstrap unit, so z_crit = 5.6 (t on 11 degrees of freedom).  Measured false-alarm rate over seeds
+bootstrap unit, so the quantile is 5.61 (t on 11 degrees of freedom) and z_crit = 6.90.  Measured false-alarm rate over seeds
 1000 + s: docs/results/fit_false_alarms.json (docs/fit.md, "False-alarm rate of the round trip"); ``test_false_alarm_rate``
 (``calibration`` marker) runs a few of those seeds.
 
