@@ -11,7 +11,7 @@ out jackknife error of the same estimator, sqrt((n - 1)/n sum (theta_(i) - theta
 every subset (weights included) and, for a nonlinear statistic, errs on the large side.
 
     nice -n 10 python3 docs/results/fit_coverage_jackknife.py [SEEDS] [OUT]   # default 16, /work/data/fitscale/jackknife_3d.jsonl
-    python3 docs/results/fit_coverage_jackknife.py --summary [OUT]            # prints the comparison
+    python3 docs/results/fit_coverage_jackknife.py --summary [OUT] > docs/results/fit_coverage_jackknife.json
 
 Resumable (one JSON line per seed).  The kick correction is off (it does not touch C1 and xi and
 costs the most in 3D); the bootstrap has the coverage study's BOOTSTRAP replicates and seed.
