@@ -7,8 +7,11 @@ box: about 45 events per unit time), FILES run files of EVENTS events; frames FR
 (about 11 rearrangements per frame), positions jittered by JITTER spacings (freud neighbour
 queries, pair-distance bins), written as particle files with ``trsp to-particles``'s converter.
 
-Run from the repository root:  nice -n 10 python3 docs/results/fit_md_density.py [WORK]
-(WORK default /work/data/fitscale/md_density; writes docs/results/fit_md_density.json)
+Run from the repository root:  nice -n 10 python3 docs/results/fit_md_density.py [WORK] [JITTER]
+(WORK default /work/data/fitscale/md_density; writes docs/results/fit_md_density.json, or
+fit_md_density_jitter<JITTER>.json when JITTER is given: jitter 0 tells the jitter's effect on the
+kick's distance dependence apart from that of many rearrangements per frame; give each JITTER its
+own WORK, since particle files already in WORK are reused)
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ FRAME_INTERVAL, JITTER = 0.25, 0.05
 OUT = Path("docs/results/fit_md_density.json")
 
 
-def main(work: Path) -> None:
+def main(work: Path, jitter: float = JITTER, out_path: Path = OUT) -> None:
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.process_time()
     runs = simulate_set(SET, work, L=L, dim=DIM, replicas=FILES, events=EVENTS, seed=SEED)
@@ -40,11 +43,11 @@ def main(work: Path) -> None:
     for k, run in enumerate(runs):
         p = work / f"particles_{k}.h5"
         if not p.exists():
-            write_particles(runfile_to_particles(run, frame_interval=FRAME_INTERVAL, jitter=JITTER, seed=k), p)
+            write_particles(runfile_to_particles(run, frame_interval=FRAME_INTERVAL, jitter=jitter, seed=k), p)
         parts.append(p)
     t_prep = time.process_time() - t0
     truth = true_values(SET, L, DIM)
-    out = {"set": SET, "dim": DIM, "L": L, "files": FILES, "events": EVENTS, "frame_interval": FRAME_INTERVAL, "jitter": JITTER,
+    out = {"set": SET, "dim": DIM, "L": L, "files": FILES, "events": EVENTS, "frame_interval": FRAME_INTERVAL, "jitter": jitter,
            "cpu_s_simulate_and_convert": t_prep, "routes": {}}
     for route, inputs in (("events", runs), ("particles", parts)):
         t = time.process_time()
@@ -59,8 +62,13 @@ def main(work: Path) -> None:
             "warnings": res.report["warnings"],
         }
         print(route, {k: round(r["z"], 2) for k, r in cmp["rows"].items()}, flush=True)
-    OUT.write_text(json.dumps(out, indent=1) + "\n")
+    out_path.write_text(json.dumps(out, indent=1) + "\n")
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "/work/data/fitscale/md_density"))
+    work = Path(sys.argv[1] if len(sys.argv) > 1 else "/work/data/fitscale/md_density")
+    if len(sys.argv) > 2:
+        j = float(sys.argv[2])
+        main(work, j, OUT.with_name(f"fit_md_density_jitter{j:g}.json"))
+    else:
+        main(work)
