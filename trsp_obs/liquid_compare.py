@@ -278,6 +278,10 @@ def markdown_table(verdict: dict) -> str:
                          f"{_fmt(t['chi4_star'], t['chi4_star_err'])} | {_ratio(r['chi4_star'])} | "
                          f"{_fmt(t['xi4_oz'], t['xi4_oz_err'])} |")
         lines.append("")
+        if len(e["rows"]) < 2:  # a slope against 1/T needs two temperatures; say so rather than print nan
+            lines.append(f"- slopes against 1/T (fragility, growth of chi_4*): not defined with {len(e['rows'])} temperature")
+            lines.append("")
+            continue
         for name, key in (("fragility d ln tau / d(1/T): MD tau_alpha vs TRSP tau_chi", ("fragility", "tau_alpha_vs_tau_chi")),
                           ("fragility, tau_chi vs tau_chi", ("fragility", "tau_chi")),
                           ("growth d ln chi_4* / d(1/T)", ("chi4_growth",))):
