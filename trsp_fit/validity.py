@@ -55,18 +55,22 @@ def circulant_eigenvalues(dim: int, L: int, spacing: float, at_zero: float, ampl
     return _spectrum(dim, L, spacing, at_zero, amplitude, length).ravel()
 
 
+def _circulant_product(spectrum: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """M x for the circulant M whose eigenvalues are ``spectrum`` (:func:`_spectrum`), x on the grid."""
+    return np.fft.ifftn(spectrum * np.fft.fftn(x)).real
+
+
 def _cluster0_distance(p: Params) -> tuple[np.ndarray, np.ndarray]:
     """(rt, w) on the grid: every site's minimum-image distance to the nearest site of cluster 0
     (orientation 0 at the origin), and w = 1/m on its sites."""
     lat = p.lattice
     offsets = orientation_offsets(lat.dim, p.cluster.shape)[0] % lat.L
-    k = np.arange(lat.L)
-    grids = np.meshgrid(*([k] * lat.dim), indexing="ij")
-    rt = np.full(grids[0].shape, np.inf)
-    w = np.zeros(grids[0].shape)
+    from_origin = _row_distances(lat.dim, lat.L, lat.spacing)
+    axes = tuple(range(lat.dim))
+    # the distance from site o is the distance from the origin shifted by o (the lattice is periodic)
+    rt = np.min([np.roll(from_origin, tuple(o), axis=axes) for o in offsets], axis=0)
+    w = np.zeros(from_origin.shape)
     for o in offsets:
-        d = [np.minimum((g - oi) % lat.L, (oi - g) % lat.L) * lat.spacing for g, oi in zip(grids, o)]
-        rt = np.minimum(rt, np.sqrt(sum(x**2 for x in d)))
         w[tuple(o)] = 1.0 / len(offsets)
     return rt, w
 
@@ -77,7 +81,7 @@ def rates_of(p: Params):
     0.5 GB for this one number."""
     lat, s = p.lattice, p.softness
     _, w = _cluster0_distance(p)
-    K_w = np.fft.ifftn(_spectrum(lat.dim, lat.L, lat.spacing, s.variance, s.C1, s.xi) * np.fft.fftn(w)).real
+    K_w = _circulant_product(_spectrum(lat.dim, lat.L, lat.spacing, s.variance, s.C1, s.xi), w)
     return rate_parameters(p, c=float(np.sum(w * K_w)) / s.variance)
 
 
@@ -97,13 +101,10 @@ def largest_kick_eigenvalue(p: Params) -> float:
     root_rho, inv_K = np.sqrt(spec_rho), 1.0 / spec_K
     shape = spec_K.shape
 
-    def circulant(spec, x):
-        return np.fft.ifftn(spec * np.fft.fftn(x)).real
-
     def product(x):  # G^T K'^-1 G x, G = sqrt(f) D rho^(1/2), K'^-1 = K^-1 + 2 delta0 w w^T
-        y = g * circulant(root_rho, np.reshape(x, shape))
-        y = circulant(inv_K, y) + 2.0 * delta0 * w * float(np.sum(w * y))
-        return circulant(root_rho, g * y).ravel()
+        y = g * _circulant_product(root_rho, np.reshape(x, shape))
+        y = _circulant_product(inv_K, y) + 2.0 * delta0 * w * float(np.sum(w * y))
+        return _circulant_product(root_rho, g * y).ravel()
 
     n = spec_K.size
     if n <= 64:  # small lattices: the dense matrix of the same products (Lanczos wants k < n - 1 anyway)
