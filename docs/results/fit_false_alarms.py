@@ -69,10 +69,15 @@ def z_scale(rows: list[dict], dof: int) -> float:
     return float(np.sqrt(np.mean(zs**2)) / math.sqrt(dof / (dof - 2)))
 
 
+def worst_ratio(row: dict) -> float:
+    """A seed's largest |z| / nominal z_crit (the Bonferroni quantile of Student's t; rows measured before
+    the calibration hold only z_crit, which was the nominal one then)."""
+    return max(abs(z) / c.get("z_crit_nominal", c["z_crit"]) for c in row["sets"].values() for z in c["z"].values())
+
+
 def alarms_at(rows: list[dict], scale: float) -> int:
-    """Seeds with some |z| above ``scale`` x the nominal z_crit (Bonferroni quantile of Student's t) of its set."""
-    return sum(max(abs(z) / c.get("z_crit_nominal", c["z_crit"]) for c in r["sets"].values() for z in c["z"].values()) > scale
-               for r in rows)
+    """Seeds with some |z| above ``scale`` x the nominal z_crit of its set."""
+    return sum(worst_ratio(r) > scale for r in rows)
 
 
 def summarize(path: Path) -> dict:
@@ -80,7 +85,7 @@ def summarize(path: Path) -> dict:
     n, alarms = len(rows), sum(r["alarm"] for r in rows)
     lo, hi = clopper_pearson(alarms, n)
     # the largest |z| / z_crit per seed: the threshold that would give the nominal rate on these seeds
-    ratio = np.array([max(abs(z) / c.get("z_crit_nominal", c["z_crit"]) for c in r["sets"].values() for z in c["z"].values()) for r in rows])
+    ratio = np.array([worst_ratio(r) for r in rows])
     zs = np.array([z for r in rows for c in r["sets"].values() for z in c["z"].values()])
     dof = CI_SIZE["replicas"] - 1  # every CI file is one bootstrap unit
     scale = z_scale(rows, dof)
@@ -93,8 +98,7 @@ def summarize(path: Path) -> dict:
     # the rule adopted (trsp_fit.roundtrip.Z_SCALE): the (1 - alpha) quantile of max |z| / z_crit over the seeds,
     # rounded up to 2 decimals; the same rule from one half of the seeds judged on the other
     def quantile_scale(rs):
-        return math.ceil(100 * float(np.quantile([max(abs(z) / c.get("z_crit_nominal", c["z_crit"]) for c in r["sets"].values()
-                                                       for z in c["z"].values()) for r in rs], 1 - DEFAULT_ALPHA))) / 100
+        return math.ceil(100 * float(np.quantile([worst_ratio(r) for r in rs], 1 - DEFAULT_ALPHA))) / 100
     q_split = [{"scale_from": f"{'even' if h == 0 else 'odd'} seeds", "scale": quantile_scale(halves[h]),
                 "alarms_on_other_half": alarms_at(halves[1 - h], quantile_scale(halves[h])), "seeds": len(halves[1 - h])} for h in (0, 1)]
     boot = np.random.default_rng(0)
